@@ -1,0 +1,306 @@
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
+#include <stdint.h>
+#include <stdlib.h>
+#include "fastreq.h"
+*/
+import "C"
+
+import (
+	"context"
+	"math"
+	"runtime/debug"
+	"time"
+	"unsafe"
+
+	"github.com/fastreq/fastreq/core"
+	json "github.com/goccy/go-json"
+)
+
+var versionString = C.CString(core.Version) // static for the process's life
+
+// batch is the C view of a core batch: its completion queue.
+type batch struct {
+	b *core.Batch
+	q *queue
+}
+
+//export fastreq_version
+func fastreq_version() *C.char { return versionString }
+
+//export fastreq_abi_version
+func fastreq_abi_version() C.int32_t { return C.FASTREQ_ABI_VERSION }
+
+//export fastreq_free
+func fastreq_free(p unsafe.Pointer) {
+	defer func() { recover() }()
+	cFree(p)
+}
+
+//export fastreq_records_release
+func fastreq_records_release(recs *C.fastreq_record_t, n C.int32_t) {
+	defer func() { recover() }()
+	if recs == nil || n <= 0 {
+		return
+	}
+	for i := range unsafe.Slice(recs, int(n)) {
+		releaseRecord(&unsafe.Slice(recs, int(n))[i])
+	}
+}
+
+//export fastreq_live_buffers
+func fastreq_live_buffers() C.int64_t { return C.int64_t(liveBuffers.Load()) }
+
+//export fastreq_live_handles
+func fastreq_live_handles() C.int64_t { return C.int64_t(handles.len()) }
+
+//export fastreq_set_memory_limit
+func fastreq_set_memory_limit(limit C.int64_t) (prev C.int64_t) {
+	defer func() { recover() }()
+	return C.int64_t(debug.SetMemoryLimit(int64(limit)))
+}
+
+//export fastreq_free_os_memory
+func fastreq_free_os_memory() C.int32_t {
+	defer func() { recover() }()
+	debug.FreeOSMemory()
+	return C.FASTREQ_OK
+}
+
+//export fastreq_client_new
+func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C.char) C.int32_t {
+	return call(errOut, func() error {
+		if out == nil {
+			return errInvalid("client_out", "client_out is NULL")
+		}
+		cfg := core.DefaultClientConfig()
+		if data := goBytes(cfgJSON, n); len(data) > 0 {
+			if err := decodeStrict("client config", data, &cfg); err != nil {
+				return err
+			}
+		}
+		c, err := core.NewClient(cfg)
+		if err != nil {
+			return err
+		}
+		*out = C.uint64_t(handles.add(c))
+		return nil
+	})
+}
+
+//export fastreq_client_close
+func fastreq_client_close(h C.uint64_t) C.int32_t {
+	return call(nil, func() error {
+		c, err := lookupAs[*core.Client](uint64(h))
+		if err != nil {
+			if _, issued := handles.lookup(uint64(h)); issued && !isLive(uint64(h)) {
+				return nil // already closed: closing again is a no-op
+			}
+			return err
+		}
+		handles.remove(uint64(h))
+		return c.Close()
+	})
+}
+
+func isLive(h uint64) bool {
+	v, _ := handles.lookup(h)
+	return v != nil
+}
+
+//export fastreq_client_set_cookies
+func fastreq_client_set_cookies(h C.uint64_t, cookiesJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {
+	return call(errOut, func() error {
+		c, err := lookupAs[*core.Client](uint64(h))
+		if err != nil {
+			return err
+		}
+		var m map[string]string
+		if err := decodeStrict("cookies", goBytes(cookiesJSON, n), &m); err != nil {
+			return err
+		}
+		return c.SetCookies(m)
+	})
+}
+
+//export fastreq_client_reset_cookies
+func fastreq_client_reset_cookies(h C.uint64_t) C.int32_t {
+	return call(nil, func() error {
+		c, err := lookupAs[*core.Client](uint64(h))
+		if err != nil {
+			return err
+		}
+		c.ResetCookies()
+		return nil
+	})
+}
+
+//export fastreq_batch_submit
+func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uint32_t, out *C.uint64_t, errOut **C.char) C.int32_t {
+	return call(errOut, func() error {
+		if out == nil {
+			return errInvalid("batch_out", "batch_out is NULL")
+		}
+		c, err := lookupAs[*core.Client](uint64(h))
+		if err != nil {
+			return err
+		}
+		var reqs []core.RequestConfig
+		if err := decodeStrict("requests", goBytes(reqJSON, n), &reqs); err != nil {
+			return err
+		}
+		q, err := newQueue(len(reqs))
+		if err != nil {
+			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
+		}
+		bt := &batch{q: q}
+		opts := core.BatchOptions{
+			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
+			OnResult:         q.pushResult,
+			OnChunk:          q.pushChunk,
+		}
+		bt.b, err = c.Submit(context.Background(), reqs, opts)
+		if err != nil {
+			q.close()
+			return err
+		}
+		*out = C.uint64_t(handles.add(bt))
+		return nil
+	})
+}
+
+// pushResult encodes a result as a RESULT record; it runs on the engine's
+// goroutines, so the copies into C memory happen in parallel, not in the
+// caller's drain.
+func (q *queue) pushResult(r *core.NormalizedResponse) {
+	meta, err := json.Marshal(r)
+	if err != nil {
+		meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
+	}
+	rec := C.fastreq_record_t{
+		index:    C.int64_t(r.Index),
+		_type:    C.FASTREQ_RECORD_RESULT,
+		status:   C.int32_t(r.StatusCode),
+		error:    errorCode(r.Error),
+		body:     cBytes(r.Content),
+		body_len: C.int64_t(len(r.Content)),
+		meta:     cString(meta),
+		meta_len: C.int64_t(len(meta)),
+	}
+	q.push(rec)
+}
+
+func (q *queue) pushChunk(index int, chunk []byte) error {
+	q.push(C.fastreq_record_t{
+		index:    C.int64_t(index),
+		_type:    C.FASTREQ_RECORD_CHUNK,
+		body:     cBytes(chunk),
+		body_len: C.int64_t(len(chunk)),
+	})
+	return nil
+}
+
+//export fastreq_batch_fd
+func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
+	fd = C.FASTREQ_EBADHANDLE
+	call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		fd = C.int32_t(bt.q.efd)
+		return nil
+	})
+	return fd
+}
+
+//export fastreq_batch_wait
+func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) (n C.int32_t) {
+	rc := call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		timeout := time.Duration(timeoutMS) * time.Millisecond
+		if timeoutMS < 0 {
+			timeout = -1
+		}
+		n = C.int32_t(min(bt.q.wait(timeout), math.MaxInt32))
+		return nil
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return n
+}
+
+//export fastreq_batch_drain
+func fastreq_batch_drain(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t) (n C.int32_t) {
+	rc := call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		if recs == nil || max <= 0 {
+			if max == 0 {
+				return nil
+			}
+			return errInvalid("records", "records is NULL or max is negative")
+		}
+		n = C.int32_t(bt.q.drain(unsafe.Slice(recs, int(max))))
+		return nil
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return n
+}
+
+//export fastreq_batch_done
+func fastreq_batch_done(h C.uint64_t) (done C.int32_t) {
+	rc := call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		if _, d := bt.q.waiting(); d {
+			done = 1
+		}
+		return nil
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return done
+}
+
+//export fastreq_batch_cancel
+func fastreq_batch_cancel(h C.uint64_t) C.int32_t {
+	return call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		bt.b.Cancel()
+		return nil
+	})
+}
+
+//export fastreq_batch_free
+func fastreq_batch_free(h C.uint64_t) C.int32_t {
+	return call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
+		}
+		if !handles.remove(uint64(h)) {
+			return errBadHandle("handle %d is closed", uint64(h))
+		}
+		bt.b.Cancel()
+		<-bt.b.Done() // no engine goroutine pushes after this
+		bt.q.close()
+		return nil
+	})
+}

@@ -1,0 +1,136 @@
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
+#include <stdint.h>
+#include "fastreq.h"
+*/
+import "C"
+
+import (
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+// queue is a batch's completion queue. Engine goroutines push records; the
+// C caller drains them in chunks. The eventfd (and the notify channel for
+// fastreq_batch_wait) is signalled only when the queue goes from empty to
+// non-empty, so a caller that reads the fd and then drains until a short
+// read never misses a wakeup and is not woken once per record.
+type queue struct {
+	mu      sync.Mutex
+	items   []C.fastreq_record_t
+	head    int
+	total   int // RESULT records the batch will produce
+	drained int // RESULT records drained so far
+	notify  chan struct{}
+	efd     int
+}
+
+func newQueue(total int) (*queue, error) {
+	efd, err := newEventFD()
+	if err != nil {
+		return nil, err
+	}
+	return &queue{total: total, notify: make(chan struct{}, 1), efd: efd}, nil
+}
+
+func (q *queue) push(r C.fastreq_record_t) {
+	q.mu.Lock()
+	wasEmpty := q.head == len(q.items)
+	q.items = append(q.items, r)
+	q.mu.Unlock()
+	if wasEmpty {
+		var one = [8]byte{1}
+		syscall.Write(q.efd, one[:]) // non-blocking; a full counter still reads as ready
+		select {
+		case q.notify <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// drain moves up to len(dst) records into dst.
+func (q *queue) drain(dst []C.fastreq_record_t) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n := copy(dst, q.items[q.head:])
+	for i := 0; i < n; i++ {
+		if dst[i]._type == C.FASTREQ_RECORD_RESULT {
+			q.drained++
+		}
+		q.items[q.head+i] = C.fastreq_record_t{}
+	}
+	q.head += n
+	if q.head == len(q.items) {
+		// Reuse the backing array once it is empty; drop it when it grew
+		// large so a finished burst does not pin memory.
+		if cap(q.items) > 4096 {
+			q.items = nil
+		} else {
+			q.items = q.items[:0]
+		}
+		q.head = 0
+	}
+	return n
+}
+
+func (q *queue) waiting() (n int, done bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	n = len(q.items) - q.head
+	return n, n == 0 && q.drained == q.total
+}
+
+// wait blocks until records are waiting, the batch is done, or timeout
+// passes (negative: no limit).
+func (q *queue) wait(timeout time.Duration) int {
+	var deadline <-chan time.Time
+	if timeout >= 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		deadline = t.C
+	}
+	for {
+		n, done := q.waiting()
+		if n > 0 || done || timeout == 0 {
+			return n
+		}
+		select {
+		case <-q.notify:
+		case <-deadline:
+			n, _ := q.waiting()
+			return n
+		}
+	}
+}
+
+// close releases records nobody drained and the eventfd.
+func (q *queue) close() {
+	q.mu.Lock()
+	rest := q.items[q.head:]
+	q.items, q.head = nil, 0
+	q.mu.Unlock()
+	for i := range rest {
+		releaseRecord(&rest[i])
+	}
+	syscall.Close(q.efd)
+}
+
+func releaseRecord(r *C.fastreq_record_t) {
+	cFree(unsafe.Pointer(r.body))
+	cFree(unsafe.Pointer(r.meta))
+	r.body, r.meta, r.body_len, r.meta_len = nil, nil, 0, 0
+}
+
+// newEventFD makes a non-blocking, close-on-exec eventfd.
+func newEventFD() (int, error) {
+	const efdCloexec, efdNonblock = 0x80000, 0x800
+	fd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdCloexec|efdNonblock, 0)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(fd), nil
+}

@@ -1,0 +1,58 @@
+package main
+
+import "sync"
+
+// registry maps the integer handles C holds to Go objects. Handles count up
+// from 1 and are never reused, so a closed handle can be told from one
+// that never existed, and 0 is never valid.
+type registry struct {
+	mu    sync.Mutex
+	last  uint64
+	items map[uint64]any
+}
+
+var handles = &registry{items: make(map[uint64]any)}
+
+func (r *registry) add(v any) uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.last++
+	r.items[r.last] = v
+	return r.last
+}
+
+// lookup returns the object of handle h, and whether h was ever issued.
+func (r *registry) lookup(h uint64) (v any, issued bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	v, ok := r.items[h]
+	return v, ok || (h != 0 && h <= r.last)
+}
+
+// remove forgets h and reports whether it was live.
+func (r *registry) remove(h uint64) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.items[h]
+	delete(r.items, h)
+	return ok
+}
+
+func (r *registry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.items)
+}
+
+// lookupAs returns the handle's object if it is a live T.
+func lookupAs[T any](h uint64) (T, error) {
+	var zero T
+	v, issued := handles.lookup(h)
+	if t, ok := v.(T); ok {
+		return t, nil
+	}
+	if v == nil && issued {
+		return zero, errBadHandle("handle %d is closed", h)
+	}
+	return zero, errBadHandle("handle %d is not a valid handle of this kind", h)
+}

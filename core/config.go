@@ -1,0 +1,199 @@
+package core
+
+import (
+	"log/slog"
+	"math"
+	"time"
+)
+
+// Defaults of ClientConfig, the same as the Python API's.
+const (
+	DefaultConcurrency       = 20
+	DefaultMaxRetries        = 3
+	DefaultRateLimitBurst    = 5
+	DefaultProxyCooldown     = 60.0 // seconds
+	DefaultMaxRedirects      = 20
+	DefaultMaxBodySize       = 1 << 30 // 1 GiB kept in memory per response
+	DefaultBackoffMultiplier = 1.0     // seconds
+	DefaultJitter            = 0.1
+	DefaultMaxDelay          = 60.0 // seconds
+)
+
+// ClientConfig holds every client setting. JSON names are those of the
+// Python API. DefaultClientConfig returns the Python defaults; the zero
+// value of each field is documented next to it, and NewClient fills the
+// zero values of Concurrency, RateLimitBurst, MaxRedirects, MaxBodySize,
+// Backend and ProxySelection with their defaults.
+type ClientConfig struct {
+	// Backend picks the transport: "auto", "http1", "http2" or an alias
+	// (see Backends). "" means "auto".
+	Backend string `json:"backend"`
+	// Concurrency is the most requests in flight at once, shared by all
+	// batches of the client. 0 means DefaultConcurrency.
+	Concurrency int `json:"concurrency"`
+	// MaxRetries is the number of retries after the first attempt. 0 means
+	// no retries.
+	MaxRetries int `json:"max_retries"`
+	// RateLimit is requests per second (token bucket). 0 means unlimited.
+	RateLimit float64 `json:"rate_limit"`
+	// RateLimitBurst is the bucket size. 0 means DefaultRateLimitBurst.
+	RateLimitBurst int `json:"rate_limit_burst"`
+	// HTTP2 allows HTTP/2 where the server offers it (backend "auto").
+	// false means HTTP/1.1 only unless the backend is "http2".
+	HTTP2 bool `json:"http2"`
+	// FollowRedirects follows 3xx responses up to MaxRedirects. false
+	// returns the 3xx response itself.
+	FollowRedirects bool `json:"follow_redirects"`
+	// MaxRedirects is the redirect limit. 0 means DefaultMaxRedirects.
+	MaxRedirects int `json:"max_redirects"`
+	// VerifySSL checks server certificates. false accepts any certificate.
+	VerifySSL bool `json:"verify_ssl"`
+	// Timeout is seconds per attempt, body included. 0 means no limit.
+	Timeout float64 `json:"timeout"`
+	// Cookies are initial session cookies sent with every request.
+	Cookies map[string]string `json:"cookies"`
+	// RandomUserAgent rotates a built-in list of browser User-Agent strings
+	// (or USER_AGENTS). false sends "fastreq/<version>".
+	RandomUserAgent bool `json:"random_user_agent"`
+	// UserAgents replaces the built-in list (and USER_AGENTS). nil means
+	// the environment variable, else the built-in list.
+	UserAgents []string `json:"user_agents"`
+	// RandomProxy rotates requests through the proxy pool: Proxies,
+	// WebshareFile and the FASTREQ_PROXIES environment variable. Proxies or
+	// WebshareFile given explicitly enable the pool on their own.
+	RandomProxy bool `json:"random_proxy"`
+	// Proxies are proxy addresses for the pool (host:port,
+	// host:port:user:pass, http(s)://[user:pass@]host:port, socks5://...).
+	Proxies []string `json:"proxies"`
+	// ProxySelection is "round_robin" or "random". "" means "round_robin".
+	ProxySelection string `json:"proxy_selection"`
+	// ProxyCooldown is seconds a failed proxy sits out. 0 means none.
+	ProxyCooldown float64 `json:"proxy_cooldown"`
+	// WebshareFile is a file of host:port:user:pass lines added to the pool.
+	WebshareFile string `json:"webshare_file"`
+	// Headers are default headers for every request; a request's own
+	// headers win.
+	Headers map[string]string `json:"headers"`
+	// MaxBodySize is the most bytes of (decoded) body kept in memory per
+	// response; a larger body fails that request with KindBodyTooLarge.
+	// Streaming and downloads to a file are not limited. 0 means
+	// DefaultMaxBodySize.
+	MaxBodySize int64 `json:"max_body_size"`
+	// BackoffMultiplier, Jitter and MaxDelay shape the retry delay:
+	// BackoffMultiplier*2^n seconds, plus or minus Jitter times that,
+	// capped at MaxDelay. Zero values mean no delay, no jitter, no cap.
+	BackoffMultiplier float64 `json:"backoff_multiplier"`
+	Jitter            float64 `json:"jitter"`
+	MaxDelay          float64 `json:"max_delay"`
+
+	// Debug and Verbose raise the level of Logger (debug, info); without
+	// them only warnings are logged.
+	Debug   bool `json:"debug"`
+	Verbose bool `json:"verbose"`
+	// ReturnNoneOnFailure is kept for the Python layer, which uses it; the
+	// engine reports every failure either way.
+	ReturnNoneOnFailure bool `json:"return_none_on_failure"`
+
+	// Logger receives log records. nil discards them. The engine never
+	// writes to stdout or stderr on its own.
+	Logger *slog.Logger `json:"-"`
+}
+
+// DefaultClientConfig returns the defaults of the Python API.
+func DefaultClientConfig() ClientConfig {
+	return ClientConfig{
+		Backend:           "auto",
+		Concurrency:       DefaultConcurrency,
+		MaxRetries:        DefaultMaxRetries,
+		RateLimitBurst:    DefaultRateLimitBurst,
+		HTTP2:             true,
+		FollowRedirects:   true,
+		MaxRedirects:      DefaultMaxRedirects,
+		VerifySSL:         true,
+		RandomUserAgent:   true,
+		ProxySelection:    "round_robin",
+		ProxyCooldown:     DefaultProxyCooldown,
+		MaxBodySize:       DefaultMaxBodySize,
+		BackoffMultiplier: DefaultBackoffMultiplier,
+		Jitter:            DefaultJitter,
+		MaxDelay:          DefaultMaxDelay,
+		Verbose:           true,
+	}
+}
+
+// normalize fills zero values with defaults and checks every field,
+// returning a validation error that names the first bad one.
+func (c *ClientConfig) normalize() error {
+	if c.Backend == "" {
+		c.Backend = "auto"
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.RateLimitBurst == 0 {
+		c.RateLimitBurst = DefaultRateLimitBurst
+	}
+	if c.MaxRedirects == 0 {
+		c.MaxRedirects = DefaultMaxRedirects
+	}
+	if c.MaxBodySize == 0 {
+		c.MaxBodySize = DefaultMaxBodySize
+	}
+	if c.ProxySelection == "" {
+		c.ProxySelection = "round_robin"
+	}
+	ints := []struct {
+		name string
+		v    int64
+		min  int64
+	}{
+		{"concurrency", int64(c.Concurrency), 1},
+		{"max_retries", int64(c.MaxRetries), 0},
+		{"rate_limit_burst", int64(c.RateLimitBurst), 1},
+		{"max_redirects", int64(c.MaxRedirects), 1},
+		{"max_body_size", c.MaxBodySize, 1},
+	}
+	for _, f := range ints {
+		if f.v < f.min {
+			return validationError(f.name, "%s must be at least %d, got %d", f.name, f.min, f.v)
+		}
+	}
+	if c.Concurrency > 1_000_000 {
+		return validationError("concurrency", "concurrency must be at most 1000000, got %d", c.Concurrency)
+	}
+	floats := []struct {
+		name string
+		v    float64
+	}{
+		{"rate_limit", c.RateLimit}, {"timeout", c.Timeout}, {"proxy_cooldown", c.ProxyCooldown},
+		{"backoff_multiplier", c.BackoffMultiplier}, {"jitter", c.Jitter}, {"max_delay", c.MaxDelay},
+	}
+	for _, f := range floats {
+		if err := checkNonNegative(f.name, f.v); err != nil {
+			return err
+		}
+	}
+	if c.Jitter > 1 {
+		return validationError("jitter", "jitter must be between 0 and 1, got %g", c.Jitter)
+	}
+	if c.ProxySelection != "round_robin" && c.ProxySelection != "random" {
+		return configError("proxy_selection", "proxy_selection must be \"round_robin\" or \"random\", got %q", c.ProxySelection)
+	}
+	if _, err := lookupBackend(c.Backend); err != nil {
+		return err
+	}
+	if err := validateHeaders("headers", c.Headers); err != nil {
+		return err
+	}
+	return validateCookies("cookies", c.Cookies)
+}
+
+func checkNonNegative(name string, v float64) error {
+	if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+		return validationError(name, "%s must be a finite number >= 0, got %v", name, v)
+	}
+	return nil
+}
+
+// seconds converts a float number of seconds to a Duration.
+func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }

@@ -1,0 +1,339 @@
+package core
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	gojson "github.com/goccy/go-json"
+	"golang.org/x/net/http/httpguts"
+)
+
+// RequestConfig describes one request. JSON names are those of the Python
+// API. Zero values mean "use the client's setting" where a field overrides
+// one.
+type RequestConfig struct {
+	// ID is an optional caller tag echoed back in the response.
+	ID string `json:"id,omitempty"`
+	// URL must be http:// or https:// with a host.
+	URL string `json:"url"`
+	// Method is an HTTP method; "" means GET. It is upper-cased.
+	Method string `json:"method,omitempty"`
+	// Params are query parameters appended to the URL's own query, in order.
+	Params Params `json:"params,omitempty"`
+	// Data is a form (sent as application/x-www-form-urlencoded) or a text
+	// body. At most one of Data, Content and JSON may be set.
+	Data *Data `json:"data,omitempty"`
+	// Content is a raw byte body (base64 in JSON).
+	Content []byte `json:"content,omitempty"`
+	// JSON is a body sent as application/json, already serialized.
+	JSON json.RawMessage `json:"json,omitempty"`
+	// Headers are merged over the client's default headers.
+	Headers map[string]string `json:"headers,omitempty"`
+	// Cookies are sent with this request only.
+	Cookies map[string]string `json:"cookies,omitempty"`
+	// Timeout in seconds per attempt; 0 means the client's.
+	Timeout float64 `json:"timeout,omitempty"`
+	// Proxy is used for this request, winning over the pool; "" means none
+	// (or the pool's).
+	Proxy string `json:"proxy,omitempty"`
+	// HTTP2, FollowRedirects and VerifySSL override the client's settings
+	// when not nil.
+	HTTP2           *bool `json:"http2,omitempty"`
+	FollowRedirects *bool `json:"follow_redirects,omitempty"`
+	VerifySSL       *bool `json:"verify_ssl,omitempty"`
+	// Stream hands the body over in chunks as it arrives (to OnChunk, or to
+	// the batch's OnChunk) instead of keeping it.
+	Stream bool `json:"stream,omitempty"`
+	// OutputPath writes the body straight to this file (created or
+	// truncated; written to a temporary file beside it and renamed on
+	// success) instead of keeping it.
+	OutputPath string `json:"output_path,omitempty"`
+	// MaxBodySize overrides the client's limit when > 0.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// OnChunk receives the body of a streaming request chunk by chunk. The
+	// slice is only valid during the call. Returning an error fails the
+	// request with KindIO.
+	OnChunk func(chunk []byte) error `json:"-"`
+}
+
+// Params is an ordered list of query or form parameters. In JSON it is
+// either an array of [name, value] pairs (order kept) or an object whose
+// values are strings, numbers, booleans or arrays of them (sorted by name).
+type Params [][2]string
+
+// UnmarshalJSON accepts both JSON forms of Params.
+func (p *Params) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	switch {
+	case len(b) == 0 || string(b) == "null":
+		*p = nil
+		return nil
+	case b[0] == '[':
+		var pairs [][2]any
+		if err := gojson.Unmarshal(b, &pairs); err != nil {
+			return fmt.Errorf("params: want [[name, value], ...] or an object: %w", err)
+		}
+		out := make(Params, 0, len(pairs))
+		for _, kv := range pairs {
+			name, ok := kv[0].(string)
+			if !ok {
+				return fmt.Errorf("params: a name must be a string, got %v", kv[0])
+			}
+			v, err := scalarString(kv[1])
+			if err != nil {
+				return fmt.Errorf("params %q: %w", name, err)
+			}
+			out = append(out, [2]string{name, v})
+		}
+		*p = out
+		return nil
+	case b[0] == '{':
+		var m map[string]any
+		if err := gojson.Unmarshal(b, &m); err != nil {
+			return fmt.Errorf("params: %w", err)
+		}
+		names := make([]string, 0, len(m))
+		for k := range m {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		out := make(Params, 0, len(m))
+		for _, k := range names {
+			vals, isList := m[k].([]any)
+			if !isList {
+				vals = []any{m[k]}
+			}
+			for _, v := range vals {
+				s, err := scalarString(v)
+				if err != nil {
+					return fmt.Errorf("params %q: %w", k, err)
+				}
+				out = append(out, [2]string{k, s})
+			}
+		}
+		*p = out
+		return nil
+	}
+	return fmt.Errorf("params: want an array of pairs or an object, got %.20s", b)
+}
+
+// scalarString renders a JSON scalar the way Python's urlencode does.
+func scalarString(v any) (string, error) {
+	switch x := v.(type) {
+	case string:
+		return x, nil
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), nil
+	case bool:
+		if x {
+			return "True", nil
+		}
+		return "False", nil
+	case nil:
+		return "", nil
+	}
+	return "", fmt.Errorf("value must be a string, number or boolean, got %T", v)
+}
+
+func (p Params) encode() string {
+	var sb strings.Builder
+	for i, kv := range p {
+		if i > 0 {
+			sb.WriteByte('&')
+		}
+		sb.WriteString(url.QueryEscape(kv[0]))
+		sb.WriteByte('=')
+		sb.WriteString(url.QueryEscape(kv[1]))
+	}
+	return sb.String()
+}
+
+// Data is a form or a text body. In JSON a string is a text body; an
+// object or an array of pairs is a form.
+type Data struct {
+	Form Params
+	Text string
+	// IsForm tells a form (even an empty one) from a text body.
+	IsForm bool
+}
+
+// UnmarshalJSON accepts a string (text) or Params (form).
+func (d *Data) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		d.IsForm = false
+		return gojson.Unmarshal(b, &d.Text)
+	}
+	d.IsForm = true
+	if err := d.Form.UnmarshalJSON(b); err != nil {
+		return fmt.Errorf("data: %w", err)
+	}
+	return nil
+}
+
+// MarshalJSON writes the form as pairs or the text as a string.
+func (d Data) MarshalJSON() ([]byte, error) {
+	if d.IsForm {
+		return gojson.Marshal([][2]string(d.Form))
+	}
+	return gojson.Marshal(d.Text)
+}
+
+// FormData returns Data holding a form.
+func FormData(form Params) *Data { return &Data{Form: form, IsForm: true} }
+
+// TextData returns Data holding a text body.
+func TextData(s string) *Data { return &Data{Text: s} }
+
+// prepared is a validated request, ready for any number of attempts.
+type prepared struct {
+	index       int
+	cfg         *RequestConfig
+	method      string
+	url         *url.URL
+	urlString   string
+	body        []byte // resent intact on every attempt
+	contentType string
+	proxy       *url.URL // explicit proxy, or nil
+}
+
+// prepare validates cfg and builds everything an attempt needs, before
+// any network work. Errors are validation errors naming the field.
+func prepare(index int, cfg *RequestConfig) (*prepared, error) {
+	p := &prepared{index: index, cfg: cfg}
+	u, err := parseHTTPURL(cfg.URL)
+	if err != nil {
+		return nil, err
+	}
+	if len(cfg.Params) > 0 {
+		if u.RawQuery != "" {
+			u.RawQuery += "&" + cfg.Params.encode()
+		} else {
+			u.RawQuery = cfg.Params.encode()
+		}
+	}
+	p.url = u
+	p.urlString = u.String()
+
+	p.method = http.MethodGet
+	if cfg.Method != "" {
+		p.method = strings.ToUpper(cfg.Method)
+		if !validMethod(p.method) {
+			return nil, validationError("method", "method %q is not a valid HTTP method token", cfg.Method)
+		}
+	}
+	if err := validateHeaders("headers", cfg.Headers); err != nil {
+		return nil, err
+	}
+	if err := validateCookies("cookies", cfg.Cookies); err != nil {
+		return nil, err
+	}
+	bodies := 0
+	if cfg.Data != nil {
+		bodies++
+		if cfg.Data.IsForm {
+			p.body = []byte(cfg.Data.Form.encode())
+			p.contentType = "application/x-www-form-urlencoded"
+		} else {
+			p.body = []byte(cfg.Data.Text)
+		}
+	}
+	if cfg.Content != nil {
+		bodies++
+		p.body = cfg.Content
+	}
+	if len(cfg.JSON) > 0 && string(cfg.JSON) != "null" {
+		bodies++
+		if !json.Valid(cfg.JSON) {
+			return nil, validationError("json", "json body is not valid JSON")
+		}
+		p.body = cfg.JSON
+		p.contentType = "application/json"
+	}
+	if bodies > 1 {
+		return nil, validationError("data", "set at most one of data, content and json")
+	}
+	if err := checkNonNegative("timeout", cfg.Timeout); err != nil {
+		return nil, err
+	}
+	if cfg.MaxBodySize < 0 {
+		return nil, validationError("max_body_size", "max_body_size must be >= 0, got %d", cfg.MaxBodySize)
+	}
+	if cfg.Stream && cfg.OutputPath != "" {
+		return nil, validationError("output_path", "stream and output_path cannot both be set")
+	}
+	if cfg.Proxy != "" {
+		if p.proxy, err = ParseProxy(cfg.Proxy); err != nil {
+			return nil, err
+		}
+	}
+	return p, nil
+}
+
+func parseHTTPURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, validationError("url", "url is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, validationError("url", "url %q is not a valid URL: %v", redactURL(raw), unwrapURLError(err))
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, validationError("url", "url %q must start with http:// or https://", redactURL(raw))
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, validationError("url", "url %q has no host", redactURL(raw))
+	}
+	if port := u.Port(); port != "" {
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return nil, validationError("url", "url %q has an invalid port", redactURL(raw))
+		}
+	}
+	return u, nil
+}
+
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+func validateHeaders(field string, h map[string]string) error {
+	for k, v := range h {
+		if !httpguts.ValidHeaderFieldName(k) {
+			return validationError(field, "header name %q is not valid", k)
+		}
+		if !httpguts.ValidHeaderFieldValue(v) {
+			return validationError(field, "header %q has an invalid value (control characters or newlines)", k)
+		}
+	}
+	return nil
+}
+
+func validateCookies(field string, c map[string]string) error {
+	for k, v := range c {
+		if k == "" || !httpguts.ValidHeaderFieldName(k) {
+			return validationError(field, "cookie name %q is not valid", k)
+		}
+		for i := 0; i < len(v); i++ {
+			// The bytes RFC 6265 allows (as net/http checks them).
+			if b := v[i]; b < 0x20 || b >= 0x7f || b == '"' || b == ';' || b == '\\' {
+				return validationError(field, "cookie %q has an invalid value: byte %q is not allowed", k, b)
+			}
+		}
+	}
+	return nil
+}

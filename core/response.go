@@ -1,0 +1,224 @@
+package core
+
+import (
+	"bufio"
+	"compress/flate"
+	"compress/gzip"
+	"compress/zlib"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// NormalizedResponse is the outcome of one request. JSON names are those of
+// the Python API, plus what the engine adds. A failed request has Error set
+// (and StatusCode 0 unless retries ran out on a retryable status, in which
+// case the last response is kept too).
+type NormalizedResponse struct {
+	// Index is the request's position in its batch.
+	Index int `json:"index"`
+	// ID echoes RequestConfig.ID.
+	ID string `json:"id,omitempty"`
+	// StatusCode is the HTTP status of the final response.
+	StatusCode int `json:"status_code"`
+	// Headers has lower-case names; repeated headers are joined with ", "
+	// (Set-Cookie, which cannot be joined that way, with "\n").
+	Headers map[string]string `json:"headers"`
+	// URL is the final URL after redirects.
+	URL string `json:"url"`
+	// HTTPVersion is "HTTP/1.1" or "HTTP/2.0".
+	HTTPVersion string `json:"http_version,omitempty"`
+	// Content is the body, gzip/deflate decoded. Empty for streaming and
+	// file downloads. It is not part of the JSON form: across the C ABI
+	// the body travels beside the JSON.
+	Content []byte `json:"-"`
+	// ContentLength is the number of body bytes kept, streamed or written.
+	ContentLength int64 `json:"content_length"`
+	// Path is where the body was written, for OutputPath requests.
+	Path string `json:"path,omitempty"`
+	// Elapsed is the time from the request's first attempt to its end,
+	// backoff included.
+	Elapsed time.Duration `json:"elapsed_ns"`
+	// Attempts is how many attempts were made.
+	Attempts int `json:"attempts"`
+	// Error is set when the request failed.
+	Error *Error `json:"error,omitempty"`
+}
+
+// Err returns Error as an error interface (nil when the request succeeded).
+func (r *NormalizedResponse) Err() error {
+	if r.Error == nil {
+		return nil
+	}
+	return r.Error
+}
+
+// normalizeHeaders lower-cases names and joins repeated values.
+func normalizeHeaders(h http.Header) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		name := strings.ToLower(k)
+		switch {
+		case len(vs) == 1:
+			out[name] = vs[0]
+		case name == "set-cookie":
+			out[name] = strings.Join(vs, "\n")
+		default:
+			out[name] = strings.Join(vs, ", ")
+		}
+	}
+	return out
+}
+
+// decodedBody wraps the body in a gzip or deflate reader as the
+// Content-Encoding says; other encodings are passed through untouched.
+func decodedBody(resp *http.Response) (io.Reader, func(), error) {
+	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
+	switch enc {
+	case "gzip", "x-gzip":
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			if errors.Is(err, io.EOF) { // empty body
+				return strings.NewReader(""), func() {}, nil
+			}
+			return nil, nil, fmt.Errorf("gzip body: %w", err)
+		}
+		return zr, func() { zr.Close() }, nil
+	case "deflate":
+		// "deflate" should be zlib-wrapped, but some servers send raw
+		// deflate: peek at the header to tell them apart.
+		br := bufio.NewReader(resp.Body)
+		hdr, _ := br.Peek(2)
+		if len(hdr) == 2 && hdr[0]&0x0f == 8 && (uint16(hdr[0])<<8|uint16(hdr[1]))%31 == 0 {
+			zr, err := zlib.NewReader(br)
+			if err != nil {
+				return nil, nil, fmt.Errorf("deflate body: %w", err)
+			}
+			return zr, func() { zr.Close() }, nil
+		}
+		if len(hdr) == 0 {
+			return strings.NewReader(""), func() {}, nil
+		}
+		fr := flate.NewReader(br)
+		return fr, func() { fr.Close() }, nil
+	}
+	return resp.Body, func() {}, nil
+}
+
+// readBody reads the whole (decoded) body, failing with bodyTooLargeError
+// past limit. A known Content-Length on an unencoded body sizes the buffer
+// exactly, so the common case allocates once.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	r, done, err := decodedBody(resp)
+	if err != nil {
+		return nil, err
+	}
+	defer done()
+	n := resp.ContentLength
+	if r == resp.Body && n >= 0 {
+		if n > limit {
+			return nil, bodyTooLargeError{limit}
+		}
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	size := int64(512)
+	if n > 0 && n < limit {
+		size = n * 2
+	}
+	buf := make([]byte, 0, size)
+	for {
+		if int64(len(buf)) == int64(cap(buf)) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > limit {
+			return nil, bodyTooLargeError{limit}
+		}
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// streamBody hands the decoded body to sink in chunks as they arrive.
+// It returns the bytes delivered; sent tells the caller whether any chunk
+// went out (after which a retry would duplicate data).
+func streamBody(resp *http.Response, sink func([]byte) error, sent *bool) (int64, error) {
+	r, done, err := decodedBody(resp)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	buf := make([]byte, 32<<10)
+	var total int64
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			*sent = true
+			total += int64(n)
+			if serr := sink(buf[:n]); serr != nil {
+				return total, &Error{Kind: KindIO, Message: "io: stream callback failed: " + serr.Error(), cause: serr}
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
+
+// saveBody writes the decoded body to path through a temporary file in the
+// same directory, renamed into place only when the whole body arrived.
+func saveBody(resp *http.Response, path string) (int64, error) {
+	r, done, err := decodedBody(resp)
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".part-*")
+	if err != nil {
+		return 0, &Error{Kind: KindIO, Field: "output_path", Message: "io: cannot create " + path + ": " + err.Error(), cause: err}
+	}
+	n, err := io.Copy(f, r)
+	cerr := f.Close()
+	if err == nil && cerr != nil {
+		err = &Error{Kind: KindIO, Field: "output_path", Message: "io: writing " + path + ": " + cerr.Error(), cause: cerr}
+	}
+	if err == nil {
+		if rerr := os.Rename(f.Name(), path); rerr != nil {
+			err = &Error{Kind: KindIO, Field: "output_path", Message: "io: " + rerr.Error(), cause: rerr}
+		}
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		var pe *os.PathError
+		if errors.As(err, &pe) && pe.Path == f.Name() {
+			err = &Error{Kind: KindIO, Field: "output_path", Message: "io: writing " + path + ": " + pe.Err.Error(), cause: err}
+		}
+		return n, err
+	}
+	return n, nil
+}
+
+// discardBody reads and drops a bounded amount of a body we will not use,
+// so the connection can be reused, then closes it.
+func discardBody(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 64<<10)
+	resp.Body.Close()
+}

@@ -1,0 +1,264 @@
+/*
+ * fastreq.h - the C interface of libfastreq.so, the fastreq HTTP engine.
+ *
+ * fastreq runs thousands of HTTP requests at once with retries, a shared
+ * rate limit, a concurrency limit, proxies, cookies and HTTP/2. This header
+ * is the stable contract; the library is written in Go and exports these
+ * functions through cgo.
+ *
+ * Conventions
+ *   - Every function is safe to call from any thread.
+ *   - Functions return FASTREQ_OK (0) or a negative FASTREQ_E* code, unless
+ *     documented otherwise. No function aborts the process on bad input:
+ *     a stale, zero or foreign handle gives FASTREQ_EBADHANDLE.
+ *   - Configuration and requests cross as UTF-8 JSON (pointer + length; no
+ *     NUL terminator needed). Field names are those of the Python API:
+ *     see README.md, "Client settings" and "Request fields".
+ *   - Handles are opaque non-zero 64-bit integers. 0 is never a handle.
+ *     Handles are never reused within a process.
+ *
+ * Memory
+ *   - Every pointer the library hands out (error strings, record bodies,
+ *     record metadata) was allocated by the library and is freed by the
+ *     caller with fastreq_free() or fastreq_records_release(), exactly once.
+ *   - The library never keeps a pointer the caller passed in after the call
+ *     returns: the caller may free its buffers at once.
+ *   - fastreq_version() returns a static string: do not free it.
+ *
+ * Processes
+ *   - The library holds a Go runtime. Load exactly one Go-built shared
+ *     library per process, never unload it, and do not use it in a child
+ *     created by fork() after the parent called into it (start the child
+ *     with exec, or use posix_spawn).
+ */
+#ifndef FASTREQ_H
+#define FASTREQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The ABI version this header describes; compare with fastreq_abi_version(). */
+#define FASTREQ_ABI_VERSION 1
+
+/* Return codes. */
+#define FASTREQ_OK          0
+#define FASTREQ_EINVAL     -1 /* bad JSON, unknown field, out-of-range value, NULL argument */
+#define FASTREQ_EBADHANDLE -2 /* zero, unknown, closed or wrong-type handle */
+#define FASTREQ_ECLOSED    -3 /* the client was closed */
+#define FASTREQ_EINTERNAL  -4 /* a bug inside the library (recovered); the message says what */
+#define FASTREQ_ESYS       -5 /* the operating system refused (no file descriptors, ...) */
+
+/* Error kinds of a record (fastreq_record_t.error). The same names appear as
+ * "kind" in the error JSON. */
+#define FASTREQ_ERR_NONE               0
+#define FASTREQ_ERR_VALIDATION         1 /* bad request, found before any network work */
+#define FASTREQ_ERR_CONFIGURATION      2
+#define FASTREQ_ERR_TIMEOUT            3
+#define FASTREQ_ERR_CONNECT            4
+#define FASTREQ_ERR_TLS                5
+#define FASTREQ_ERR_PROXY              6
+#define FASTREQ_ERR_TOO_MANY_REDIRECTS 7
+#define FASTREQ_ERR_BODY_TOO_LARGE     8
+#define FASTREQ_ERR_CANCELLED          9
+#define FASTREQ_ERR_RETRIES_EXHAUSTED 10 /* "last_error" in the metadata says why */
+#define FASTREQ_ERR_TRANSPORT         11 /* reset, truncated body, protocol error */
+#define FASTREQ_ERR_HTTP_STATUS       12 /* only as last_error */
+#define FASTREQ_ERR_IO                13 /* writing a download failed */
+#define FASTREQ_ERR_INTERNAL          14
+
+/* Record types (fastreq_record_t.type). */
+#define FASTREQ_RECORD_RESULT 0 /* the final outcome of one request */
+#define FASTREQ_RECORD_CHUNK  1 /* a piece of a streaming request's body */
+
+/* Submit flags. */
+#define FASTREQ_SUBMIT_STRICT 1u /* any invalid request fails the submit; nothing runs */
+
+/* Typical caller-side record chunk size for fastreq_batch_drain(). */
+#define FASTREQ_DRAIN_CHUNK 256
+
+/*
+ * One completion record. Records of a batch arrive in completion order;
+ * `index` ties each to its request. For one streaming request, its CHUNK
+ * records arrive in body order and before its RESULT record.
+ *
+ * Fields the caller reads without parsing anything:
+ *   index     position of the request in the submitted array
+ *   type      FASTREQ_RECORD_RESULT or FASTREQ_RECORD_CHUNK
+ *   status    HTTP status of the final response, 0 when there was none
+ *   error     FASTREQ_ERR_* (FASTREQ_ERR_NONE on success)
+ *   body      body bytes (decoded from gzip/deflate), or the chunk; NULL
+ *             when body_len is 0. Not NUL-terminated.
+ *   meta      for RESULT records: NUL-terminated JSON of the response
+ *             metadata: {"index", "id", "status_code", "headers" (lower-case
+ *             names), "url" (final), "http_version", "content_length",
+ *             "path", "elapsed_ns", "attempts", "error": {"kind", "message",
+ *             "field", "url", "proxy", "status", "retry_after", "attempts",
+ *             "last_error"}}; NULL for CHUNK records.
+ * Ownership: body and meta belong to the caller once drained; release them
+ * with fastreq_records_release() (or each with fastreq_free()).
+ */
+typedef struct fastreq_record {
+    int64_t index;
+    int32_t type;
+    int32_t status;
+    int32_t error;
+    int32_t reserved; /* zero */
+    uint8_t *body;
+    int64_t body_len;
+    char *meta;
+    int64_t meta_len; /* strlen(meta) */
+} fastreq_record_t;
+
+/* The library's own build defines FASTREQ_TYPES_ONLY to share the types
+ * above with its generated export declarations. */
+#ifndef FASTREQ_TYPES_ONLY
+
+/* ---- Library ---------------------------------------------------------- */
+
+/* Returns: the library version, e.g. "0.1.0". A static string; do not free. */
+const char *fastreq_version(void);
+
+/* Returns: FASTREQ_ABI_VERSION of the library, for a load-time check. */
+int32_t fastreq_abi_version(void);
+
+/* Frees one pointer the library handed out. NULL is ignored. */
+void fastreq_free(void *ptr);
+
+/* Releases body and meta of n records and sets them to NULL, so a second
+ * release of the same records is harmless. records may be NULL when n == 0. */
+void fastreq_records_release(fastreq_record_t *records, int32_t n);
+
+/* Returns: how many library-allocated buffers are live (handed out and not
+ * yet freed, or waiting in a queue). For leak tests. */
+int64_t fastreq_live_buffers(void);
+
+/* Sets the Go runtime's soft memory limit (GOMEMLIMIT) in bytes; a negative
+ * value only reads it. Returns: the previous limit. */
+int64_t fastreq_set_memory_limit(int64_t bytes);
+
+/* Runs a garbage collection and returns as much memory to the operating
+ * system as possible. Returns: FASTREQ_OK. */
+int32_t fastreq_free_os_memory(void);
+
+/* Returns: the number of live handles (clients and batches). For leak
+ * tests: 0 once every client was closed and every batch freed. */
+int64_t fastreq_live_handles(void);
+
+/* ---- Clients ---------------------------------------------------------- */
+
+/*
+ * Creates a client from a JSON object of client settings (the Python API's
+ * names: backend, concurrency, max_retries, rate_limit, rate_limit_burst,
+ * http2, follow_redirects, verify_ssl, timeout, cookies, random_user_agent,
+ * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
+ * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
+ * max_delay, debug, verbose, return_none_on_failure). Absent fields keep
+ * their defaults; config may be NULL (len 0) for all defaults.
+ *
+ * Returns: FASTREQ_OK and *client_out set; or FASTREQ_EINVAL and, if err_out
+ * is not NULL, *err_out set to a JSON error object {"kind", "field",
+ * "message"} (kind "validation" or "configuration"; field names the
+ * offending setting) that the caller frees with fastreq_free().
+ */
+int32_t fastreq_client_new(const char *config_json, size_t config_len,
+                           uint64_t *client_out, char **err_out);
+
+/*
+ * Closes a client: cancels every request in flight (their records arrive
+ * with FASTREQ_ERR_CANCELLED), waits for them to end, and releases the
+ * client's connections. Batches of the client must still be freed.
+ * Returns: FASTREQ_OK, also when the client was already closed;
+ * FASTREQ_EBADHANDLE for a handle that never was a client.
+ */
+int32_t fastreq_client_close(uint64_t client);
+
+/*
+ * Adds or updates session cookies (a JSON object of name -> value) sent
+ * with every later request of the client.
+ * Returns: FASTREQ_OK; FASTREQ_EINVAL (+ *err_out as for fastreq_client_new);
+ * FASTREQ_EBADHANDLE.
+ */
+int32_t fastreq_client_set_cookies(uint64_t client, const char *cookies_json,
+                                   size_t len, char **err_out);
+
+/* Forgets every session cookie, including those servers set.
+ * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. */
+int32_t fastreq_client_reset_cookies(uint64_t client);
+
+/* ---- Batches ---------------------------------------------------------- */
+
+/*
+ * Submits a JSON array of requests, each an object with the Python API's
+ * names: url (required), method, params (object, or array of [name, value]
+ * pairs to keep order), data (string = text body; object or pairs = form),
+ * content (base64 bytes), json (any JSON value, sent as the body), headers,
+ * cookies, timeout, proxy, http2, follow_redirects, verify_ssl, stream,
+ * output_path, max_body_size, id. Requests start at once, within the
+ * client's rate and concurrency limits.
+ *
+ * flags: 0 or FASTREQ_SUBMIT_STRICT. Without STRICT, an invalid request
+ * just yields a RESULT record with FASTREQ_ERR_VALIDATION.
+ *
+ * Returns: FASTREQ_OK and *batch_out set: every request will yield exactly
+ * one RESULT record; FASTREQ_EINVAL with *err_out (bad JSON, unknown field,
+ * or with STRICT an invalid request: the message names its index);
+ * FASTREQ_EBADHANDLE; FASTREQ_ECLOSED when the client is closed.
+ * The batch must be freed with fastreq_batch_free().
+ */
+int32_t fastreq_batch_submit(uint64_t client, const char *requests_json,
+                             size_t len, uint32_t flags, uint64_t *batch_out,
+                             char **err_out);
+
+/*
+ * Returns: a file descriptor that becomes readable when records are waiting
+ * (an eventfd, written only when the queue goes from empty to non-empty).
+ * Read it (8 bytes, non-blocking) before draining, then drain until a short
+ * read, and no wakeup is lost. The descriptor belongs to the batch: do not
+ * close it; it is closed by fastreq_batch_free(). Negative on error.
+ */
+int32_t fastreq_batch_fd(uint64_t batch);
+
+/*
+ * Waits until at least one record is waiting, the batch has delivered all
+ * its records, or timeout_ms passes (0 = just check; negative = no limit).
+ * Wait in slices (e.g. 100 ms) to stay responsive to signals.
+ * Returns: the number of records waiting (> 0), 0 on timeout, or
+ * FASTREQ_EBADHANDLE. When the batch is done and drained it returns 0 at
+ * once; use fastreq_batch_done() to tell.
+ */
+int32_t fastreq_batch_wait(uint64_t batch, int32_t timeout_ms);
+
+/*
+ * Moves up to max waiting records into records[0..n). Never blocks.
+ * Returns: n (0 when none is waiting) or a negative code. The caller owns
+ * the drained records' buffers (see fastreq_record_t).
+ */
+int32_t fastreq_batch_drain(uint64_t batch, fastreq_record_t *records, int32_t max);
+
+/* Returns: 1 when every RESULT record has been drained, 0 when not yet,
+ * or FASTREQ_EBADHANDLE. */
+int32_t fastreq_batch_done(uint64_t batch);
+
+/* Cancels a batch: requests not yet finished end with FASTREQ_ERR_CANCELLED
+ * records. Returns at once. Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. */
+int32_t fastreq_batch_cancel(uint64_t batch);
+
+/*
+ * Frees a batch: cancels it if it is still running, waits for its requests
+ * to end, releases records nobody drained, and closes its descriptor. The
+ * handle is invalid afterwards.
+ * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE.
+ */
+int32_t fastreq_batch_free(uint64_t batch);
+
+#endif /* FASTREQ_TYPES_ONLY */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FASTREQ_H */
