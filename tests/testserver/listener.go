@@ -3,6 +3,7 @@ package testserver
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"sync"
 )
@@ -56,8 +57,17 @@ func (t *connTracker) listener(l net.Listener) net.Listener {
 	return &trackedListener{Listener: l, t: t}
 }
 
-// dial opens a tracked outbound connection for the proxies.
+// dial opens a tracked outbound connection for the proxies. Only loopback
+// destinations are allowed, so a misdirected test cannot push traffic off
+// the machine through them.
 func (t *connTracker) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return nil, fmt.Errorf("testserver: proxies only connect to loopback, not %s", addr)
+	}
 	var d net.Dialer
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {

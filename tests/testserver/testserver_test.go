@@ -691,6 +691,19 @@ func TestSOCKS5(t *testing.T) {
 	}
 }
 
+func TestProxiesStayOnLoopback(t *testing.T) {
+	// 192.0.2.0/24 is TEST-NET-1: never routed, and refused before dialing.
+	resp, body := get(t, proxied(t, srv.ProxyURL, false), "http://192.0.2.1:9/")
+	if resp.StatusCode < 500 || !strings.Contains(string(body), "loopback") {
+		t.Fatalf("plain: %d %s", resp.StatusCode, body)
+	}
+	for _, u := range []string{srv.ProxyURL, srv.SOCKS5URL} {
+		if _, err := proxied(t, u, false).Get("https://192.0.2.1:9/"); err == nil {
+			t.Fatalf("%s: tunnel to a non-loopback address succeeded", u)
+		}
+	}
+}
+
 // TestCloseEndsEverything parks a stalled request, a stalled body, a
 // CONNECT tunnel and a SOCKS5 tunnel, then expects Close to end them all
 // promptly and leave no goroutines behind.
