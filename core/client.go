@@ -50,7 +50,11 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	backend, err := newBackend(cfg.Backend, cfg.Concurrency)
+	roots, err := loadRoots(cfg.CAFile)
+	if err != nil {
+		return nil, err
+	}
+	backend, err := newBackend(cfg.Backend, cfg.Concurrency, roots)
 	if err != nil {
 		return nil, err
 	}
@@ -69,7 +73,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		headers: make(http.Header, len(cfg.Headers)),
 		log:     cfg.Logger,
 	}
-	if c.protocol == ProtocolAuto && !cfg.HTTP2 {
+	if c.protocol == ProtocolAuto && !boolOr(cfg.HTTP2, true) {
 		c.protocol = ProtocolHTTP1
 	}
 	if c.log == nil {
@@ -78,7 +82,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	for k, v := range cfg.Headers {
 		c.headers.Set(k, v)
 	}
-	if cfg.RandomUserAgent {
+	if boolOr(cfg.RandomUserAgent, true) {
 		c.agents = newUserAgents(cfg.UserAgents, os.Getenv)
 	}
 	if cfg.RandomProxy || len(cfg.Proxies) > 0 || cfg.WebshareFile != "" {
@@ -305,7 +309,7 @@ func (b *Batch) cancelledError(p *prepared) *Error {
 // finish records one result; the last one closes the batch.
 func (b *Batch) finish(r *NormalizedResponse) {
 	if b.opts.OnResult != nil {
-		b.opts.OnResult(r)
+		b.deliver(r)
 	} else {
 		b.results[r.Index] = r
 		b.ch <- r
@@ -317,6 +321,17 @@ func (b *Batch) finish(r *NormalizedResponse) {
 	if last {
 		b.finishBatch()
 	}
+}
+
+// deliver hands r to OnResult; a panic there is the caller's bug, but it
+// must not kill the process or leave the batch unfinished.
+func (b *Batch) deliver(r *NormalizedResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.client.log.Error("OnResult panicked", "index", r.Index, "panic", p)
+		}
+	}()
+	b.opts.OnResult(r)
 }
 
 func (b *Batch) finishBatch() {
@@ -371,7 +386,7 @@ func (c *Client) run(b *Batch, p *prepared) {
 		}
 		retryable := RetryableKind(out.err.Kind) && !out.streamed
 		if !retryable || last || b.ctx.Err() != nil {
-			if retryable && last {
+			if retryable && last && attempt > 0 {
 				res.Error = &Error{
 					Kind:     KindRetriesExhausted,
 					Message:  fmt.Sprintf("retries exhausted: giving up after %d attempt(s): %s", attempt+1, out.err.Message),
@@ -412,7 +427,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	if proxy == nil && c.proxies != nil {
 		proxy, fromPool = c.proxies.Next(time.Now()), true
 	}
-	route := Route{VerifySSL: c.cfg.VerifySSL, Protocol: c.protocol, Plain: p.url.Scheme == "http"}
+	route := Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: p.url.Scheme == "http"}
 	if p.cfg.VerifySSL != nil {
 		route.VerifySSL = *p.cfg.VerifySSL
 	}
@@ -434,11 +449,15 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	if err != nil {
 		return outcome{err: &Error{Kind: KindValidation, Field: "url", Message: "validation: " + err.Error(), URL: redactURL(p.urlString)}}
 	}
-	follow := c.cfg.FollowRedirects
+	follow := boolOr(c.cfg.FollowRedirects, true)
 	if p.cfg.FollowRedirects != nil {
 		follow = *p.cfg.FollowRedirects
 	}
-	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: c.jar, CheckRedirect: c.redirectPolicy(follow)}
+	var jar http.CookieJar = c.jar
+	if len(p.cfg.Cookies) > 0 {
+		jar = overrideJar{c.jar, p.cfg.Cookies}
+	}
+	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: c.redirectPolicy(follow)}
 	resp, err := hc.Do(req)
 	if err != nil {
 		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy)
@@ -449,6 +468,16 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 			c.proxies.MarkFailed(proxy, time.Now())
 		}
 		return outcome{err: e}
+	}
+	if proxy != nil && resp.StatusCode == http.StatusProxyAuthRequired {
+		// Only a proxy answers 407: for http:// targets it comes back as
+		// a response rather than as a failed CONNECT.
+		discardBody(resp)
+		if fromPool {
+			c.proxies.MarkFailed(proxy, time.Now())
+		}
+		return outcome{err: &Error{Kind: KindProxy, Message: "proxy: proxy refused the request: " + resp.Status,
+			URL: redactURL(p.urlString), Proxy: proxyText}}
 	}
 	if fromPool {
 		c.proxies.MarkSucceeded(proxy)
@@ -501,7 +530,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	}
 	res.ContentLength = n
 	if err != nil {
-		res.StatusCode, res.Headers, res.Content, res.Path = 0, nil, nil, ""
+		res.StatusCode, res.Headers, res.Content, res.Path, res.URL, res.HTTPVersion = 0, nil, nil, "", "", ""
 		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy)
 		if e.Kind == KindBodyTooLarge {
 			e.Field = "max_body_size"
@@ -568,7 +597,7 @@ func (c *Client) redirectPolicy(follow bool) func(*http.Request, []*http.Request
 	}
 	limit := c.cfg.MaxRedirects
 	return func(_ *http.Request, via []*http.Request) error {
-		if len(via) >= limit {
+		if len(via) > limit { // via holds the original request too
 			return &redirectLimitError{limit: limit}
 		}
 		return nil

@@ -21,9 +21,10 @@ const (
 
 // ClientConfig holds every client setting. JSON names are those of the
 // Python API. DefaultClientConfig returns the Python defaults; the zero
-// value of each field is documented next to it, and NewClient fills the
-// zero values of Concurrency, RateLimitBurst, MaxRedirects, MaxBodySize,
-// Backend and ProxySelection with their defaults.
+// value of each field is documented next to it and is safe: a nil *bool
+// means the Python default (true), so ClientConfig{} verifies certificates,
+// follows redirects and may use HTTP/2. The one zero value that differs
+// from the Python API is MaxRetries (0: no retries; Python's default is 3).
 type ClientConfig struct {
 	// Backend picks the transport: "auto", "http1", "http2" or an alias
 	// (see Backends). "" means "auto".
@@ -39,22 +40,26 @@ type ClientConfig struct {
 	// RateLimitBurst is the bucket size. 0 means DefaultRateLimitBurst.
 	RateLimitBurst int `json:"rate_limit_burst"`
 	// HTTP2 allows HTTP/2 where the server offers it (backend "auto").
-	// false means HTTP/1.1 only unless the backend is "http2".
-	HTTP2 bool `json:"http2"`
+	// false means HTTP/1.1 only unless the backend is "http2". nil: true.
+	HTTP2 *bool `json:"http2"`
 	// FollowRedirects follows 3xx responses up to MaxRedirects. false
-	// returns the 3xx response itself.
-	FollowRedirects bool `json:"follow_redirects"`
+	// returns the 3xx response itself. nil: true.
+	FollowRedirects *bool `json:"follow_redirects"`
 	// MaxRedirects is the redirect limit. 0 means DefaultMaxRedirects.
 	MaxRedirects int `json:"max_redirects"`
 	// VerifySSL checks server certificates. false accepts any certificate.
-	VerifySSL bool `json:"verify_ssl"`
+	// nil: true.
+	VerifySSL *bool `json:"verify_ssl"`
+	// CAFile is a PEM file of extra trusted root certificates (for private
+	// CAs), added to the system's. "" means the system's only.
+	CAFile string `json:"ca_file"`
 	// Timeout is seconds per attempt, body included. 0 means no limit.
 	Timeout float64 `json:"timeout"`
 	// Cookies are initial session cookies sent with every request.
 	Cookies map[string]string `json:"cookies"`
 	// RandomUserAgent rotates a built-in list of browser User-Agent strings
-	// (or USER_AGENTS). false sends "fastreq/<version>".
-	RandomUserAgent bool `json:"random_user_agent"`
+	// (or USER_AGENTS). false sends "fastreq/<version>". nil: true.
+	RandomUserAgent *bool `json:"random_user_agent"`
 	// UserAgents replaces the built-in list (and USER_AGENTS). nil means
 	// the environment variable, else the built-in list.
 	UserAgents []string `json:"user_agents"`
@@ -86,10 +91,10 @@ type ClientConfig struct {
 	Jitter            float64 `json:"jitter"`
 	MaxDelay          float64 `json:"max_delay"`
 
-	// Debug and Verbose raise the level of Logger (debug, info); without
-	// them only warnings are logged.
-	Debug   bool `json:"debug"`
-	Verbose bool `json:"verbose"`
+	// Debug and Verbose are kept for the Python layer, which maps them to
+	// log levels; the engine logs through Logger whatever they say.
+	Debug   bool  `json:"debug"`
+	Verbose *bool `json:"verbose"`
 	// ReturnNoneOnFailure is kept for the Python layer, which uses it; the
 	// engine reports every failure either way.
 	ReturnNoneOnFailure bool `json:"return_none_on_failure"`
@@ -106,18 +111,18 @@ func DefaultClientConfig() ClientConfig {
 		Concurrency:       DefaultConcurrency,
 		MaxRetries:        DefaultMaxRetries,
 		RateLimitBurst:    DefaultRateLimitBurst,
-		HTTP2:             true,
-		FollowRedirects:   true,
+		HTTP2:             Bool(true),
+		FollowRedirects:   Bool(true),
 		MaxRedirects:      DefaultMaxRedirects,
-		VerifySSL:         true,
-		RandomUserAgent:   true,
+		VerifySSL:         Bool(true),
+		RandomUserAgent:   Bool(true),
 		ProxySelection:    "round_robin",
 		ProxyCooldown:     DefaultProxyCooldown,
 		MaxBodySize:       DefaultMaxBodySize,
 		BackoffMultiplier: DefaultBackoffMultiplier,
 		Jitter:            DefaultJitter,
 		MaxDelay:          DefaultMaxDelay,
-		Verbose:           true,
+		Verbose:           Bool(true),
 	}
 }
 
@@ -193,6 +198,17 @@ func checkNonNegative(name string, v float64) error {
 		return validationError(name, "%s must be a finite number >= 0, got %v", name, v)
 	}
 	return nil
+}
+
+// Bool returns a pointer to v, for the *bool settings.
+func Bool(v bool) *bool { return &v }
+
+// boolOr is *p, or def when p is nil.
+func boolOr(p *bool, def bool) bool {
+	if p == nil {
+		return def
+	}
+	return *p
 }
 
 // seconds converts a float number of seconds to a Duration.

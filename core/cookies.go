@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"slices"
 	"sync"
 )
 
@@ -80,4 +81,19 @@ func (s *sessionJar) reset() {
 	s.mu.Lock()
 	s.jar, s.fixed = j, nil
 	s.mu.Unlock()
+}
+
+// overrideJar is the session as seen by a request with cookies of its own:
+// session cookies of the same names are left out, so that the request's
+// values replace them (as in the Python API) instead of being sent too.
+type overrideJar struct {
+	*sessionJar
+	own map[string]string
+}
+
+func (j overrideJar) Cookies(u *url.URL) []*http.Cookie {
+	return slices.DeleteFunc(j.sessionJar.Cookies(u), func(c *http.Cookie) bool {
+		_, mine := j.own[c.Name]
+		return mine
+	})
 }

@@ -78,8 +78,15 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
-// Unwrap returns the underlying Go error, if any.
-func (e *Error) Unwrap() error { return e.cause }
+// Unwrap returns the underlying Go error, if any; for KindRetriesExhausted
+// it returns Last, so that errors.Is(err, ErrTimeout) sees why the final
+// attempt failed.
+func (e *Error) Unwrap() error {
+	if e.Last != nil {
+		return e.Last
+	}
+	return e.cause
+}
 
 // Is reports whether target is a sentinel of the same kind, so that
 // errors.Is(err, ErrTimeout) matches every timeout error.
@@ -112,17 +119,17 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 	}
 	e := &Error{cause: err, URL: redactURL(rawURL)}
 	var (
-		certErr    *tls.CertificateVerificationError
-		unknownCA  x509.UnknownAuthorityError
-		hostErr    x509.HostnameError
-		certInv    x509.CertificateInvalidError
-		recHdrErr  tls.RecordHeaderError
-		alertErr   tls.AlertError
-		opErr      *net.OpError
-		tooLarge   bodyTooLargeError
-		redirErr   *redirectLimitError
-		proxyErr   *proxyConnectError
-		netErr     net.Error
+		certErr   *tls.CertificateVerificationError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		certInv   x509.CertificateInvalidError
+		recHdrErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+		opErr     *net.OpError
+		tooLarge  bodyTooLargeError
+		redirErr  *redirectLimitError
+		proxyErr  *proxyConnectError
+		netErr    net.Error
 	)
 	switch {
 	case batchCtx.Err() != nil && !errors.Is(context.Cause(batchCtx), context.DeadlineExceeded):
@@ -133,25 +140,36 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 		e.Kind = KindTooManyRedirects
 	case errors.As(err, &proxyErr):
 		e.Kind = KindProxy
-		e.Proxy = proxy
+		e.Proxy = redactURL(proxy)
 	case errors.As(err, &opErr) && opErr.Op == "proxyconnect":
 		e.Kind = KindProxy
-		e.Proxy = proxy
+		e.Proxy = redactURL(proxy)
 	case attemptCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		e.Kind = KindTimeout
+	case strings.Contains(err.Error(), "unexpected ALPN protocol") || strings.Contains(err.Error(), "no application protocol"):
+		// x/net/http2 on a server that does not offer h2.
+		e.Kind = KindTLS
+		e.Message = "tls: the server does not offer HTTP/2 (ALPN); use backend \"auto\" or \"http1\""
+		return e
 	case errors.As(err, &certErr), errors.As(err, &unknownCA), errors.As(err, &hostErr),
-		errors.As(err, &certInv), errors.As(err, &recHdrErr), errors.As(err, &alertErr):
+		errors.As(err, &certInv), errors.As(err, &recHdrErr), errors.As(err, &alertErr),
+		errors.As(err, &opErr) && opErr.Op == "remote error": // a TLS alert from the server
 		e.Kind = KindTLS
 	case errors.As(err, &opErr) && opErr.Op == "dial":
 		e.Kind = KindConnect
 		if proxy != "" && strings.HasPrefix(proxy, "socks5") {
 			e.Kind = KindProxy
-			e.Proxy = proxy
+			e.Proxy = redactURL(proxy)
 		}
 	default:
 		e.Kind = KindTransport
 	}
-	e.Message = fmt.Sprintf("%s: %s", e.Kind, redactText(unwrapURLError(err).Error(), rawURL, proxy))
+	text := redactText(unwrapURLError(err).Error(), rawURL, proxy)
+	if strings.HasPrefix(text, string(e.Kind)+": ") {
+		e.Message = text
+	} else {
+		e.Message = string(e.Kind) + ": " + text
+	}
 	return e
 }
 

@@ -56,7 +56,7 @@ func TestMain(m *testing.M) {
 // safety net so that a bug hangs one test for seconds, not the run.
 func testConfig() ClientConfig {
 	cfg := DefaultClientConfig()
-	cfg.VerifySSL = false
+	cfg.VerifySSL = ptr(false)
 	cfg.MaxRetries = 0
 	cfg.BackoffMultiplier = 0.001
 	cfg.Jitter = 0
@@ -192,7 +192,7 @@ func injectTransport(c *Client, rt http.RoundTripper) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for _, plain := range []bool{true, false} {
-		b.pool[Route{VerifySSL: c.cfg.VerifySSL, Protocol: c.protocol, Plain: plain}] = rt
+		b.pool[Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: plain}] = rt
 	}
 }
 
@@ -212,6 +212,16 @@ func fakeResponse(r *http.Request, status int, header http.Header, body string) 
 		ContentLength: int64(len(body)),
 		Request:       r,
 	}
+}
+
+// mustSubmit submits a batch, failing the test if Submit refuses it.
+func mustSubmit(t testing.TB, c *Client, rs []RequestConfig) *Batch {
+	t.Helper()
+	b, err := c.Submit(context.Background(), rs, BatchOptions{})
+	if err != nil {
+		t.Fatalf("Submit: %v", err)
+	}
+	return b
 }
 
 // reqs builds n GETs of url.
