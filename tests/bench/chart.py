@@ -1,0 +1,100 @@
+"""Draw the benchmark chart from results.csv (run by run.py in the report venv).
+
+    python chart.py results.csv chart.png [--title TITLE]
+
+One panel per workload: horizontal bars of requests/s (W6: achieved rate
+against the 500/s target; W7: p50 latency), plus a panel of W5's peak RSS.
+Clients that were n/a or failed get a labelled empty slot, never a bar.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+OURS = {"fastreq", "fastreq_async", "go-core"}
+CEILING = {"h2load", "wrk"}
+
+
+def color(client: str) -> str:
+    if client in OURS:
+        return "#1f77b4" if client != "go-core" else "#17becf"
+    if client in CEILING:
+        return "#7f7f7f"
+    if client == "fastreq-orig":
+        return "#d62728"
+    return "#ff7f0e"
+
+
+def num(v: str) -> float:
+    try:
+        return float(v)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("csv")
+    p.add_argument("png")
+    p.add_argument("--title", default="fastreq benchmark")
+    a = p.parse_args()
+    with open(a.csv, newline="") as f:
+        rows = list(csv.DictReader(f))
+    workloads: dict[str, list[dict]] = {}
+    for r in rows:
+        workloads.setdefault(r["workload"], []).append(r)
+
+    panels: list[tuple[str, str, list[tuple[str, float, str]]]] = []
+    for wid, group in workloads.items():
+        mode = group[0]["mode"]
+        n = int(group[0]["n"])
+        if mode == "rate":
+            key, unit, title = "achieved_rate", "req/s achieved (target 500)", f"{wid}: rate limit 500/s"
+        elif mode == "serial":
+            key, unit, title = "p50_ms", "p50 latency, ms (lower is better)", f"{wid}: {n:,} serial GETs"
+        else:
+            key, unit, title = "rps", "requests/s (higher is better)", f"{wid}: {n:,} GETs {group[0]['proto']}, {mode}"
+        bars = [(r["client"], num(r[key]), "" if not math.isnan(num(r[key])) else (
+            "n/a" if r["status"] == "n/a" else r["status"])) for r in group]
+        panels.append((title, unit, bars))
+        if wid == "W5":
+            bars = [(r["client"], num(r["peak_rss_mib"]), "" if not math.isnan(num(r["peak_rss_mib"])) else (
+                "n/a" if r["status"] == "n/a" else r["status"])) for r in group]
+            panels.append((f"W5: peak RSS, {n:,} results kept", "MiB (lower is better)", bars))
+
+    cols = 3
+    nrows = max(1, math.ceil(len(panels) / cols))
+    fig, axes = plt.subplots(nrows, cols, figsize=(6.2 * cols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    for ax, (title, unit, bars) in zip(axes.flat, panels):
+        names = [b[0] for b in bars][::-1]
+        vals = [0 if math.isnan(b[1]) else b[1] for b in bars][::-1]
+        labels = [b[2] for b in bars][::-1]
+        ax.barh(names, vals, color=[color(nm) for nm in names])
+        top = max(vals) if any(vals) else 1
+        for y, (v, lab) in enumerate(zip(vals, labels)):
+            if lab:
+                ax.text(top * 0.01, y, lab, va="center", fontsize=8, color="#555555")
+            else:
+                txt = f"{v:,.0f}" if v >= 100 else f"{v:,.3g}"
+                ax.text(v + top * 0.01, y, txt, va="center", fontsize=8)
+        ax.set_xlim(0, top * 1.22)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel(unit, fontsize=8)
+        ax.tick_params(labelsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(a.title, fontsize=12)
+    fig.tight_layout()
+    fig.savefig(a.png, dpi=110)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,249 @@
+"""Shared plumbing of the benchmark's Python clients (stdlib only).
+
+Every client script runs in its own virtual environment and imports this
+module from its own directory. A client runs one workload and prints one
+JSON line (the last line of its stdout) in the format of goclient:
+
+    {"client": ..., "version": ..., "ok": N, "failed": N, "elapsed": s,
+     "bytes": N, "kept": N, "cpu_work_s": s,
+     "p50_ms"/"p99_ms"/"mean_ms" (mode serial), "achieved_rate" (mode rate),
+     "errors": [first few error messages]}
+
+Command line (the same for every client, and for goclient with one dash):
+
+    --url URL --n N --concurrency C --mode json|bytes|rate|serial
+    [--rate R] [--proto h1|h2c|h2]
+
+Modes: json = N GETs, each body parsed as JSON and kept in a list; bytes =
+N GETs, each body kept; rate = N GETs under the client's own rate limit of
+R/s (achieved rate = ok / elapsed); serial = N GETs one at a time, each
+timed. A client that cannot do what it is asked (no HTTP/2, no rate limit)
+exits with status 3 (UNSUPPORTED) after printing why on stderr.
+
+`elapsed` and `cpu_work_s` cover the workload only (not interpreter start-up
+or imports); the harness also measures the whole process from outside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import resource
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Awaitable, Callable
+
+UNSUPPORTED = 3
+
+# The /json document of tests/bench/server: results are checked against it
+# after the clock stops, so a client cannot count garbage as success.
+EXPECTED_ID = 12345
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    p.add_argument("--url", required=True)
+    p.add_argument("--n", type=int, required=True)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--mode", choices=["json", "bytes", "rate", "serial"], default="json")
+    p.add_argument("--rate", type=float, default=0.0)
+    p.add_argument("--proto", choices=["h1", "h2c", "h2"], default="h1")
+    return p.parse_args(argv)
+
+
+def unsupported(why: str) -> None:
+    print(f"unsupported: {why}", file=sys.stderr)
+    sys.exit(UNSUPPORTED)
+
+
+def cpu_seconds() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)  # all threads of the process
+    return ru.ru_utime + ru.ru_stime
+
+
+def percentile(sorted_values: list[float], p: float) -> float:
+    """Nearest-rank percentile (the same rule as goclient)."""
+    if not sorted_values:
+        return 0.0
+    k = math.ceil(p / 100 * len(sorted_values) - 1e-9) - 1
+    k = min(max(k, 0), len(sorted_values) - 1)
+    return sorted_values[k]
+
+
+class Failure:
+    """Stands in the result list for a failed request."""
+
+    __slots__ = ("msg",)
+
+    def __init__(self, msg: str) -> None:
+        self.msg = msg
+
+
+def failure(exc: BaseException) -> Failure:
+    return Failure(f"{type(exc).__name__}: {exc}"[:300])
+
+
+def check_status(status: int) -> None:
+    if status != 200:
+        raise RuntimeError(f"HTTP status {status}")
+
+
+def report(
+    client: str,
+    version: str,
+    args: argparse.Namespace,
+    results: list[Any],
+    elapsed: float,
+    cpu_work: float,
+    latencies: list[float] | None = None,
+) -> None:
+    """Check the kept results, then print the JSON line.
+
+    results holds, per request, the parsed JSON (mode json/rate/serial), the
+    body bytes (mode bytes), a Failure or None (a failed request of a
+    library that reports failures as None).
+    """
+    ok = failed = nbytes = 0
+    errors: list[str] = []
+    for r in results:
+        good = False
+        if args.mode == "bytes":
+            if isinstance(r, (bytes, bytearray, memoryview)):
+                good = True
+                nbytes += len(r)
+        elif isinstance(r, dict) and r.get("id") == EXPECTED_ID:
+            good = True
+        if good:
+            ok += 1
+            continue
+        failed += 1
+        if len(errors) < 5:
+            errors.append(r.msg if isinstance(r, Failure) else f"unexpected result: {r!r:.120}")
+    failed += args.n - len(results)
+    out: dict[str, Any] = {
+        "client": client,
+        "version": version,
+        "ok": ok,
+        "failed": failed,
+        "elapsed": elapsed,
+        "bytes": nbytes,
+        "kept": len(results),
+        "cpu_work_s": cpu_work,
+    }
+    if args.mode == "rate" and elapsed > 0:
+        out["achieved_rate"] = ok / elapsed
+    if latencies:
+        lat = sorted(latencies)
+        out["p50_ms"] = percentile(lat, 50)
+        out["p99_ms"] = percentile(lat, 99)
+        out["mean_ms"] = sum(lat) / len(lat)
+    if errors:
+        out["errors"] = errors
+    sys.stdout.flush()
+    print(json.dumps(out), flush=True)
+
+
+def run_sync(client: str, version: str, args: argparse.Namespace, work: Callable[[], list[Any]]) -> None:
+    """Time work() (which returns the kept results) and report."""
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    results = work()
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
+    report(client, version, args, results, elapsed, cpu)
+
+
+def run_async(
+    client: str, version: str, args: argparse.Namespace, work: Callable[[], Awaitable[list[Any]]]
+) -> None:
+    """Time the coroutine work() inside one event loop and report."""
+
+    async def main() -> tuple[list[Any], float, float]:
+        cpu0 = cpu_seconds()
+        t0 = time.perf_counter()
+        results = await work()
+        return results, time.perf_counter() - t0, cpu_seconds() - cpu0
+
+    results, elapsed, cpu = asyncio.run(main())
+    report(client, version, args, results, elapsed, cpu)
+
+
+def run_serial(
+    client: str, version: str, args: argparse.Namespace, one: Callable[[], Any]
+) -> None:
+    """mode serial for a synchronous one(): N calls, each timed."""
+    results: list[Any] = []
+    lat: list[float] = []
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    for _ in range(args.n):
+        s = time.perf_counter()
+        try:
+            results.append(one())
+        except Exception as e:  # noqa: BLE001 - a failure is a result here
+            results.append(failure(e))
+        lat.append((time.perf_counter() - s) * 1000)
+    elapsed = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
+    report(client, version, args, results, elapsed, cpu, lat)
+
+
+async def serial_async(n: int, one: Callable[[], Awaitable[Any]]) -> tuple[list[Any], list[float], float, float]:
+    """N awaited calls of one(), each timed: (results, latencies_ms, elapsed, cpu)."""
+    results: list[Any] = []
+    lat: list[float] = []
+    cpu0 = cpu_seconds()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        s = time.perf_counter()
+        try:
+            results.append(await one())
+        except Exception as e:  # noqa: BLE001
+            results.append(failure(e))
+        lat.append((time.perf_counter() - s) * 1000)
+    return results, lat, time.perf_counter() - t0, cpu_seconds() - cpu0
+
+
+async def async_pool(n: int, concurrency: int, one: Callable[[], Awaitable[Any]]) -> list[Any]:
+    """N calls of one() with at most `concurrency` in flight (that many
+    worker tasks pulling from a shared counter); results in order."""
+    results: list[Any] = [None] * n
+    indexes = iter(range(n))
+
+    async def worker() -> None:
+        for i in indexes:
+            try:
+                results[i] = await one()
+            except Exception as e:  # noqa: BLE001
+                results[i] = failure(e)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return results
+
+
+def thread_pool(n: int, concurrency: int, one: Callable[[], Any]) -> list[Any]:
+    """N calls of one() on a pool of `concurrency` threads; results in order."""
+    results: list[Any] = [None] * n
+    indexes = iter(range(n))
+    lock = threading.Lock()
+
+    def worker() -> None:
+        while True:
+            with lock:
+                i = next(indexes, None)
+            if i is None:
+                return
+            try:
+                results[i] = one()
+            except Exception as e:  # noqa: BLE001
+                results[i] = failure(e)
+
+    with ThreadPoolExecutor(max_workers=concurrency) as ex:
+        futures = [ex.submit(worker) for _ in range(min(concurrency, n))]
+        for f in futures:
+            f.result()
+    return results

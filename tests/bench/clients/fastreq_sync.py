@@ -1,0 +1,47 @@
+"""Our fastreq, synchronous API: one fastreq() call for the whole batch
+(mode serial: one fastreq(url) call per request, as the sync API offers no
+client object to keep). Runs from the repository: PYTHONPATH=python and
+FASTREQ_LIBRARY=build/libfastreq.so, set by the harness."""
+
+import warnings
+
+import fastreq as fr
+
+import _common as c
+
+warnings.simplefilter("ignore")
+
+
+def options(args) -> dict:
+    o = dict(
+        concurrency=args.concurrency,
+        max_retries=0,
+        return_none_on_failure=True,
+        verify_ssl=False,
+        verbose=False,
+        return_type="content" if args.mode == "bytes" else "json",
+    )
+    if args.proto == "h1":
+        o["http2"] = False
+    elif args.proto == "h2c":
+        o["backend"] = "http2"  # h2c with prior knowledge
+    else:
+        o["http2"] = True  # h2 by ALPN
+    if args.mode == "rate":
+        o["rate_limit"] = args.rate
+    return o
+
+
+def main() -> None:
+    args = c.parse_args()
+    o = options(args)
+    version = getattr(fr, "__version__", "?")
+    if args.mode == "serial":
+        o["concurrency"] = 1
+        c.run_serial("fastreq", version, args, lambda: fr.fastreq(args.url, **o))
+    else:
+        c.run_sync("fastreq", version, args, lambda: fr.fastreq([args.url] * args.n, **o))
+
+
+if __name__ == "__main__":
+    main()

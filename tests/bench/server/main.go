@@ -1,0 +1,210 @@
+// Command server is the benchmark's HTTP server: one process, GOMAXPROCS=1,
+// meant to be pinned to a CPU of its own (tests/bench/run.py runs it under
+// taskset). It serves
+//
+//	/json       a fixed JSON document of about 200 bytes
+//	/bytes/N    N bytes from a preallocated buffer (N <= -max-bytes)
+//	/stats      {"h1":..,"h2":..} requests served so far per protocol
+//	            (/stats itself not counted), so the harness can check that a
+//	            client really spoke the protocol it was asked to
+//
+// on a plain port (HTTP/1.1 and h2c with prior knowledge) and a TLS port
+// (h2 and HTTP/1.1 by ALPN) with a self-signed certificate made at start and
+// written to -cert. Once both listen it prints one JSON line to stdout:
+//
+//	{"http_url":"http://127.0.0.1:P","tls_url":"https://127.0.0.1:Q","cert":"...","pid":N}
+//
+// and serves until SIGINT/SIGTERM, or until stdin closes when
+// -exit-on-stdin-close is given (so a harness that dies takes it along).
+package main
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// jsonBody is the /json document: 200 bytes, a realistic small API answer.
+var jsonBody = []byte(`{"id":12345,"name":"fastreq-bench","active":true,"score":98.6,` +
+	`"tags":["alpha","beta","gamma"],"owner":{"login":"octocat","id":1},` +
+	`"created_at":"2024-01-01T00:00:00Z","description":"benchmark payload"}`)
+
+var (
+	served1 atomic.Int64 // requests served over HTTP/1.x
+	served2 atomic.Int64 // requests served over HTTP/2
+)
+
+func count(r *http.Request) {
+	if r.ProtoMajor == 2 {
+		served2.Add(1)
+	} else {
+		served1.Add(1)
+	}
+}
+
+func handler(maxBytes int) http.Handler {
+	buf := make([]byte, maxBytes)
+	for i := range buf {
+		buf[i] = byte('a' + i%26)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /json", func(w http.ResponseWriter, r *http.Request) {
+		count(r)
+		h := w.Header()
+		h["Content-Type"] = []string{"application/json"}
+		h["Content-Length"] = []string{strconv.Itoa(len(jsonBody))}
+		_, _ = w.Write(jsonBody)
+	})
+	mux.HandleFunc("GET /bytes/{n}", func(w http.ResponseWriter, r *http.Request) {
+		n, err := strconv.Atoi(r.PathValue("n"))
+		if err != nil || n < 0 || n > maxBytes {
+			http.Error(w, fmt.Sprintf("n must be 0..%d", maxBytes), http.StatusBadRequest)
+			return
+		}
+		count(r)
+		h := w.Header()
+		h["Content-Type"] = []string{"application/octet-stream"}
+		h["Content-Length"] = []string{strconv.Itoa(n)}
+		_, _ = w.Write(buf[:n])
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]int64{"h1": served1.Load(), "h2": served2.Load()})
+	})
+	return mux
+}
+
+// selfSigned makes an ECDSA P-256 certificate for 127.0.0.1 and localhost
+// and writes it as PEM to certPath.
+func selfSigned(certPath string) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "fastreq-bench"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(7 * 24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		DNSNames:              []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
+	if certPath != "" {
+		pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+		if err := os.WriteFile(certPath, pemBytes, 0o644); err != nil {
+			return tls.Certificate{}, err
+		}
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench server:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	httpAddr := flag.String("http", "127.0.0.1:0", "address of the plain port (HTTP/1.1 + h2c)")
+	tlsAddr := flag.String("tls", "127.0.0.1:0", "address of the TLS port (h2 + HTTP/1.1 by ALPN)")
+	certPath := flag.String("cert", "", "file to write the self-signed certificate to (PEM); empty: not written")
+	maxBytes := flag.Int("max-bytes", 16<<20, "largest N served by /bytes/N (preallocated)")
+	gomaxprocs := flag.Int("gomaxprocs", 1, "GOMAXPROCS")
+	stdinEOF := flag.Bool("exit-on-stdin-close", false, "exit when stdin reaches EOF")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %v", flag.Args())
+	}
+	runtime.GOMAXPROCS(*gomaxprocs)
+
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGINT, syscall.SIGTERM)
+	stdinClosed := make(chan struct{})
+	if *stdinEOF {
+		go func() {
+			_, _ = io.Copy(io.Discard, os.Stdin)
+			close(stdinClosed)
+		}()
+	}
+
+	cert, err := selfSigned(*certPath)
+	if err != nil {
+		return fmt.Errorf("certificate: %w", err)
+	}
+	h := handler(*maxBytes)
+
+	var plainProtos http.Protocols
+	plainProtos.SetHTTP1(true)
+	plainProtos.SetUnencryptedHTTP2(true)
+	plain := &http.Server{Handler: h, Protocols: &plainProtos, ReadHeaderTimeout: 30 * time.Second}
+
+	var tlsProtos http.Protocols
+	tlsProtos.SetHTTP1(true)
+	tlsProtos.SetHTTP2(true)
+	secure := &http.Server{
+		Handler:           h,
+		Protocols:         &tlsProtos,
+		ReadHeaderTimeout: 30 * time.Second,
+		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+	}
+
+	pl, err := net.Listen("tcp", *httpAddr)
+	if err != nil {
+		return err
+	}
+	tl, err := net.Listen("tcp", *tlsAddr)
+	if err != nil {
+		return err
+	}
+	errc := make(chan error, 2)
+	go func() { errc <- plain.Serve(pl) }()
+	go func() { errc <- secure.ServeTLS(tl, "", "") }()
+
+	line, _ := json.Marshal(map[string]any{
+		"http_url": "http://" + pl.Addr().String(),
+		"tls_url":  "https://" + tl.Addr().String(),
+		"cert":     *certPath,
+		"pid":      os.Getpid(),
+	})
+	fmt.Println(string(line))
+
+	select {
+	case <-stop:
+	case <-stdinClosed:
+	case err := <-errc:
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_ = plain.Shutdown(ctx)
+	_ = secure.Shutdown(ctx)
+	return nil
+}
