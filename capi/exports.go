@@ -12,6 +12,7 @@ import (
 	"context"
 	"math"
 	"runtime/debug"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -95,20 +96,20 @@ func fastreq_client_close(h C.uint64_t) C.int32_t {
 	return call(nil, func() error {
 		c, err := lookupAs[*core.Client](uint64(h))
 		if err != nil {
-			if _, issued := handles.lookup(uint64(h)); issued && !isLive(uint64(h)) {
+			if _, closed := closedClients.Load(uint64(h)); closed {
 				return nil // already closed: closing again is a no-op
 			}
-			return err
+			return err // never a client (a freed batch is not a closed client)
 		}
+		closedClients.Store(uint64(h), struct{}{})
 		handles.remove(uint64(h))
 		return c.Close()
 	})
 }
 
-func isLive(h uint64) bool {
-	v, _ := handles.lookup(h)
-	return v != nil
-}
+// closedClients holds the handles of closed clients, so that closing one
+// again is OK while any other stale handle stays EBADHANDLE.
+var closedClients sync.Map
 
 //export fastreq_client_set_cookies
 func fastreq_client_set_cookies(h C.uint64_t, cookiesJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {

@@ -25,6 +25,7 @@ type queue struct {
 	head    int
 	total   int // RESULT records the batch will produce
 	drained int // RESULT records drained so far
+	closed  bool
 	notify  chan struct{}
 	efd     int
 }
@@ -81,7 +82,7 @@ func (q *queue) waiting() (n int, done bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	n = len(q.items) - q.head
-	return n, n == 0 && q.drained == q.total
+	return n, (n == 0 && q.drained == q.total) || q.closed
 }
 
 // wait blocks until records are waiting, the batch is done, or timeout
@@ -112,7 +113,9 @@ func (q *queue) close() {
 	q.mu.Lock()
 	rest := q.items[q.head:]
 	q.items, q.head = nil, 0
+	q.closed = true
 	q.mu.Unlock()
+	close(q.notify) // wakes every fastreq_batch_wait still blocked; nothing pushes after close
 	for i := range rest {
 		releaseRecord(&rest[i])
 	}

@@ -211,5 +211,13 @@ func boolOr(p *bool, def bool) bool {
 	return *p
 }
 
-// seconds converts a float number of seconds to a Duration.
-func seconds(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+// seconds converts a float number of seconds to a Duration. Past the
+// longest Duration (about 292 years) it saturates: the float-to-int
+// conversion would overflow to a negative Duration, so a huge timeout
+// would expire at once.
+func seconds(s float64) time.Duration {
+	if ns := s * float64(time.Second); ns < math.MaxInt64 {
+		return time.Duration(ns)
+	}
+	return math.MaxInt64
+}

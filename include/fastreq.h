@@ -153,7 +153,7 @@ int64_t fastreq_live_handles(void);
 /*
  * Creates a client from a JSON object of client settings (the Python API's
  * names: backend, concurrency, max_retries, rate_limit, rate_limit_burst,
- * http2, follow_redirects, verify_ssl, timeout, cookies, random_user_agent,
+ * http2, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
  * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, debug, verbose, return_none_on_failure). Absent fields keep

@@ -1,0 +1,60 @@
+package main
+
+import (
+	"testing"
+	"time"
+)
+
+// TestHugeTimeoutIsNotInstant: a timeout past the longest time.Duration
+// (about 292 years) is valid and means "no practical limit". Converting
+// it used to overflow to a negative Duration, so every request of such a
+// client failed at once with a timeout.
+func TestHugeTimeoutIsNotInstant(t *testing.T) {
+	ts := testServers(t)
+	for _, cfg := range []string{
+		`{"timeout":1e10,"max_retries":0}`,
+		`{"timeout":1e300,"max_retries":0,"max_delay":1e300,"backoff_multiplier":1e300,"proxy_cooldown":1e300}`,
+	} {
+		c := newClient(t, cfg)
+		b := submit(t, c, `[{"url":"`+ts.HTTPURL+`/x/json"},{"url":"`+ts.HTTPURL+`/x/json","timeout":1e12}]`)
+		for _, r := range collect(t, b, 2, 10*time.Second) {
+			if r.Status != 200 || r.Error != 0 {
+				t.Errorf("client %s, request %d: status %d error %d: %s", cfg, r.Index, r.Status, r.Error, r.Meta)
+			}
+		}
+		if rc := hookBatchFree(b); rc != 0 {
+			t.Errorf("fastreq_batch_free = %d", rc)
+		}
+	}
+}
+
+// TestWaitReturnsWhenBatchFreed: a thread blocked in fastreq_batch_wait
+// with no time limit must come back when another thread frees the batch
+// ("every function is safe to call from any thread"). It used to block
+// forever whenever the free released the records before the waiter looked
+// at the queue again: nothing would ever signal it.
+func TestWaitReturnsWhenBatchFreed(t *testing.T) {
+	ts := testServers(t)
+	c := newClient(t, `{"max_retries":0,"timeout":30}`)
+	for i := 0; i < 50; i++ {
+		h := submit(t, c, `[{"url":"`+ts.HTTPURL+`/x/stall"},{"url":"`+ts.HTTPURL+`/x/stall"}]`)
+		done := make(chan int32, 2)
+		for j := 0; j < 2; j++ { // two waiters: both must wake
+			go func() { done <- hookBatchWait(h, -1) }()
+		}
+		time.Sleep(time.Millisecond)
+		if rc := hookBatchFree(h); rc != 0 {
+			t.Fatalf("fastreq_batch_free = %d", rc)
+		}
+		for j := 0; j < 2; j++ {
+			select {
+			case rc := <-done:
+				if rc < 0 && rc != -2 {
+					t.Fatalf("fastreq_batch_wait = %d", rc)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("iteration %d: fastreq_batch_wait(-1) still blocked 5 s after the batch was freed", i)
+			}
+		}
+	}
+}

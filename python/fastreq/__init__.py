@@ -1,0 +1,97 @@
+"""fastreq: thousands of HTTP requests at once, run by a Go engine.
+
+Basic usage::
+
+    >>> from fastreq import fastreq
+    >>> results = fastreq(["https://example.org/a", "https://example.org/b"])
+
+Async usage::
+
+    >>> from fastreq import fastreq_async
+    >>> async def main():
+    ...     return await fastreq_async(["https://example.org/a"])
+
+The API is that of the pure-Python fastreq (2.x/3.x): ``fastreq``,
+``fastreq_async``, ``FastRequests``, ``ReturnType``, ``RequestOptions``,
+``RequestConfig``, ``NormalizedResponse``, ``Backend``, ``GlobalConfig``,
+the exceptions and ``FailureDetails``, plus the aliases
+``ParallelRequests`` and ``ParallelRequestsError``.
+
+Additions: per-request specs (a list of dicts or RequestConfig),
+``FastRequests.request_sync``/``close_sync`` and ``with`` use, results as
+they complete (``FastRequests.as_completed``/``as_completed_sync``,
+``fastreq_as_completed``/``fastreq_as_completed_async``, yielding
+``Completion``), downloads straight to files (``save_to``), and
+``fastreq.engine`` (library path, memory controls, leak counters).
+
+The engine (libfastreq) is loaded on first use, not at import. It holds a
+Go runtime, which does not survive ``fork()``: worker processes must be
+started with "spawn" or "forkserver" once the parent has used fastreq.
+Logging goes to the standard ``logging`` logger "fastreq".
+"""
+
+from . import engine  # noqa: F401 - fastreq.engine
+from ._version import __version__
+from .backends import Backend, EngineBackend
+from .client import (
+    AsyncCompletions,
+    FastRequests,
+    SyncCompletions,
+    fastreq,
+    fastreq_as_completed,
+    fastreq_as_completed_async,
+    fastreq_async,
+)
+from .config import GlobalConfig
+from .exceptions import (
+    BackendError,
+    ClientClosedError,
+    ConfigurationError,
+    FailureDetails,
+    FastRequestsError,
+    ForkedProcessError,
+    LibraryError,
+    PartialFailureError,
+    ProxyError,
+    RateLimitExceededError,
+    RetryExhaustedError,
+    ValidationError,
+)
+from .models import Completion, NormalizedResponse, RequestConfig, RequestOptions, ReturnType
+
+# Backwards-compatibility aliases (fastreq 2.x names).
+ParallelRequests = FastRequests
+ParallelRequestsError = FastRequestsError
+
+__all__ = [
+    "AsyncCompletions",
+    "Backend",
+    "BackendError",
+    "ClientClosedError",
+    "Completion",
+    "ConfigurationError",
+    "EngineBackend",
+    "FailureDetails",
+    "FastRequests",
+    "FastRequestsError",
+    "ForkedProcessError",
+    "GlobalConfig",
+    "LibraryError",
+    "NormalizedResponse",
+    "ParallelRequests",
+    "ParallelRequestsError",
+    "PartialFailureError",
+    "ProxyError",
+    "RateLimitExceededError",
+    "RequestConfig",
+    "RequestOptions",
+    "RetryExhaustedError",
+    "ReturnType",
+    "SyncCompletions",
+    "ValidationError",
+    "__version__",
+    "fastreq",
+    "fastreq_as_completed",
+    "fastreq_as_completed_async",
+    "fastreq_async",
+]

@@ -1,0 +1,488 @@
+"""Building the request JSON array handed to fastreq_batch_submit.
+
+The array holds one object per request with the header's field names
+(url, method, params, data, content, json, headers, cookies, timeout,
+proxy, http2, follow_redirects, verify_ssl, stream, output_path,
+max_body_size, id). Query parameters and forms travel as ``[[name,
+value], ...]`` pairs so their order is kept; bytes bodies as base64
+``content``.
+
+The common case, a list of str URLs sharing one set of settings, is built
+without any per-URL Python work: the URL list is serialized once and the
+shared settings are spliced in with one ``bytes.replace``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+from urllib.parse import parse_qsl
+
+from . import _json
+from .exceptions import ConfigurationError, ValidationError
+from .models import RequestConfig, RequestOptions, ReturnType
+
+RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
+
+#: A per-request timeout meaning "no limit" (the engine reads 0 as "the
+#: client's timeout").
+NO_TIMEOUT = 1e9
+
+_RT_CODES = {
+    ReturnType.JSON: RT_JSON,
+    ReturnType.TEXT: RT_TEXT,
+    ReturnType.CONTENT: RT_CONTENT,
+    ReturnType.RESPONSE: RT_RESPONSE,
+    ReturnType.STREAM: RT_STREAM,
+}
+
+_PREFIXES = ("http://", "https://")
+
+
+def return_type_code(rt: Any) -> int:
+    """ReturnType or its string value -> RT_* code; ValidationError otherwise."""
+    code = _RT_CODES.get(rt)
+    if code is None:
+        try:
+            code = _RT_CODES[ReturnType(rt.lower() if isinstance(rt, str) else rt)]
+        except (ValueError, KeyError, TypeError):
+            valid = ", ".join(repr(r.value) for r in ReturnType)
+            raise ValidationError(f"unknown return_type {rt!r}; valid: {valid}", field_name="return_type") from None
+    return code
+
+
+def check_url(u: Any) -> str:
+    if isinstance(u, str) and (u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES)):
+        return u
+    raise ValidationError(f"Invalid URL: {u!r}. Must start with http:// or https://", field_name="url")
+
+
+def check_urls(urls: Sequence[Any]) -> None:
+    p = _PREFIXES
+    for u in urls:
+        if type(u) is not str or not u.startswith(p):
+            check_url(u)
+
+
+def check_str_map(m: Any, name: str) -> Optional[Dict[str, str]]:
+    """A dict of str -> str (headers, cookies), or ValidationError."""
+    if m is None:
+        return None
+    if not isinstance(m, Mapping):
+        raise ValidationError(f"{name} must be a dict of str to str, got {type(m).__name__}", field_name=name)
+    for k, v in m.items():
+        if not isinstance(k, str):
+            raise ValidationError(f"{name}: key {k!r} must be a str, got {type(k).__name__}", field_name=name)
+        if not isinstance(v, str):
+            raise ValidationError(
+                f"{name}: value for {k!r} must be a str, got {type(v).__name__}", field_name=name
+            )
+    return dict(m)
+
+
+def _scalar(v: Any, name: str) -> Optional[str]:
+    if isinstance(v, str):
+        return v
+    if v is None:
+        return None
+    if isinstance(v, (bytes, bytearray)):
+        return bytes(v).decode("utf-8", "replace")
+    if isinstance(v, (int, float)):  # bool included: str(True) == "True", as urlencode
+        return str(v)
+    if isinstance(v, (Mapping, list, tuple, set)):
+        raise ValidationError(f"{name}: nested value {v!r} is not allowed", field_name=name)
+    return str(v)
+
+
+def to_pairs(obj: Any, name: str) -> List[List[str]]:
+    """dict / list of pairs / query string -> [[name, value], ...]; a list
+    value repeats the name, None values are dropped (as in requests)."""
+    if isinstance(obj, str):
+        return [[k, v] for k, v in parse_qsl(obj, keep_blank_values=True)]
+    if isinstance(obj, (bytes, bytearray)):
+        return to_pairs(bytes(obj).decode("utf-8", "replace"), name)
+    items = obj.items() if isinstance(obj, Mapping) else obj
+    pairs: List[List[str]] = []
+    try:
+        it = iter(items)
+    except TypeError:
+        raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
+    for item in it:
+        try:
+            k, v = item
+        except (TypeError, ValueError):
+            raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
+        ks = _scalar(k, name)
+        if ks is None:
+            continue
+        if isinstance(v, (list, tuple)):
+            for x in v:
+                s = _scalar(x, name)
+                if s is not None:
+                    pairs.append([ks, s])
+        else:
+            s = _scalar(v, name)
+            if s is not None:
+                pairs.append([ks, s])
+    return pairs
+
+
+def _b64(b: bytes) -> str:
+    return base64.b64encode(b).decode("ascii")
+
+
+def body_fields(out: Dict[str, Any], data: Any, json_value: Any) -> None:
+    """Add data/content/json to out as the header wants them."""
+    if data is not None:
+        if isinstance(data, str):
+            out["data"] = data
+        elif isinstance(data, (bytes, bytearray, memoryview)):
+            out["content"] = _b64(bytes(data))
+        elif isinstance(data, (Mapping, list, tuple)):
+            out["data"] = to_pairs(data, "data")
+        elif hasattr(data, "read"):
+            body = data.read()
+            if isinstance(body, str):
+                out["data"] = body
+            else:
+                out["content"] = _b64(bytes(body))
+        else:
+            raise ValidationError(
+                f"data must be a str, bytes, dict or list of pairs, got {type(data).__name__}", field_name="data"
+            )
+    if json_value is not None:
+        out["json"] = json_value
+
+
+def _check_method(method: Any) -> str:
+    if not isinstance(method, str) or not method:
+        raise ValidationError(f"method must be a non-empty str, got {method!r}", field_name="method")
+    return method.upper()
+
+
+def _check_timeout(t: Any, name: str = "timeout") -> float:
+    if isinstance(t, bool) or not isinstance(t, (int, float)):
+        raise ValidationError(f"{name} must be a number of seconds or None, got {t!r}", field_name=name)
+    if t < 0 or t != t:
+        raise ValidationError(f"{name} must be >= 0, got {t!r}", field_name=name)
+    return float(t)
+
+
+def _path(p: Any) -> str:
+    try:
+        return os.path.abspath(os.fspath(p))
+    except TypeError:
+        raise ValidationError(f"save_to must be a path, got {p!r}", field_name="save_to") from None
+
+
+@dataclasses.dataclass
+class Plan:
+    """Everything a call needs besides the engine: the payload and how to
+    shape each result."""
+
+    payload: bytes
+    n: int
+    urls: List[str]
+    single: bool
+    keys: Optional[List[Any]]
+    rtype: int
+    rtypes: Optional[List[int]] = None
+    stream_cb: Optional[Callable[[bytes], Any]] = None
+    stream_cbs: Optional[Dict[int, Callable[[bytes], Any]]] = None
+    save_paths: Optional[Dict[int, Path]] = None
+
+
+_SPEC_FIELDS = {
+    "url", "method", "params", "data", "json", "content", "headers", "cookies", "timeout", "proxy",
+    "http2", "stream", "follow_redirects", "verify_ssl", "save_to", "output_path", "return_type",
+    "stream_callback", "max_body_size", "id",
+}
+
+_BODY_KEYS = ("data", "content", "json")
+
+
+def _spec_dict(spec: Any) -> Dict[str, Any]:
+    """A per-request spec -> dict of the fields it sets explicitly."""
+    if isinstance(spec, Mapping):
+        d = dict(spec)
+        for k in d:
+            if k not in _SPEC_FIELDS:
+                raise ValidationError(
+                    f"unknown request field {k!r}; valid: {', '.join(sorted(_SPEC_FIELDS))}", field_name=k
+                )
+        if "url" not in d:
+            raise ValidationError("a request spec needs a 'url'", field_name="url")
+        return d
+    if isinstance(spec, (RequestConfig, RequestOptions)):
+        d = {}
+        for f in dataclasses.fields(spec):
+            v = getattr(spec, f.name)
+            if f.name == "url" or v != f.default:
+                d[f.name] = v
+        return d
+    raise ValidationError(
+        f"each request must be a URL str, a dict or a RequestConfig, got {type(spec).__name__}", field_name="url"
+    )
+
+
+def _merge_headers(base: Optional[Dict[str, str]], over: Optional[Dict[str, str]]) -> Optional[Dict[str, str]]:
+    if not base:
+        return over
+    if not over:
+        return base
+    lower = {k.lower() for k in over}
+    merged = {k: v for k, v in base.items() if k.lower() not in lower}
+    merged.update(over)
+    return merged
+
+
+def build_plan(
+    urls: Any,
+    *,
+    method: str,
+    params: Any,
+    data: Any,
+    json_value: Any,
+    headers: Any,
+    timeout: Optional[float],
+    proxy: Optional[str],
+    return_type: Any,
+    follow_redirects: Optional[bool],
+    verify_ssl: Optional[bool],
+    stream_callback: Optional[Callable[[bytes], Any]],
+    keys: Optional[Sequence[Any]],
+    save_to: Any,
+    max_body_size: Optional[int] = None,
+) -> Plan:
+    """Validate a call's arguments and build its plan (see module doc).
+
+    follow_redirects / verify_ssl / timeout here are the values to send
+    for every request: None means "the native client's own setting".
+    """
+    if (type(urls) is str and method == "GET" and params is None and data is None and json_value is None
+            and not headers and timeout is None and proxy is None and follow_redirects is None
+            and verify_ssl is None and keys is None and save_to is None and max_body_size is None
+            and urls.startswith(_PREFIXES)):
+        # The cheapest case: one URL with the client's settings.
+        rt = _RT_CODES.get(return_type)
+        if rt is not None and rt != RT_STREAM:
+            try:
+                payload = b'[{"url":' + _json.dumps(urls) + b"}]"
+            except (TypeError, ValueError):  # pragma: no cover - a str always serializes
+                payload = b""
+            if payload:
+                return Plan(payload=payload, n=1, urls=[urls], single=True, keys=None, rtype=rt,
+                            stream_cb=stream_callback)
+
+    single = isinstance(urls, (str, Mapping, RequestConfig, RequestOptions))
+    if single:
+        items: List[Any] = [urls]
+    elif isinstance(urls, (bytes, bytearray)):
+        raise ValidationError("urls must be a str or a list, not bytes", field_name="url")
+    else:
+        try:
+            items = list(urls)
+        except TypeError:
+            raise ValidationError(
+                f"urls must be a URL str or a list of URLs/request specs, got {type(urls).__name__}",
+                field_name="url",
+            ) from None
+    n = len(items)
+    key_list: Optional[List[Any]] = None
+    if keys is not None:
+        key_list = list(keys)
+        if len(key_list) != n:
+            raise ConfigurationError(
+                f"Number of keys ({len(key_list)}) must match number of URLs ({n})", config_key="keys"
+            )
+
+    rtype = return_type_code(return_type)
+
+    common: Dict[str, Any] = {}
+    m = _check_method(method)
+    if m != "GET":
+        common["method"] = m
+    if params is not None:
+        common["params"] = to_pairs(params, "params")
+    body_fields(common, data, json_value)
+    hdrs = check_str_map(headers, "headers")
+    if hdrs:
+        common["headers"] = hdrs
+    if timeout is not None:
+        common["timeout"] = _check_timeout(timeout)
+    if proxy is not None:
+        if not isinstance(proxy, str):
+            raise ValidationError(f"proxy must be a str, got {proxy!r}", field_name="proxy")
+        if proxy:
+            common["proxy"] = proxy
+    if follow_redirects is not None:
+        common["follow_redirects"] = bool(follow_redirects)
+    if verify_ssl is not None:
+        common["verify_ssl"] = bool(verify_ssl)
+    if max_body_size is not None:
+        common["max_body_size"] = int(max_body_size)
+    if rtype == RT_STREAM:
+        common["stream"] = True
+
+    save_paths: Optional[Dict[int, Path]] = None
+    if save_to is not None:
+        save_paths = {}
+        if callable(save_to):
+            for i, it in enumerate(items):
+                u = it if isinstance(it, str) else _spec_dict(it)["url"]
+                p = save_to(i, u)
+                if p is not None:
+                    save_paths[i] = Path(_path(p))
+        elif isinstance(save_to, (str, os.PathLike)):
+            if not single:
+                raise ValidationError(
+                    "save_to: a single path needs a single URL; pass a list of paths or a "
+                    "function (index, url) -> path",
+                    field_name="save_to",
+                )
+            save_paths[0] = Path(_path(save_to))
+        else:
+            paths = list(save_to)
+            if len(paths) != n:
+                raise ValidationError(
+                    f"save_to has {len(paths)} paths for {n} requests", field_name="save_to"
+                )
+            for i, p in enumerate(paths):
+                if p is not None:
+                    save_paths[i] = Path(_path(p))
+        if rtype == RT_STREAM and save_paths:
+            raise ValidationError("save_to cannot be combined with return_type='stream'", field_name="save_to")
+
+    if not save_paths and all(type(u) is str for u in items):
+        # Fast path: same settings for every URL.
+        check_urls(items)
+        payload = _splice(items, common)
+        return Plan(payload=payload, n=n, urls=items, single=single, keys=key_list, rtype=rtype,
+                    stream_cb=stream_callback)
+
+    reqs: List[Dict[str, Any]] = []
+    url_list: List[str] = []
+    rtypes: Optional[List[int]] = None
+    stream_cbs: Optional[Dict[int, Callable[[bytes], Any]]] = None
+    for i, it in enumerate(items):
+        if type(it) is str:
+            check_url(it)
+            r = dict(common)
+            r["url"] = it
+            url_list.append(it)
+            rt_i = rtype
+        else:
+            spec = _spec_dict(it)
+            u = check_url(spec.pop("url"))
+            url_list.append(u)
+            spec_body = any(b in spec for b in _BODY_KEYS)
+            r = {k: v for k, v in common.items() if not (spec_body and k in _BODY_KEYS)}
+            r["url"] = u
+            rt_i = rtype
+            explicit_rt = False
+            if "return_type" in spec:
+                rt_raw = spec.pop("return_type")
+                if rt_raw is not None:
+                    rt_i = return_type_code(rt_raw)
+                    explicit_rt = True
+            cb = spec.pop("stream_callback", None)
+            if cb is not None:
+                if stream_cbs is None:
+                    stream_cbs = {}
+                stream_cbs[i] = cb
+            if "method" in spec:
+                mm = _check_method(spec.pop("method"))
+                if mm != "GET" or "method" in r:
+                    r["method"] = mm
+            if "params" in spec:
+                p = spec.pop("params")
+                if p is not None:
+                    r["params"] = to_pairs(p, "params")
+            data_i = spec.pop("data", None)
+            json_i = spec.pop("json", None)
+            content_i = spec.pop("content", None)
+            body_fields(r, data_i, json_i)
+            if content_i is not None:
+                if isinstance(content_i, str):
+                    content_i = content_i.encode("utf-8")
+                r["content"] = _b64(bytes(content_i))
+            if "headers" in spec:
+                h = check_str_map(spec.pop("headers"), "headers")
+                merged = _merge_headers(r.get("headers"), h)
+                if merged:
+                    r["headers"] = merged
+            if "cookies" in spec:
+                c = check_str_map(spec.pop("cookies"), "cookies")
+                if c:
+                    r["cookies"] = c
+            if "timeout" in spec:
+                t = spec.pop("timeout")
+                if t is not None:
+                    # 0 = no limit; the engine reads a request's 0 as "the client's".
+                    r["timeout"] = _check_timeout(t) or NO_TIMEOUT
+            if "proxy" in spec:
+                pr = spec.pop("proxy")
+                if pr:
+                    if not isinstance(pr, str):
+                        raise ValidationError(f"proxy must be a str, got {pr!r}", field_name="proxy")
+                    r["proxy"] = pr
+            for flag in ("http2", "follow_redirects", "verify_ssl"):
+                if flag in spec:
+                    v = spec.pop(flag)
+                    if v is not None:
+                        r[flag] = bool(v)
+            spec_stream = bool(spec.pop("stream", False))
+            if spec_stream and not explicit_rt and rt_i != RT_RESPONSE:
+                rt_i = RT_STREAM  # (a "response" call keeps its response, with the body streamed)
+            if spec_stream or rt_i == RT_STREAM:
+                r["stream"] = True
+            else:
+                r.pop("stream", None)
+            if "max_body_size" in spec:
+                mb = spec.pop("max_body_size")
+                if mb is not None:
+                    r["max_body_size"] = int(mb)
+            if "id" in spec:
+                r["id"] = str(spec.pop("id"))
+            out = spec.pop("save_to", None) or spec.pop("output_path", None)
+            spec.pop("output_path", None)
+            if out is not None:
+                if save_paths is None:
+                    save_paths = {}
+                save_paths[i] = Path(_path(out))
+        if save_paths and i in save_paths:
+            if r.get("stream"):
+                raise ValidationError("save_to cannot be combined with streaming", field_name="save_to")
+            r["output_path"] = str(save_paths[i])
+        if rt_i != rtype:
+            if rtypes is None:
+                rtypes = [rtype] * n
+            rtypes[i] = rt_i
+        reqs.append(r)
+    try:
+        payload = _json.dumps(reqs)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"a request body is not JSON-serializable: {exc}", field_name="json") from exc
+    return Plan(payload=payload, n=n, urls=url_list, single=single, keys=key_list, rtype=rtype, rtypes=rtypes,
+                stream_cb=stream_callback, stream_cbs=stream_cbs, save_paths=save_paths)
+
+
+def _splice(urls: List[str], common: Dict[str, Any]) -> bytes:
+    """``[{"url": u, **common} for u in urls]`` as JSON, with no per-URL
+    Python work. Inside a JSON string every '"' is escaped, so '","' only
+    ever occurs between two elements of the serialized list."""
+    if not urls:
+        return b"[]"
+    try:
+        enc = _json.dumps(urls)
+        suffix = b"}" if not common else b"," + _json.dumps(common)[1:]
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"a request body is not JSON-serializable: {exc}", field_name="json") from exc
+    return b'[{"url":' + enc[1:-1].replace(b'","', b'"' + suffix + b',{"url":"') + suffix + b"]"
+
+
+__all__ = ["Plan", "build_plan", "RT_JSON", "RT_TEXT", "RT_CONTENT", "RT_RESPONSE", "RT_STREAM"]

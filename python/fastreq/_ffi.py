@@ -1,0 +1,361 @@
+"""Low-level binding to libfastreq.so (the Go engine) through ctypes.
+
+This module finds the shared library, loads it on first use (never at
+import time), checks its ABI version and declares ``argtypes``/``restype``
+for every symbol of ``include/fastreq.h``. Nothing here knows about the
+Python API; :mod:`fastreq._handles` builds the owned handles on top.
+
+Library lookup order:
+
+1. the environment variable ``FASTREQ_LIBRARY`` (a path to the library);
+2. ``libfastreq.so`` (``.dylib``/``.dll``) next to this file, as installed
+   by ``pip install``;
+3. ``build/libfastreq.so`` of the source checkout this package lives in
+   (``python/..``), for a ``PYTHONPATH=python`` development setup.
+
+Processes: the library holds a Go runtime, which does not survive
+``fork()``. Once the library is loaded, a child created by ``os.fork`` (for
+instance by ``multiprocessing`` with the "fork" start method) cannot use it:
+every call raises :class:`~fastreq.exceptions.ForkedProcessError` instead of
+hanging. Use the "spawn" or "forkserver" start method.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import struct
+import sys
+import threading
+from ctypes import (
+    POINTER,
+    Structure,
+    c_char_p,
+    c_int32,
+    c_int64,
+    c_size_t,
+    c_uint32,
+    c_uint64,
+    c_void_p,
+)
+from pathlib import Path
+from typing import Any, List, Optional
+
+from .exceptions import ForkedProcessError, LibraryError
+
+# ---- constants of include/fastreq.h ------------------------------------
+
+ABI_VERSION = 1
+
+OK = 0
+EINVAL = -1
+EBADHANDLE = -2
+ECLOSED = -3
+EINTERNAL = -4
+ESYS = -5
+
+RETURN_CODE_NAMES = {
+    OK: "FASTREQ_OK",
+    EINVAL: "FASTREQ_EINVAL",
+    EBADHANDLE: "FASTREQ_EBADHANDLE",
+    ECLOSED: "FASTREQ_ECLOSED",
+    EINTERNAL: "FASTREQ_EINTERNAL",
+    ESYS: "FASTREQ_ESYS",
+}
+
+ERR_NONE = 0
+ERR_VALIDATION = 1
+ERR_CONFIGURATION = 2
+ERR_TIMEOUT = 3
+ERR_CONNECT = 4
+ERR_TLS = 5
+ERR_PROXY = 6
+ERR_TOO_MANY_REDIRECTS = 7
+ERR_BODY_TOO_LARGE = 8
+ERR_CANCELLED = 9
+ERR_RETRIES_EXHAUSTED = 10
+ERR_TRANSPORT = 11
+ERR_HTTP_STATUS = 12
+ERR_IO = 13
+ERR_INTERNAL = 14
+
+#: FASTREQ_ERR_* number -> the "kind" string used in the error JSON.
+ERROR_KINDS = {
+    ERR_NONE: "none",
+    ERR_VALIDATION: "validation",
+    ERR_CONFIGURATION: "configuration",
+    ERR_TIMEOUT: "timeout",
+    ERR_CONNECT: "connect",
+    ERR_TLS: "tls",
+    ERR_PROXY: "proxy",
+    ERR_TOO_MANY_REDIRECTS: "too_many_redirects",
+    ERR_BODY_TOO_LARGE: "body_too_large",
+    ERR_CANCELLED: "cancelled",
+    ERR_RETRIES_EXHAUSTED: "retries_exhausted",
+    ERR_TRANSPORT: "transport",
+    ERR_HTTP_STATUS: "http_status",
+    ERR_IO: "io",
+    ERR_INTERNAL: "internal",
+}
+
+RECORD_RESULT = 0
+RECORD_CHUNK = 1
+
+SUBMIT_STRICT = 1
+
+DRAIN_CHUNK = 256
+
+
+class Record(Structure):
+    """``fastreq_record_t``: one completion record."""
+
+    _fields_ = [
+        ("index", c_int64),
+        ("type", c_int32),
+        ("status", c_int32),
+        ("error", c_int32),
+        ("reserved", c_int32),
+        ("body", c_void_p),  # uint8_t*, owned by the caller once drained
+        ("body_len", c_int64),
+        ("meta", c_void_p),  # char*, NUL-terminated JSON; c_void_p so it can be freed
+        ("meta_len", c_int64),
+    ]
+
+
+#: The same layout for ``struct.iter_unpack``: reading a whole drained chunk
+#: with one C-level call is much cheaper than touching Structure fields.
+RECORD_STRUCT = struct.Struct("@qiiiiPqPq")
+RECORD_SIZE = ctypes.sizeof(Record)
+assert RECORD_STRUCT.size == RECORD_SIZE, (RECORD_STRUCT.size, RECORD_SIZE)
+
+RecordArray = Record * DRAIN_CHUNK
+
+# ---- symbol table -------------------------------------------------------
+
+_u64p = POINTER(c_uint64)
+_charpp = POINTER(c_void_p)  # char** out-parameters: kept as void* to be freed
+_recp = POINTER(Record)
+
+#: name -> (restype, argtypes); every symbol of include/fastreq.h.
+SYMBOLS = {
+    "fastreq_version": (c_char_p, []),  # static string: c_char_p is right here
+    "fastreq_abi_version": (c_int32, []),
+    "fastreq_free": (None, [c_void_p]),
+    "fastreq_records_release": (None, [_recp, c_int32]),
+    "fastreq_live_buffers": (c_int64, []),
+    "fastreq_set_memory_limit": (c_int64, [c_int64]),
+    "fastreq_free_os_memory": (c_int32, []),
+    "fastreq_live_handles": (c_int64, []),
+    "fastreq_client_new": (c_int32, [c_char_p, c_size_t, _u64p, _charpp]),
+    "fastreq_client_close": (c_int32, [c_uint64]),
+    "fastreq_client_set_cookies": (c_int32, [c_uint64, c_char_p, c_size_t, _charpp]),
+    "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
+    "fastreq_batch_submit": (c_int32, [c_uint64, c_char_p, c_size_t, c_uint32, _u64p, _charpp]),
+    "fastreq_batch_fd": (c_int32, [c_uint64]),
+    "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
+    "fastreq_batch_drain": (c_int32, [c_uint64, _recp, c_int32]),
+    "fastreq_batch_done": (c_int32, [c_uint64]),
+    "fastreq_batch_cancel": (c_int32, [c_uint64]),
+    "fastreq_batch_free": (c_int32, [c_uint64]),
+}
+
+if sys.platform == "darwin":
+    LIBRARY_NAME = "libfastreq.dylib"
+elif sys.platform == "win32":
+    LIBRARY_NAME = "libfastreq.dll"
+else:
+    LIBRARY_NAME = "libfastreq.so"
+
+ENV_LIBRARY = "FASTREQ_LIBRARY"
+
+
+class Library:
+    """The loaded library: one attribute per symbol (without the prefix
+    ``fastreq_``), plus its path and version."""
+
+    # Set from SYMBOLS in __init__; declared here for readers and type checkers.
+    version: Any
+    abi_version: Any
+    free: Any
+    records_release: Any
+    live_buffers: Any
+    set_memory_limit: Any
+    free_os_memory: Any
+    live_handles: Any
+    client_new: Any
+    client_close: Any
+    client_set_cookies: Any
+    client_reset_cookies: Any
+    batch_submit: Any
+    batch_fd: Any
+    batch_wait: Any
+    batch_drain: Any
+    batch_done: Any
+    batch_cancel: Any
+    batch_free: Any
+
+    def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
+        self.cdll = cdll
+        self.path = path
+        for name, (restype, argtypes) in SYMBOLS.items():
+            try:
+                fn = getattr(cdll, name)
+            except AttributeError:
+                raise LibraryError(f"{path} does not export {name}: it is not a libfastreq build") from None
+            fn.restype = restype
+            fn.argtypes = argtypes
+            setattr(self, name[len("fastreq_"):], fn)
+        abi = self.abi_version()
+        if abi != ABI_VERSION:
+            raise LibraryError(
+                f"{path} has ABI version {abi}, this fastreq package needs {ABI_VERSION}: "
+                "rebuild the library or reinstall the package"
+            )
+        raw = self.version()
+        self.version_string = raw.decode() if raw else "?"
+
+
+def candidate_paths() -> List[Path]:
+    """Where the library is looked for, in order (FASTREQ_LIBRARY first)."""
+    paths = []
+    env = os.environ.get(ENV_LIBRARY)
+    if env:
+        paths.append(Path(env))
+    here = Path(__file__).resolve().parent
+    paths.append(here / LIBRARY_NAME)
+    checkout = here.parent.parent  # python/fastreq -> the repository
+    if (checkout / "go.mod").is_file():
+        paths.append(checkout / "build" / LIBRARY_NAME)
+    return paths
+
+
+_lock = threading.Lock()
+_lib: Optional[Library] = None
+_loaded_pid: Optional[int] = None
+_forked = False
+
+
+def _after_fork_in_child() -> None:
+    global _forked
+    if _lib is not None:
+        _forked = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def forked() -> bool:
+    """True in a child process forked after the library was loaded: the Go
+    runtime is not usable there, and no call may reach it."""
+    return _forked or (_loaded_pid is not None and _loaded_pid != os.getpid())
+
+
+def _fork_error() -> ForkedProcessError:
+    return ForkedProcessError(
+        "fastreq cannot be used in a process created by fork() after the parent "
+        "process loaded the fastreq engine (its Go runtime does not survive fork). "
+        "Start worker processes with the 'spawn' or 'forkserver' method "
+        "(multiprocessing.set_start_method('spawn')), or load fastreq only in the children."
+    )
+
+
+def lib() -> Library:
+    """Return the loaded library, loading it on first use."""
+    global _lib, _loaded_pid
+    lb = _lib
+    if lb is not None:
+        if _forked or _loaded_pid != os.getpid():
+            raise _fork_error()
+        return lb
+    with _lock:
+        if _lib is None:
+            if _forked:
+                raise _fork_error()
+            _lib = _load()
+            _loaded_pid = os.getpid()
+        return _lib
+
+
+def loaded() -> bool:
+    """Whether the library has been loaded in this process."""
+    return _lib is not None
+
+
+def _effective_cpus() -> Optional[float]:
+    """CPUs this process may use: the affinity mask, capped by a cgroup v2
+    CPU quota. None when unknown."""
+    n: Optional[float] = None
+    try:
+        n = float(len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        n = float(os.cpu_count() or 0) or None
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            q = float(quota) / float(period)
+            n = q if n is None else min(n, q)
+    except (OSError, ValueError):
+        pass
+    return n
+
+
+_gomaxprocs_cache: list = []
+
+
+def gomaxprocs_guess() -> Optional[int]:
+    """The GOMAXPROCS the Go runtime picked in this process: the GOMAXPROCS
+    environment variable, else the usable CPUs (rounded up). Computed once."""
+    if not _gomaxprocs_cache:
+        _gomaxprocs_cache.append(_gomaxprocs_guess())
+    return _gomaxprocs_cache[0]
+
+
+def _gomaxprocs_guess() -> Optional[int]:
+    env = os.environ.get("GOMAXPROCS")
+    if env:
+        try:
+            return int(env)
+        except ValueError:
+            pass
+    cpus = _effective_cpus()
+    if cpus is None:
+        return None
+    return max(1, int(-(-cpus // 1)))
+
+
+def _load() -> Library:
+    tried = []
+    env = os.environ.get(ENV_LIBRARY)
+    for path in candidate_paths():
+        if not path.is_file():
+            tried.append(str(path))
+            if env and str(path) == env:
+                raise LibraryError(
+                    f"{ENV_LIBRARY}={env} does not name an existing file; "
+                    "point it at a libfastreq build or unset it"
+                )
+            continue
+        try:
+            cdll = ctypes.CDLL(str(path))
+        except OSError as exc:
+            raise LibraryError(f"cannot load the fastreq engine from {path}: {exc}") from exc
+        return Library(cdll, str(path))
+    raise LibraryError(
+        "the fastreq engine (" + LIBRARY_NAME + ") was not found; looked in: "
+        + ", ".join(tried)
+        + ". Install the package with `pip install ./python` (needs Go), build it with "
+        "`make` at the repository root, or set " + ENV_LIBRARY + " to the library's path."
+    )
+
+
+def take_string(ptr: Optional[int]) -> Optional[str]:
+    """Copy a library-allocated NUL-terminated string and free it at once."""
+    if not ptr:
+        return None
+    lb = lib()
+    try:
+        return ctypes.string_at(ptr).decode("utf-8", "replace")
+    finally:
+        lb.free(ptr)

@@ -1,0 +1,170 @@
+"""Owned native handles: a client and a batch of libfastreq.
+
+:class:`NativeHandle` is the small base class that owns one integer handle
+of the library (the wasmtime-py pattern): ``close()`` is idempotent and
+thread-safe, the object is a context manager, ``__del__`` closes it as a
+fallback, and any use after close raises a clear error. In a process forked
+after the library was loaded, close() only forgets the handle: calling into
+the Go runtime there would hang.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from typing import Any, Optional
+
+from . import _ffi
+from . import _json
+from .exceptions import (
+    ClientClosedError,
+    FastRequestsError,
+    error_from_json,
+)
+
+
+def _raise_for(rc: int, err_ptr: Optional[int], what: str, backend_name: Optional[str] = None) -> None:
+    """Turn a negative return code (+ optional error JSON, freed here) into
+    the mapped exception."""
+    text = _ffi.take_string(err_ptr) if err_ptr else None
+    obj: Any = None
+    if text:
+        try:
+            obj = _json.loads(text)
+        except ValueError:
+            obj = {"kind": "internal", "message": text}
+    if rc == _ffi.ECLOSED:
+        raise ClientClosedError(f"{what}: the client is closed")
+    if rc == _ffi.EBADHANDLE:
+        detail = f" ({obj.get('message')})" if isinstance(obj, dict) else ""
+        raise ClientClosedError(f"{what}: the handle is closed or invalid{detail}")
+    if not isinstance(obj, dict):
+        obj = {"kind": "internal" if rc != _ffi.EINVAL else "validation",
+               "message": f"{what} failed with {_ffi.RETURN_CODE_NAMES.get(rc, rc)}"}
+    if rc == _ffi.EINVAL and obj.get("kind") not in ("validation", "configuration"):
+        obj = dict(obj, kind="validation")
+    raise error_from_json(obj, backend_name=backend_name)
+
+
+class NativeHandle:
+    """Owns one library handle. Subclasses set ``_what`` and ``_release``."""
+
+    _what = "handle"
+
+    def __init__(self, handle: int) -> None:
+        self._h = handle
+        self._close_lock = threading.Lock()
+
+    @property
+    def handle(self) -> int:
+        h = self._h
+        if not h:
+            raise ClientClosedError(f"this {self._what} is closed")
+        return h
+
+    @property
+    def closed(self) -> bool:
+        return not self._h
+
+    def close(self) -> None:
+        """Release the handle. Safe to call more than once, from any thread."""
+        with self._close_lock:
+            h, self._h = self._h, 0
+        if h and not _ffi.forked():
+            self._release(h)
+
+    def _release(self, h: int) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self) -> "NativeHandle":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            if getattr(self, "_h", 0):
+                self.close()
+        except Exception:  # pragma: no cover - interpreter shutdown etc.
+            pass
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._what} {self._h or 'closed'}>"
+
+
+class ClientHandle(NativeHandle):
+    """A ``fastreq_client_new`` handle."""
+
+    _what = "fastreq client"
+
+    @classmethod
+    def new(cls, config_json: bytes, backend_name: Optional[str] = None) -> "ClientHandle":
+        lb = _ffi.lib()
+        out = ctypes.c_uint64(0)
+        err = ctypes.c_void_p(None)
+        rc = lb.client_new(config_json, len(config_json), ctypes.byref(out), ctypes.byref(err))
+        if rc != _ffi.OK:
+            _raise_for(rc, err.value, "creating the client", backend_name)
+        if err.value:  # pragma: no cover - defensive: never set on success
+            lb.free(err.value)
+        return cls(out.value)
+
+    def _release(self, h: int) -> None:
+        _ffi.lib().client_close(h)
+
+    def set_cookies(self, cookies_json: bytes) -> None:
+        lb = _ffi.lib()
+        err = ctypes.c_void_p(None)
+        rc = lb.client_set_cookies(self.handle, cookies_json, len(cookies_json), ctypes.byref(err))
+        if rc != _ffi.OK:
+            _raise_for(rc, err.value, "setting cookies")
+
+    def reset_cookies(self) -> None:
+        rc = _ffi.lib().client_reset_cookies(self.handle)
+        if rc != _ffi.OK:
+            _raise_for(rc, None, "resetting cookies")
+
+    def submit(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None) -> "BatchHandle":
+        lb = _ffi.lib()
+        out = ctypes.c_uint64(0)
+        err = ctypes.c_void_p(None)
+        flags = _ffi.SUBMIT_STRICT if strict else 0
+        rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
+                             ctypes.byref(err))
+        if rc != _ffi.OK:
+            _raise_for(rc, err.value, "submitting requests", backend_name)
+        return BatchHandle(out.value)
+
+
+class BatchHandle(NativeHandle):
+    """A ``fastreq_batch_submit`` handle. ``close()`` frees the batch
+    (cancelling it first if it still runs)."""
+
+    _what = "fastreq batch"
+
+    def _release(self, h: int) -> None:
+        _ffi.lib().batch_free(h)
+
+    def fd(self) -> int:
+        return int(_ffi.lib().batch_fd(self.handle))
+
+    def cancel(self) -> None:
+        h = self._h
+        if h and not _ffi.forked():
+            _ffi.lib().batch_cancel(h)
+
+    def done(self) -> bool:
+        rc = _ffi.lib().batch_done(self.handle)
+        if rc < 0:
+            _raise_for(rc, None, "fastreq_batch_done")
+        return rc == 1
+
+
+def check_rc(rc: int, what: str) -> int:
+    if rc < 0:
+        _raise_for(rc, None, what)
+    return rc
+
+
+__all__ = ["NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc"]

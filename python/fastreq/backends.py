@@ -1,0 +1,116 @@
+"""Backends: the transport strategy of a client.
+
+The original fastreq wrapped Python HTTP clients (niquests, aiohttp,
+requests in 2.x; niquests, httpx, curl_cffi in 3.x). fastreq runs every
+request in its Go engine, whose transports are:
+
+``"auto"``
+    HTTP/2 when the server offers it (ALPN), else HTTP/1.1 (the default).
+``"http1"``
+    HTTP/1.1 only.
+``"http2"``
+    HTTP/2 only: h2 over TLS, h2c with prior knowledge for http:// URLs.
+
+The original names stay valid as aliases so old code runs unchanged:
+``niquests``, ``httpx`` and ``curl_cffi`` (which could speak HTTP/2) mean
+``"auto"``; ``aiohttp`` and ``requests`` (HTTP/1.1 only) mean ``"http1"``;
+``h2`` means ``"http2"`` and ``http/1.1`` means ``"http1"``. Any other name
+raises ConfigurationError listing the valid ones.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+
+from .exceptions import ConfigurationError
+from .models import NormalizedResponse, RequestConfig
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .client import FastRequests
+
+#: Every accepted backend name -> the engine transport it selects.
+BACKEND_ALIASES: Dict[str, str] = {
+    "auto": "auto",
+    "http1": "http1",
+    "http2": "http2",
+    "niquests": "auto",
+    "httpx": "auto",
+    "curl_cffi": "auto",
+    "aiohttp": "http1",
+    "requests": "http1",
+    "h2": "http2",
+    "http/1.1": "http1",
+}
+
+
+def resolve_backend(name: Any) -> str:
+    """Canonical transport name for a backend name or alias, or
+    ConfigurationError listing the valid names."""
+    if isinstance(name, str):
+        canonical = BACKEND_ALIASES.get(name.lower())
+        if canonical is not None:
+            return canonical
+    raise ConfigurationError(
+        f"Unknown backend {name!r}. Valid backends: {', '.join(sorted(BACKEND_ALIASES))}",
+        config_key="backend",
+    )
+
+
+class Backend(ABC):
+    """The transport contract of the original fastreq: ``name``,
+    ``request(config)``, ``close()``, ``supports_http2()`` and async
+    context management. :class:`EngineBackend` implements it on the Go
+    engine; ``FastRequests(...).backend`` is one."""
+
+    @property
+    @abstractmethod
+    def name(self) -> str:
+        """The transport identifier."""
+
+    @abstractmethod
+    async def request(
+        self, config: RequestConfig, stream_callback: Optional[Callable[[bytes], Any]] = None
+    ) -> NormalizedResponse:
+        """Run one request and return its normalized response."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Release the transport's resources."""
+
+    @abstractmethod
+    def supports_http2(self) -> bool:
+        """Whether the transport may speak HTTP/2."""
+
+    async def __aenter__(self) -> "Backend":
+        return self
+
+    async def __aexit__(self, *args: Any) -> None:
+        await self.close()
+
+
+class EngineBackend(Backend):
+    """The Go engine's transport as a :class:`Backend` of one client."""
+
+    def __init__(self, client: "FastRequests") -> None:
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return resolve_backend(self._client.backend_name)
+
+    def supports_http2(self) -> bool:
+        return self.name != "http1" and bool(self._client.http2 or self.name == "http2")
+
+    async def request(
+        self, config: RequestConfig, stream_callback: Optional[Callable[[bytes], Any]] = None
+    ) -> NormalizedResponse:
+        """Run one RequestConfig; a failure raises its own exception (not
+        PartialFailureError)."""
+        return await self._client._request_one(config, stream_callback)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    def __repr__(self) -> str:
+        return f"<EngineBackend {self.name!r}>"

@@ -1,0 +1,175 @@
+"""Data classes of the public API: ReturnType, RequestConfig,
+RequestOptions, NormalizedResponse and Completion."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Callable, Dict, Optional, Union
+
+from . import _json
+
+
+class ReturnType(str, Enum):
+    """What a request's result is. A plain string works too.
+
+    JSON: the parsed body (dict, list, ...), or None when the body is not JSON.
+    TEXT: the body decoded as UTF-8, invalid bytes replaced.
+    CONTENT: the body as bytes.
+    RESPONSE: a :class:`NormalizedResponse`.
+    STREAM: chunks go to ``stream_callback`` as they arrive; the result is None.
+    """
+
+    JSON = "json"
+    TEXT = "text"
+    CONTENT = "content"
+    RESPONSE = "response"
+    STREAM = "stream"
+
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass
+class RequestConfig:
+    """One request, as a per-request spec for :meth:`FastRequests.request`
+    (``urls=[RequestConfig(...), ...]``).
+
+    A field left at its default inherits the call's (and the client's)
+    setting; ``method="GET"``, ``http2=True``, ``follow_redirects=True`` and
+    ``verify_ssl=True`` therefore mean "as the call says". ``stream=True``
+    streams this request's body to ``stream_callback``.
+
+    fastreq additions: ``save_to`` writes the body straight to that file
+    (the result is then the file's :class:`pathlib.Path`), and
+    ``return_type``, ``stream_callback`` and ``max_body_size`` override the
+    call's settings for this request.
+    """
+
+    url: str
+    method: str = "GET"
+    params: Optional[Dict[str, Any]] = None
+    data: Any = None
+    json: Any = None
+    headers: Optional[Dict[str, str]] = None
+    cookies: Optional[Dict[str, str]] = None
+    timeout: Optional[float] = None
+    proxy: Optional[str] = None
+    http2: bool = True
+    stream: bool = False
+    follow_redirects: bool = True
+    verify_ssl: bool = True
+    # fastreq additions
+    save_to: Optional[PathLike] = None
+    return_type: Optional[Union[ReturnType, str]] = None
+    stream_callback: Optional[Callable[[bytes], Any]] = None
+    max_body_size: Optional[int] = None
+
+
+@dataclass
+class RequestOptions:
+    """Per-request options (the original's internal record, also accepted
+    as a per-request spec). Fields at their defaults inherit the call's."""
+
+    url: str
+    method: str = "GET"
+    params: Optional[Dict[str, Any]] = None
+    data: Any = None
+    json: Any = None
+    headers: Optional[Dict[str, str]] = None
+    timeout: Optional[float] = None
+    proxy: Optional[str] = None
+    return_type: Union[ReturnType, str] = ReturnType.JSON
+    stream_callback: Optional[Callable[[bytes], Any]] = None
+
+
+@dataclass
+class NormalizedResponse:
+    """A response: what ``return_type="response"`` gives.
+
+    Attributes:
+        status_code: HTTP status.
+        headers: Response headers with lower-case names; repeated headers
+            are joined with ", " (Set-Cookie with "\\n").
+        content: Body bytes (gzip/deflate decoded; empty for downloads and
+            streams).
+        text: Body decoded as UTF-8, invalid bytes replaced.
+        json_data: The parsed body, or None when it is not JSON.
+        url: Final URL after redirects.
+        is_json: Whether the body parsed as JSON.
+        http_version: (fastreq addition) "HTTP/1.1" or "HTTP/2.0".
+        elapsed: (fastreq addition) seconds from the first attempt to the end.
+        attempts: (fastreq addition) how many attempts were made.
+        path: (fastreq addition) the file written, for downloads.
+    """
+
+    status_code: int
+    headers: Dict[str, str]
+    content: bytes
+    text: str
+    json_data: Any
+    url: str
+    is_json: bool = False
+    http_version: str = ""
+    elapsed: float = 0.0
+    attempts: int = 1
+    path: Optional[str] = None
+
+    @classmethod
+    def from_backend(cls, status_code: int, headers: Dict[str, str], content: bytes, url: str,
+                     is_json: bool = False) -> "NormalizedResponse":
+        """Build a response from raw parts (headers are lower-cased)."""
+        json_data = None
+        parsed = False
+        if content:
+            try:
+                json_data = _json.loads(content)
+                parsed = True
+            except ValueError:
+                pass
+        return cls(
+            status_code=status_code,
+            headers={str(k).lower(): v for k, v in headers.items()},
+            content=content,
+            text=content.decode("utf-8", "replace"),
+            json_data=json_data,
+            url=url,
+            is_json=is_json or parsed,
+        )
+
+    def json(self) -> Any:
+        """The parsed body (same as ``json_data``)."""
+        return self.json_data
+
+    @property
+    def ok(self) -> bool:
+        """True for a status below 400."""
+        return self.status_code < 400
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One finished request, as yielded by the as-completed iterators.
+
+    Attributes:
+        index: Position of the request in the call.
+        key: ``keys[index]`` when keys were given, else ``index``.
+        url: The request URL.
+        result: The result (shaped by return_type and parse_func), or None
+            when the request failed.
+        error: The exception when the request failed, else None.
+    """
+
+    __slots__ = ("index", "key", "url", "result", "error")
+
+    index: int
+    key: Any
+    url: str
+    result: Any
+    error: Optional[BaseException]
+
+    @property
+    def ok(self) -> bool:
+        """True when the request succeeded."""
+        return self.error is None

@@ -1,0 +1,1105 @@
+/*
+ * test_fastreq.c - tests of libfastreq.so through include/fastreq.h only.
+ *
+ * Run by `make -C tests/c run` (see run.sh): the test server's plain HTTP
+ * URL arrives in FASTREQ_TEST_URL, and the program runs under valgrind.
+ * Every test checks that it handed back every buffer it drained
+ * (fastreq_live_buffers() == 0), and main checks at the end that every
+ * handle is gone too, since a suppression must never hide a leak of the
+ * library's own buffers.
+ *
+ * Tests (main's table): version, client_new_errors, cookies, bad_handles,
+ * submit_errors, batch_1000_fd, cancel, timeout, wait_timeout,
+ * close_inflight, streaming, output_path, buffer_bounds, wait_vs_free.
+ *
+ * Usage: test_fastreq [test-name ...]   (no names: every test)
+ * Exit status: 0 when every test passed, 1 otherwise.
+ */
+#define _POSIX_C_SOURCE 200809L
+#define _DEFAULT_SOURCE
+
+#include "fastreq.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- A tiny test harness ------------------------------------------------ */
+
+static int g_failures;     /* failed checks, all tests */
+static const char *g_test; /* name of the running test */
+static const char *g_url;  /* http://127.0.0.1:port of the test server */
+
+static void failf(const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "FAIL %s (%s:%d): ", g_test, file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    g_failures++;
+}
+
+/* CHECK records a failure and goes on; REQUIRE also leaves the test. Both
+ * take a printf-style message after the condition. */
+#define CHECK(cond, ...)                                     \
+    do {                                                     \
+        if (!(cond)) failf(__FILE__, __LINE__, __VA_ARGS__); \
+    } while (0)
+#define REQUIRE(cond, ...)                              \
+    do {                                                \
+        if (!(cond)) {                                  \
+            failf(__FILE__, __LINE__, __VA_ARGS__);     \
+            return;                                     \
+        }                                               \
+    } while (0)
+#define CHECK_RC(got, want)                                                      \
+    do {                                                                         \
+        long long got_ = (long long)(got), want_ = (long long)(want);            \
+        if (got_ != want_)                                                       \
+            failf(__FILE__, __LINE__, "%s returned %lld, want %lld (%s)", #got, \
+                  got_, want_, #want);                                           \
+    } while (0)
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- Helpers ----------------------------------------------------------- */
+
+/* The body of /x/json (tests/testserver/misbehave.go, JSONBody). */
+static const char JSON_BODY[] =
+    "{\"id\":12345,\"name\":\"fastreq\",\"description\":\"fixed JSON document for "
+    "benchmarks\",\"active\":true,\"score\":98.6,\"tags\":[\"http\",\"client\","
+    "\"bench\"],\"owner\":{\"login\":\"fastreq\",\"id\":1},\"items\":[1,2,3,4,5]}";
+
+/* A growable string for building request JSON. */
+typedef struct {
+    char *p;
+    size_t len, cap;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        size_t room = b->cap - b->len;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, room, fmt, ap);
+        va_end(ap);
+        if (n < 0) abort();
+        if ((size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        b->cap = (b->cap + (size_t)n + 1) * 2;
+        b->p = realloc(b->p, b->cap);
+        if (!b->p) abort();
+    }
+}
+
+/* A JSON array of n copies of one request object (given without braces). */
+static char *requests_json(int n, const char *fmt, ...)
+{
+    char obj[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(obj, sizeof obj, fmt, ap);
+    va_end(ap);
+    sbuf b = {0};
+    sb_add(&b, "[");
+    for (int i = 0; i < n; i++) sb_add(&b, "%s{%s}", i ? "," : "", obj);
+    sb_add(&b, "]");
+    return b.p;
+}
+
+/* Whether the JSON text has "key":"value" (the library writes compact JSON). */
+static bool json_has_str(const char *json, const char *key, const char *value)
+{
+    char pat[256];
+    snprintf(pat, sizeof pat, "\"%s\":\"%s\"", key, value);
+    return json && strstr(json, pat) != NULL;
+}
+
+/* Whether the JSON text has "key":number. */
+static bool json_has_num(const char *json, const char *key, long long value)
+{
+    char pat[256];
+    snprintf(pat, sizeof pat, "\"%s\":%lld", key, value);
+    const char *p = json ? strstr(json, pat) : NULL;
+    if (!p) return false;
+    char next = p[strlen(pat)];
+    return next == ',' || next == '}';
+}
+
+static uint64_t new_client(const char *cfg)
+{
+    uint64_t c = 0;
+    char *err = NULL;
+    int32_t rc = fastreq_client_new(cfg, strlen(cfg), &c, &err);
+    if (rc != FASTREQ_OK) {
+        failf(__FILE__, __LINE__, "client_new(%s) = %d: %s", cfg, rc, err ? err : "(no error)");
+        fastreq_free(err);
+        return 0;
+    }
+    if (err != NULL) failf(__FILE__, __LINE__, "client_new OK but err_out set");
+    return c;
+}
+
+/* Defaults for tests: no retries (an error shows as itself), a safety
+ * timeout so that a bug fails one request instead of hanging the run. */
+#define TEST_CLIENT "{\"max_retries\":0,\"timeout\":60,\"random_user_agent\":false"
+
+static uint64_t submit(uint64_t c, const char *json, uint32_t flags)
+{
+    uint64_t b = 0;
+    char *err = NULL;
+    int32_t rc = fastreq_batch_submit(c, json, strlen(json), flags, &b, &err);
+    if (rc != FASTREQ_OK) {
+        failf(__FILE__, __LINE__, "batch_submit = %d: %s", rc, err ? err : "(no error)");
+        fastreq_free(err);
+        return 0;
+    }
+    if (err != NULL) failf(__FILE__, __LINE__, "batch_submit OK but err_out set");
+    return b;
+}
+
+/* Drains every waiting record into a growing array (caller releases and
+ * frees). Returns how many it appended. */
+typedef struct {
+    fastreq_record_t *r;
+    int n, cap;
+} recvec;
+
+static int drain_into(uint64_t b, recvec *v)
+{
+    int total = 0;
+    for (;;) {
+        if (v->cap - v->n < FASTREQ_DRAIN_CHUNK) {
+            v->cap = v->cap * 2 + FASTREQ_DRAIN_CHUNK;
+            v->r = realloc(v->r, (size_t)v->cap * sizeof *v->r);
+            if (!v->r) abort();
+        }
+        int32_t n = fastreq_batch_drain(b, v->r + v->n, FASTREQ_DRAIN_CHUNK);
+        if (n < 0) {
+            failf(__FILE__, __LINE__, "batch_drain = %d", n);
+            return total;
+        }
+        v->n += n;
+        total += n;
+        if (n < FASTREQ_DRAIN_CHUNK) return total;
+    }
+}
+
+/* Collects records until `results` RESULT records arrived or timeout_s
+ * passes, waiting with fastreq_batch_wait in 100 ms slices. */
+static int collect(uint64_t b, recvec *v, int results, double timeout_s)
+{
+    double deadline = now_s() + timeout_s;
+    int got = 0;
+    while (got < results && now_s() < deadline) {
+        int32_t w = fastreq_batch_wait(b, 100);
+        if (w < 0) {
+            failf(__FILE__, __LINE__, "batch_wait = %d", w);
+            break;
+        }
+        int before = v->n;
+        drain_into(b, v);
+        for (int i = before; i < v->n; i++)
+            if (v->r[i].type == FASTREQ_RECORD_RESULT) got++;
+    }
+    return got;
+}
+
+static void recvec_free(recvec *v)
+{
+    fastreq_records_release(v->r, v->n);
+    free(v->r);
+    v->r = NULL;
+    v->n = v->cap = 0;
+}
+
+/* Checks the invariants of every RESULT record's metadata. */
+static void check_meta(const fastreq_record_t *r)
+{
+    CHECK(r->meta != NULL, "record %" PRId64 ": RESULT without meta", r->index);
+    if (!r->meta) return;
+    CHECK((int64_t)strlen(r->meta) == r->meta_len, "record %" PRId64 ": meta_len %" PRId64 " != strlen %zu",
+          r->index, r->meta_len, strlen(r->meta));
+    CHECK(r->meta[0] == '{' && r->meta[r->meta_len - 1] == '}', "record %" PRId64 ": meta is not an object: %s",
+          r->index, r->meta);
+    CHECK(json_has_num(r->meta, "index", r->index), "record %" PRId64 ": meta index differs: %s", r->index,
+          r->meta);
+    CHECK(r->reserved == 0, "record %" PRId64 ": reserved = %d", r->index, r->reserved);
+    CHECK((r->body == NULL) == (r->body_len == 0), "record %" PRId64 ": body %p with body_len %" PRId64,
+          r->index, (void *)r->body, r->body_len);
+}
+
+static void check_no_live_buffers(void)
+{
+    int64_t live = fastreq_live_buffers();
+    CHECK(live == 0, "%" PRId64 " library buffer(s) still live after the test", live);
+}
+
+/* ---- Tests ------------------------------------------------------------- */
+
+static void test_version(void)
+{
+    const char *v = fastreq_version();
+    REQUIRE(v != NULL, "fastreq_version() is NULL");
+    unsigned a, b, c;
+    CHECK(sscanf(v, "%u.%u.%u", &a, &b, &c) == 3, "version %s is not x.y.z", v);
+    CHECK(fastreq_version() == v, "fastreq_version() is not a static string");
+    CHECK_RC(fastreq_abi_version(), FASTREQ_ABI_VERSION);
+    int64_t prev = fastreq_set_memory_limit(-1);
+    CHECK(prev > 0, "memory limit %" PRId64, prev);
+    CHECK_RC(fastreq_set_memory_limit(-1), prev);
+    CHECK_RC(fastreq_free_os_memory(), FASTREQ_OK);
+    fastreq_free(NULL);
+    fastreq_records_release(NULL, 0);
+}
+
+/* client_new with a bad config: EINVAL and an error object naming the
+ * field, which the caller frees. */
+static void test_client_new_errors(void)
+{
+    static const struct {
+        const char *json, *kind, *field;
+    } cases[] = {
+        {"{", "validation", NULL},
+        {"not json", "validation", NULL},
+        {"[1,2]", "validation", NULL},
+        {"{} {}", "validation", NULL},
+        {"{\"concurrency\":4,\"nope\":1}", "validation", "nope"},
+        {"{\"concurrency\":-1}", "validation", "concurrency"},
+        {"{\"concurrency\":2000000}", "validation", "concurrency"},
+        {"{\"concurrency\":\"ten\"}", "validation", "concurrency"},
+        {"{\"concurrency\":1e400}", "validation", NULL},
+        {"{\"max_retries\":-3}", "validation", "max_retries"},
+        {"{\"jitter\":1.5}", "validation", "jitter"},
+        {"{\"timeout\":-0.5}", "validation", "timeout"},
+        {"{\"rate_limit\":-1}", "validation", "rate_limit"},
+        {"{\"max_body_size\":-1}", "validation", "max_body_size"},
+        {"{\"headers\":{\"bad name\":\"x\"}}", "validation", "headers"},
+        {"{\"headers\":[1]}", "validation", "headers"},
+        {"{\"cookies\":{\"a\":\"x;y\"}}", "validation", "cookies"},
+        {"{\"backend\":\"carrier-pigeon\"}", "configuration", "backend"},
+        {"{\"proxy_selection\":\"first\"}", "configuration", "proxy_selection"},
+        {"{\"proxies\":[\"ftp://nope\"]}", NULL, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t c = 12345;
+        char *err = NULL;
+        int32_t rc = fastreq_client_new(cases[i].json, strlen(cases[i].json), &c, &err);
+        CHECK(rc == FASTREQ_EINVAL, "client_new(%s) = %d, want EINVAL", cases[i].json, rc);
+        if (rc == FASTREQ_OK) {
+            fastreq_client_close(c);
+            continue;
+        }
+        CHECK(err != NULL, "client_new(%s): no error object", cases[i].json);
+        if (!err) continue;
+        CHECK(err[0] == '{' && strstr(err, "\"message\":\"") != NULL, "client_new(%s): error %s", cases[i].json,
+              err);
+        if (cases[i].kind)
+            CHECK(json_has_str(err, "kind", cases[i].kind), "client_new(%s): error %s, want kind %s",
+                  cases[i].json, err, cases[i].kind);
+        if (cases[i].field)
+            CHECK(json_has_str(err, "field", cases[i].field), "client_new(%s): error %s, want field %s",
+                  cases[i].json, err, cases[i].field);
+        fastreq_free(err);
+    }
+
+    /* A NULL err_out is allowed; a NULL client_out is EINVAL. */
+    uint64_t c = 0;
+    CHECK_RC(fastreq_client_new("{", 1, &c, NULL), FASTREQ_EINVAL);
+    char *err = NULL;
+    CHECK_RC(fastreq_client_new(NULL, 0, NULL, &err), FASTREQ_EINVAL);
+    CHECK(json_has_str(err, "field", "client_out"), "NULL client_out: error %s", err ? err : "(none)");
+    fastreq_free(err);
+
+    /* Length, not NUL, ends the config: the trailing garbage is not read. */
+    const char *cfg = "{\"concurrency\":3}GARBAGE";
+    CHECK_RC(fastreq_client_new(cfg, 17, &c, NULL), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+
+    /* NULL config: all defaults. Every field at once also works. */
+    CHECK_RC(fastreq_client_new(NULL, 0, &c, NULL), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    const char *all =
+        "{\"backend\":\"http1\",\"concurrency\":7,\"max_retries\":1,\"rate_limit\":100,"
+        "\"rate_limit_burst\":3,\"http2\":false,\"follow_redirects\":false,\"verify_ssl\":false,"
+        "\"timeout\":5,\"cookies\":{\"a\":\"b\"},\"random_user_agent\":true,\"random_proxy\":false,"
+        "\"proxies\":[\"127.0.0.1:1\"],\"proxy_selection\":\"random\",\"proxy_cooldown\":1,"
+        "\"webshare_file\":\"\",\"headers\":{\"X-A\":\"1\"},\"max_redirects\":2,"
+        "\"max_body_size\":1000,\"backoff_multiplier\":0.1,\"jitter\":0.5,\"max_delay\":2,"
+        "\"debug\":true,\"verbose\":false,\"return_none_on_failure\":true}";
+    c = new_client(all);
+    if (c) CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* Cookies: bad JSON and bad values are EINVAL with an error object. */
+static void test_cookies(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    char *err = NULL;
+    const char *good = "{\"session\":\"abc\"}";
+    CHECK_RC(fastreq_client_set_cookies(c, good, strlen(good), &err), FASTREQ_OK);
+    CHECK(err == NULL, "set_cookies OK but err_out set");
+    const char *bad[] = {"{", "[\"a\"]", "{\"a\":1}", "{\"a\":\"x;y\"}", "{\"\":\"x\"}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err = NULL;
+        CHECK_RC(fastreq_client_set_cookies(c, bad[i], strlen(bad[i]), &err), FASTREQ_EINVAL);
+        CHECK(err != NULL && strstr(err, "\"kind\":\"validation\""), "set_cookies(%s): error %s", bad[i],
+              err ? err : "(none)");
+        fastreq_free(err);
+    }
+    CHECK_RC(fastreq_client_reset_cookies(c), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* 1,000 requests to /x/json, drained the asyncio way: poll() the batch's
+ * fd, read its 8 bytes, drain in chunks until a short read. */
+#define BATCH_N 1000
+static void test_batch_1000_fd(void)
+{
+    uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":50,\"http2\":false}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(BATCH_N, "\"url\":\"%s/x/json\"", g_url);
+    double t0 = now_s();
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (!b) {
+        fastreq_client_close(c);
+        return;
+    }
+    int fd = fastreq_batch_fd(b);
+    CHECK(fd >= 0, "batch_fd = %d", fd);
+    CHECK_RC(fastreq_batch_fd(b), fd);
+
+    static unsigned char seen[BATCH_N];
+    memset(seen, 0, sizeof seen);
+    fastreq_record_t recs[FASTREQ_DRAIN_CHUNK];
+    int results = 0, wakeups = 0, drains = 0;
+    double deadline = now_s() + 90;
+    while (results < BATCH_N && fd >= 0 && now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, 100);
+        if (pr < 0 && errno == EINTR) continue;
+        REQUIRE(pr >= 0, "poll: %s", strerror(errno));
+        if (pr == 0) continue;
+        wakeups++;
+        uint64_t count;
+        ssize_t r = read(fd, &count, sizeof count);
+        CHECK(r == 8 || (r < 0 && errno == EAGAIN), "read(eventfd) = %zd (%s)", r, strerror(errno));
+        for (;;) {
+            int32_t n = fastreq_batch_drain(b, recs, FASTREQ_DRAIN_CHUNK);
+            drains++;
+            if (n < 0) {
+                failf(__FILE__, __LINE__, "batch_drain = %d", n);
+                break;
+            }
+            for (int i = 0; i < n; i++) {
+                fastreq_record_t *rec = &recs[i];
+                CHECK(rec->type == FASTREQ_RECORD_RESULT, "record type %d", rec->type);
+                if (rec->index < 0 || rec->index >= BATCH_N) {
+                    failf(__FILE__, __LINE__, "record index %" PRId64 " out of range", rec->index);
+                    continue;
+                }
+                CHECK(!seen[rec->index], "index %" PRId64 " delivered twice", rec->index);
+                seen[rec->index] = 1;
+                results++;
+                CHECK(rec->status == 200 && rec->error == FASTREQ_ERR_NONE,
+                      "index %" PRId64 ": status %d error %d meta %s", rec->index, rec->status, rec->error,
+                      rec->meta ? rec->meta : "(null)");
+                CHECK(rec->body_len == (int64_t)strlen(JSON_BODY) && rec->body &&
+                          memcmp(rec->body, JSON_BODY, strlen(JSON_BODY)) == 0,
+                      "index %" PRId64 ": body differs (%" PRId64 " bytes)", rec->index, rec->body_len);
+                check_meta(rec);
+                CHECK(json_has_num(rec->meta, "status_code", 200), "index %" PRId64 ": meta %s", rec->index,
+                      rec->meta);
+            }
+            fastreq_records_release(recs, n);
+            for (int i = 0; i < n; i++)
+                CHECK(recs[i].body == NULL && recs[i].meta == NULL, "release did not clear record %d", i);
+            fastreq_records_release(recs, n); /* a second release is harmless */
+            if (n < FASTREQ_DRAIN_CHUNK) break;
+        }
+    }
+    double took = now_s() - t0;
+    CHECK(results == BATCH_N, "got %d of %d results", results, BATCH_N);
+    for (int i = 0; i < BATCH_N; i++)
+        if (!seen[i]) {
+            failf(__FILE__, __LINE__, "index %d never delivered", i);
+            break;
+        }
+    CHECK_RC(fastreq_batch_done(b), 1);
+    double w0 = now_s();
+    CHECK_RC(fastreq_batch_wait(b, 5000), 0); /* done and drained: at once */
+    CHECK(now_s() - w0 < 1.0, "batch_wait on a finished batch took %.3f s", now_s() - w0);
+    CHECK_RC(fastreq_batch_drain(b, recs, FASTREQ_DRAIN_CHUNK), 0);
+    CHECK_RC(fastreq_batch_drain(b, NULL, 0), 0);
+    CHECK_RC(fastreq_batch_drain(b, recs, -1), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    printf("  %d requests in %.2f s: %d wakeups, %d drain calls\n", BATCH_N, took, wakeups, drains);
+    check_no_live_buffers();
+}
+
+/* Cancel a batch stuck on /x/stall: every record arrives CANCELLED, fast. */
+static void test_cancel(void)
+{
+    uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":4}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(12, "\"url\":\"%s/x/stall\"", g_url);
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (!b) {
+        fastreq_client_close(c);
+        return;
+    }
+    CHECK_RC(fastreq_batch_wait(b, 300), 0); /* the requests stall */
+    CHECK_RC(fastreq_batch_done(b), 0);
+    double t0 = now_s();
+    CHECK_RC(fastreq_batch_cancel(b), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_cancel(b), FASTREQ_OK); /* twice is fine */
+    recvec v = {0};
+    int got = collect(b, &v, 12, 30);
+    double took = now_s() - t0;
+    CHECK(got == 12, "got %d of 12 results after cancel", got);
+    CHECK(took < 5.0, "cancel took %.2f s", took);
+    unsigned seen = 0;
+    for (int i = 0; i < v.n; i++) {
+        fastreq_record_t *r = &v.r[i];
+        CHECK(r->type == FASTREQ_RECORD_RESULT && r->error == FASTREQ_ERR_CANCELLED && r->status == 0,
+              "record %" PRId64 ": type %d error %d status %d, want CANCELLED", r->index, r->type, r->error,
+              r->status);
+        check_meta(r);
+        CHECK(json_has_str(r->meta, "kind", "cancelled"), "meta %s", r->meta);
+        if (r->index >= 0 && r->index < 12) {
+            CHECK(!(seen & (1u << r->index)), "index %" PRId64 " twice", r->index);
+            seen |= 1u << r->index;
+        }
+    }
+    CHECK(seen == 0xfff, "indexes seen: %#x", seen);
+    CHECK_RC(fastreq_batch_done(b), 1);
+    recvec_free(&v);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    printf("  cancel delivered 12 records in %.3f s\n", took);
+    check_no_live_buffers();
+}
+
+/* A per-request timeout of 0.2 s against /x/stall: FASTREQ_ERR_TIMEOUT.
+ * With a retry allowed, the same ends as RETRIES_EXHAUSTED after two
+ * attempts, with the timeout as last_error. */
+static void test_timeout(void)
+{
+    uint64_t c = new_client(TEST_CLIENT ",\"backoff_multiplier\":0.01}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(1, "\"url\":\"%s/x/stall\",\"timeout\":0.2,\"id\":\"t\"", g_url);
+    double t0 = now_s();
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (b) {
+        recvec v = {0};
+        int got = collect(b, &v, 1, 30);
+        double took = now_s() - t0;
+        CHECK(got == 1 && v.n == 1, "got %d records", v.n);
+        if (v.n == 1) {
+            fastreq_record_t *r = &v.r[0];
+            CHECK(r->error == FASTREQ_ERR_TIMEOUT, "error %d, want TIMEOUT; meta %s", r->error,
+                  r->meta ? r->meta : "");
+            CHECK(r->status == 0 && r->body == NULL, "status %d", r->status);
+            check_meta(r);
+            CHECK(json_has_str(r->meta, "kind", "timeout") && json_has_str(r->meta, "id", "t") &&
+                      json_has_num(r->meta, "attempts", 1),
+                  "meta %s", r->meta);
+        }
+        CHECK(took >= 0.19 && took < 10, "timed out after %.3f s", took);
+        recvec_free(&v);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        printf("  0.2 s timeout reported after %.3f s\n", took);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+
+    c = new_client("{\"max_retries\":1,\"backoff_multiplier\":0.01,\"jitter\":0}");
+    REQUIRE(c, "no client");
+    json = requests_json(1, "\"url\":\"%s/x/stall\",\"timeout\":0.2", g_url);
+    b = submit(c, json, 0);
+    free(json);
+    if (b) {
+        recvec v = {0};
+        CHECK(collect(b, &v, 1, 30) == 1 && v.n == 1, "got %d records", v.n);
+        if (v.n == 1) {
+            fastreq_record_t *r = &v.r[0];
+            check_meta(r);
+            CHECK(r->error == FASTREQ_ERR_RETRIES_EXHAUSTED && json_has_num(r->meta, "attempts", 2) &&
+                      strstr(r->meta, "\"last_error\":{\"kind\":\"timeout\"") != NULL,
+                  "error %d, want RETRIES_EXHAUSTED after 2 attempts with last_error timeout; meta %s", r->error,
+                  r->meta ? r->meta : "");
+        }
+        recvec_free(&v);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* fastreq_batch_wait with a timeout returns 0 after about that time. */
+static void test_wait_timeout(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(1, "\"url\":\"%s/x/stall\"", g_url);
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (b) {
+        double t0 = now_s();
+        CHECK_RC(fastreq_batch_wait(b, 0), 0);
+        double t1 = now_s();
+        CHECK(t1 - t0 < 0.5, "wait(0) took %.3f s", t1 - t0);
+        CHECK_RC(fastreq_batch_wait(b, 300), 0);
+        double took = now_s() - t1;
+        CHECK(took >= 0.29 && took < 1.5, "wait(300) returned after %.3f s", took);
+        /* After a cancel, a wait with no limit returns the one record. */
+        CHECK_RC(fastreq_batch_cancel(b), FASTREQ_OK);
+        CHECK_RC(fastreq_batch_wait(b, -1), 1);
+        fastreq_record_t r;
+        CHECK_RC(fastreq_batch_drain(b, &r, 1), 1);
+        CHECK(r.error == FASTREQ_ERR_CANCELLED, "error %d", r.error);
+        fastreq_records_release(&r, 1);
+        CHECK_RC(fastreq_batch_done(b), 1);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        printf("  wait(0) %.1f ms, wait(300) %.1f ms\n", (t1 - t0) * 1e3, took * 1e3);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* Every handle-taking function on 0, a random number, a closed client, a
+ * freed batch and the wrong kind of handle: EBADHANDLE, no crash. */
+static void check_bad_batch(uint64_t h, const char *what)
+{
+    fastreq_record_t r[2];
+    memset(r, 0, sizeof r);
+    CHECK(fastreq_batch_fd(h) < 0, "%s: batch_fd = %d", what, fastreq_batch_fd(h));
+    CHECK(fastreq_batch_wait(h, 0) == FASTREQ_EBADHANDLE, "%s: batch_wait", what);
+    CHECK(fastreq_batch_wait(h, 10) == FASTREQ_EBADHANDLE, "%s: batch_wait(10)", what);
+    CHECK(fastreq_batch_drain(h, r, 2) == FASTREQ_EBADHANDLE, "%s: batch_drain", what);
+    CHECK(fastreq_batch_done(h) == FASTREQ_EBADHANDLE, "%s: batch_done", what);
+    CHECK(fastreq_batch_cancel(h) == FASTREQ_EBADHANDLE, "%s: batch_cancel", what);
+    CHECK(fastreq_batch_free(h) == FASTREQ_EBADHANDLE, "%s: batch_free", what);
+}
+
+static void check_bad_client(uint64_t h, const char *what, bool closed_client)
+{
+    char *err = NULL;
+    uint64_t b = 0;
+    int32_t rc = fastreq_batch_submit(h, "[]", 2, 0, &b, &err);
+    CHECK(rc == FASTREQ_EBADHANDLE || (closed_client && rc == FASTREQ_ECLOSED),
+          "%s: batch_submit = %d", what, rc);
+    CHECK(b == 0, "%s: batch_submit set a handle", what);
+    fastreq_free(err);
+    err = NULL;
+    CHECK_RC(fastreq_client_set_cookies(h, "{}", 2, &err), FASTREQ_EBADHANDLE);
+    CHECK(err == NULL || strstr(err, "\"message\""), "%s: set_cookies error %s", what, err);
+    fastreq_free(err);
+    CHECK_RC(fastreq_client_reset_cookies(h), FASTREQ_EBADHANDLE);
+    if (!closed_client) CHECK(fastreq_client_close(h) == FASTREQ_EBADHANDLE, "%s: client_close", what);
+}
+
+static void test_bad_handles(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    uint64_t b = submit(c, "[]", 0);
+    REQUIRE(b, "no batch");
+    uint64_t freed = submit(c, "[]", 0);
+    REQUIRE(freed, "no batch");
+    CHECK_RC(fastreq_batch_free(freed), FASTREQ_OK);
+    uint64_t closed = new_client(TEST_CLIENT "}");
+    REQUIRE(closed, "no client");
+    CHECK_RC(fastreq_client_close(closed), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(closed), FASTREQ_OK); /* double close */
+
+    int64_t handles = fastreq_live_handles();
+    CHECK(handles == 2, "live handles %" PRId64 ", want 2", handles);
+
+    uint64_t junk[] = {0, 0xdeadbeefcafef00dULL, UINT64_MAX, (uint64_t)1 << 63, c + b + 1000};
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        char what[64];
+        snprintf(what, sizeof what, "handle %#" PRIx64, junk[i]);
+        check_bad_batch(junk[i], what);
+        check_bad_client(junk[i], what, false);
+    }
+    check_bad_batch(c, "client used as a batch");
+    check_bad_client(b, "batch used as a client", false);
+    check_bad_batch(freed, "freed batch");
+    check_bad_client(freed, "freed batch used as a client", false);
+    check_bad_batch(closed, "closed client used as a batch");
+    check_bad_client(closed, "closed client", true);
+
+    /* The good handles still work afterwards. */
+    CHECK_RC(fastreq_batch_done(b), 1);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_EBADHANDLE);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* Bad request JSON: EINVAL with an error naming the field; STRICT names the
+ * index; without STRICT an invalid request is a VALIDATION record. */
+static void test_submit_errors(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    char u[512];
+    snprintf(u, sizeof u, "%s/x/json", g_url);
+    static const struct {
+        const char *json, *field;
+    } cases[] = {
+        {"", NULL},
+        {"[", NULL},
+        {"{\"url\":\"http://x\"}", NULL},
+        {"[{\"url\":1}]", "url"},
+        {"[{\"url\":\"http://x\",\"nope\":true}]", "nope"},
+        {"[{\"url\":\"http://x\",\"timeout\":\"soon\"}]", "timeout"},
+        {"[{\"url\":\"http://x\",\"headers\":[\"a\"]}]", "headers"},
+        {"[{\"url\":\"http://x\",\"content\":\"***not base64***\"}]", NULL},
+        {"[] []", NULL},
+        {"[null, 3]", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint64_t b = 0;
+        char *err = NULL;
+        int32_t rc = fastreq_batch_submit(c, cases[i].json, strlen(cases[i].json), 0, &b, &err);
+        CHECK(rc == FASTREQ_EINVAL, "submit(%s) = %d, want EINVAL", cases[i].json, rc);
+        if (rc == FASTREQ_OK) {
+            fastreq_batch_free(b);
+            continue;
+        }
+        CHECK(err && json_has_str(err, "kind", "validation"), "submit(%s): error %s", cases[i].json,
+              err ? err : "(none)");
+        if (cases[i].field)
+            CHECK(json_has_str(err, "field", cases[i].field), "submit(%s): error %s, want field %s",
+                  cases[i].json, err ? err : "(none)", cases[i].field);
+        fastreq_free(err);
+    }
+    /* NULL batch_out */
+    CHECK_RC(fastreq_batch_submit(c, "[]", 2, 0, NULL, NULL), FASTREQ_EINVAL);
+
+    /* STRICT: request 2 is invalid; nothing runs. */
+    char json[2048];
+    snprintf(json, sizeof json,
+             "[{\"url\":\"%s\"},{\"url\":\"%s\",\"method\":\"POST\",\"data\":\"x\"},"
+             "{\"url\":\"ftp://example.invalid/\"}]",
+             u, u);
+    uint64_t b = 0;
+    char *err = NULL;
+    CHECK_RC(fastreq_batch_submit(c, json, strlen(json), FASTREQ_SUBMIT_STRICT, &b, &err), FASTREQ_EINVAL);
+    CHECK(err && json_has_str(err, "field", "url") && strstr(err, "request 2"), "strict error %s",
+          err ? err : "(none)");
+    fastreq_free(err);
+    CHECK_RC(fastreq_live_handles(), 1);
+
+    /* Without STRICT: two results, one VALIDATION record for index 2. */
+    b = submit(c, json, 0);
+    if (b) {
+        recvec v = {0};
+        CHECK(collect(b, &v, 3, 30) == 3, "want 3 results");
+        for (int i = 0; i < v.n; i++) {
+            fastreq_record_t *r = &v.r[i];
+            check_meta(r);
+            if (r->index == 2)
+                CHECK(r->error == FASTREQ_ERR_VALIDATION && r->status == 0 &&
+                          json_has_str(r->meta, "field", "url"),
+                      "index 2: error %d meta %s", r->error, r->meta);
+            else
+                CHECK(r->error == FASTREQ_ERR_NONE && r->status == 200, "index %" PRId64 ": error %d status %d",
+                      r->index, r->error, r->status);
+        }
+        recvec_free(&v);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+
+    /* An empty batch is done at once. */
+    b = submit(c, "[]", 0);
+    if (b) {
+        CHECK_RC(fastreq_batch_done(b), 1);
+        CHECK_RC(fastreq_batch_wait(b, -1), 0);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* Closing a client with a batch in flight: the batch's records come back
+ * CANCELLED, and the batch must still be freed. */
+static void test_close_inflight(void)
+{
+    uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":3}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(8, "\"url\":\"%s/x/stall\"", g_url);
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (!b) {
+        fastreq_client_close(c);
+        return;
+    }
+    CHECK_RC(fastreq_batch_wait(b, 200), 0);
+    double t0 = now_s();
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    double took = now_s() - t0;
+    CHECK(took < 5, "client_close took %.2f s", took);
+    /* Close waited for the requests to end: every record is waiting. */
+    recvec v = {0};
+    drain_into(b, &v);
+    CHECK(v.n == 8, "%d records waiting after client_close, want 8", v.n);
+    for (int i = 0; i < v.n; i++) {
+        CHECK(v.r[i].error == FASTREQ_ERR_CANCELLED, "index %" PRId64 ": error %d", v.r[i].index, v.r[i].error);
+        check_meta(&v.r[i]);
+    }
+    recvec_free(&v);
+    CHECK_RC(fastreq_batch_done(b), 1);
+    CHECK_RC(fastreq_live_handles(), 1); /* the batch */
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_live_handles(), 0);
+
+    /* Freeing a batch that is still running cancels it and releases the
+     * records nobody drained. */
+    c = new_client(TEST_CLIENT ",\"concurrency\":2}");
+    REQUIRE(c, "no client");
+    json = requests_json(4, "\"url\":\"%s/x/stall\"", g_url);
+    b = submit(c, json, 0);
+    free(json);
+    if (b) {
+        CHECK_RC(fastreq_batch_wait(b, 100), 0);
+        t0 = now_s();
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        CHECK(now_s() - t0 < 5, "batch_free of a running batch took %.2f s", now_s() - t0);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    printf("  client_close with 8 stalled requests took %.3f s\n", took);
+    check_no_live_buffers();
+}
+
+/* stream:true against /x/slow-chunks: CHUNK records in body order, then
+ * the RESULT, per request. */
+#define STREAMS 2
+static void test_streaming(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    const int nchunks = 5, size = 16;
+    char *json = requests_json(STREAMS, "\"url\":\"%s/x/slow-chunks?n=%d&interval_ms=30&size=%d\",\"stream\":true",
+                               g_url, nchunks, size);
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (!b) {
+        fastreq_client_close(c);
+        return;
+    }
+    recvec v = {0};
+    CHECK(collect(b, &v, STREAMS, 30) == STREAMS, "want %d results", STREAMS);
+    int64_t got[STREAMS] = {0};
+    int chunks[STREAMS] = {0};
+    bool finished[STREAMS] = {false};
+    for (int i = 0; i < v.n; i++) {
+        fastreq_record_t *r = &v.r[i];
+        REQUIRE(r->index >= 0 && r->index < STREAMS, "index %" PRId64, r->index);
+        int k = (int)r->index;
+        CHECK(!finished[k], "index %d: record after its RESULT", k);
+        if (r->type == FASTREQ_RECORD_CHUNK) {
+            chunks[k]++;
+            CHECK(r->meta == NULL && r->meta_len == 0, "CHUNK with meta");
+            CHECK(r->body != NULL && r->body_len > 0, "empty CHUNK");
+            for (int64_t j = 0; j < r->body_len; j++) {
+                /* /x/slow-chunks sends n times the pattern bytes 0..size-1 */
+                if (r->body[j] != (uint8_t)((got[k] + j) % size)) {
+                    failf(__FILE__, __LINE__, "index %d: byte %" PRId64 " is %u, want %u", k, got[k] + j,
+                          r->body[j], (unsigned)((got[k] + j) % size));
+                    break;
+                }
+            }
+            got[k] += r->body_len;
+        } else {
+            finished[k] = true;
+            CHECK(r->error == FASTREQ_ERR_NONE && r->status == 200, "index %d: error %d status %d", k, r->error,
+                  r->status);
+            CHECK(r->body == NULL && r->body_len == 0, "streamed RESULT has a body");
+            check_meta(r);
+            CHECK(json_has_num(r->meta, "content_length", (long long)nchunks * size), "meta %s", r->meta);
+        }
+    }
+    for (int k = 0; k < STREAMS; k++) {
+        CHECK(finished[k], "index %d: no RESULT", k);
+        CHECK(got[k] == (int64_t)nchunks * size, "index %d: %" PRId64 " bytes streamed", k, got[k]);
+        CHECK(chunks[k] >= 1, "index %d: no chunks", k);
+    }
+    recvec_free(&v);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    printf("  chunks per stream: %d, %d\n", chunks[0], chunks[1]);
+    check_no_live_buffers();
+}
+
+/* output_path: the body goes to the file; the record carries no body. */
+static void test_output_path(void)
+{
+    char dir[] = "/tmp/fastreq-c-XXXXXX";
+    REQUIRE(mkdtemp(dir) != NULL, "mkdtemp: %s", strerror(errno));
+    char path[512];
+    snprintf(path, sizeof path, "%s/out.bin", dir);
+    const int size = 100000;
+
+    uint64_t c = new_client(TEST_CLIENT "}");
+    if (c) {
+        char *json = requests_json(1, "\"url\":\"%s/x/bytes/%d\",\"output_path\":\"%s\"", g_url, size, path);
+        uint64_t b = submit(c, json, 0);
+        free(json);
+        if (b) {
+            recvec v = {0};
+            CHECK(collect(b, &v, 1, 30) == 1 && v.n == 1, "want one record, got %d", v.n);
+            if (v.n == 1) {
+                fastreq_record_t *r = &v.r[0];
+                CHECK(r->error == FASTREQ_ERR_NONE && r->status == 200, "error %d status %d meta %s", r->error,
+                      r->status, r->meta ? r->meta : "");
+                CHECK(r->body == NULL && r->body_len == 0, "download RESULT has a body");
+                check_meta(r);
+                CHECK(json_has_str(r->meta, "path", path) && json_has_num(r->meta, "content_length", size),
+                      "meta %s", r->meta);
+            }
+            recvec_free(&v);
+            CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        }
+        CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    }
+
+    FILE *f = fopen(path, "rb");
+    CHECK(f != NULL, "%s: %s", path, strerror(errno));
+    if (f) {
+        int n = 0, ch, bad = -1;
+        while ((ch = fgetc(f)) != EOF) {
+            if (bad < 0 && ch != n % 256) bad = n;
+            n++;
+        }
+        fclose(f);
+        CHECK(n == size, "file has %d bytes, want %d", n, size);
+        CHECK(bad < 0, "file differs at byte %d", bad);
+    }
+    /* Only the file itself is left: no temporary .part file. */
+    DIR *d = opendir(dir);
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+            CHECK(strcmp(e->d_name, "out.bin") == 0, "unexpected file %s left in %s", e->d_name, dir);
+            char p[1024];
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(dir);
+    check_no_live_buffers();
+}
+
+/* The library reads exactly the caller's len bytes of input and writes at
+ * most max records: inputs end against a PROT_NONE guard page, and drained
+ * records land between canaries and against the guard page. (valgrind
+ * cannot check this from inside Go code; see go.supp.) An overrun kills
+ * the process. */
+static void test_buffer_bounds(void)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    unsigned char *mem = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    REQUIRE(mem != MAP_FAILED, "mmap: %s", strerror(errno));
+    REQUIRE(mprotect(mem + page, (size_t)page, PROT_NONE) == 0, "mprotect: %s", strerror(errno));
+    unsigned char *end = mem + page; /* the first byte that faults */
+#define AT_END(str) ((const char *)memcpy(end - strlen(str), (str), strlen(str)))
+
+    uint64_t c = 0;
+    char *err = NULL;
+    const char *cfg = "{\"max_retries\":0,\"timeout\":60,\"concurrency\":4}";
+    CHECK_RC(fastreq_client_new(AT_END(cfg), strlen(cfg), &c, &err), FASTREQ_OK);
+    fastreq_free(err);
+    /* Truncated JSON: the decoder must stop at len, not look for more. */
+    const char *truncated = "{\"concurrency\":";
+    uint64_t c2 = 0;
+    err = NULL;
+    CHECK_RC(fastreq_client_new(AT_END(truncated), strlen(truncated), &c2, &err), FASTREQ_EINVAL);
+    fastreq_free(err);
+    REQUIRE(c, "no client");
+    const char *cookies = "{\"session\":\"abc\"}";
+    CHECK_RC(fastreq_client_set_cookies(c, AT_END(cookies), strlen(cookies), NULL), FASTREQ_OK);
+
+    char req[1024];
+    snprintf(req, sizeof req, "[{\"url\":\"%s/x/json\"},{\"url\":\"%s/x/json\"},{\"url\":\"%s/x/json\"}]", g_url,
+             g_url, g_url);
+    uint64_t b = 0;
+    err = NULL;
+    int32_t rc = fastreq_batch_submit(c, AT_END(req), strlen(req), 0, &b, &err);
+    CHECK(rc == FASTREQ_OK, "submit = %d: %s", rc, err ? err : "");
+    fastreq_free(err);
+    if (rc == FASTREQ_OK) {
+        double deadline = now_s() + 30;
+        while (fastreq_batch_wait(b, 100) < 3 && now_s() < deadline) {
+        }
+        /* Three records wait; max 2 between canaries. */
+        fastreq_record_t *a = malloc(5 * sizeof *a);
+        REQUIRE(a, "malloc");
+        memset(a, 0xa5, 5 * sizeof *a);
+        CHECK_RC(fastreq_batch_drain(b, a + 1, 2), 2);
+        unsigned char *bytes = (unsigned char *)a;
+        size_t rs = sizeof *a;
+        for (size_t i = 0; i < 5 * rs; i++) {
+            if (i >= rs && i < 3 * rs) continue;
+            if (bytes[i] != 0xa5) {
+                failf(__FILE__, __LINE__, "drain(max 2) wrote byte %zu of the 5-record array", i);
+                break;
+            }
+        }
+        fastreq_records_release(a + 1, 2);
+        free(a);
+        /* The last one into a single slot that ends at the guard page. */
+        fastreq_record_t *slot = (fastreq_record_t *)(void *)(end - sizeof *slot);
+        CHECK_RC(fastreq_batch_drain(b, slot, 1), 1);
+        CHECK(slot->status == 200 && slot->body_len == (int64_t)strlen(JSON_BODY), "status %d", slot->status);
+        fastreq_records_release(slot, 1);
+        CHECK_RC(fastreq_batch_done(b), 1);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+#undef AT_END
+    munmap(mem, (size_t)page * 2);
+    check_no_live_buffers();
+}
+
+/* A thread blocked in fastreq_batch_wait(b, -1) comes back when another
+ * thread frees the batch. */
+struct waiter {
+    uint64_t batch;
+    int32_t rc;
+    volatile int finished;
+};
+
+static void *wait_forever(void *arg)
+{
+    struct waiter *w = arg;
+    w->rc = fastreq_batch_wait(w->batch, -1);
+    w->finished = 1;
+    return NULL;
+}
+
+static void test_wait_vs_free(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    for (int i = 0; i < 5; i++) {
+        char *json = requests_json(2, "\"url\":\"%s/x/stall\"", g_url);
+        uint64_t b = submit(c, json, 0);
+        free(json);
+        if (!b) break;
+        struct waiter w[2] = {{b, 0, 0}, {b, 0, 0}};
+        pthread_t th[2];
+        for (int j = 0; j < 2; j++) REQUIRE(pthread_create(&th[j], NULL, wait_forever, &w[j]) == 0, "pthread_create");
+        CHECK_RC(fastreq_batch_wait(b, 20), 0);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        double deadline = now_s() + 10;
+        while (!(w[0].finished && w[1].finished) && now_s() < deadline) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        if (!(w[0].finished && w[1].finished)) {
+            /* Joining would hang the run; report and stop here. */
+            failf(__FILE__, __LINE__, "fastreq_batch_wait(-1) still blocked 10 s after fastreq_batch_free");
+            fastreq_client_close(c);
+            return;
+        }
+        for (int j = 0; j < 2; j++) {
+            pthread_join(th[j], NULL);
+            CHECK(w[j].rc >= 0 || w[j].rc == FASTREQ_EBADHANDLE, "wait = %d", w[j].rc);
+        }
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    check_no_live_buffers();
+}
+
+/* ---- main -------------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} tests[] = {
+    {"version", test_version},
+    {"client_new_errors", test_client_new_errors},
+    {"cookies", test_cookies},
+    {"bad_handles", test_bad_handles},
+    {"submit_errors", test_submit_errors},
+    {"batch_1000_fd", test_batch_1000_fd},
+    {"cancel", test_cancel},
+    {"timeout", test_timeout},
+    {"wait_timeout", test_wait_timeout},
+    {"close_inflight", test_close_inflight},
+    {"streaming", test_streaming},
+    {"output_path", test_output_path},
+    {"buffer_bounds", test_buffer_bounds},
+    {"wait_vs_free", test_wait_vs_free},
+};
+
+int main(int argc, char **argv)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_url = getenv("FASTREQ_TEST_URL");
+    if (!g_url || strncmp(g_url, "http://", 7) != 0) {
+        fprintf(stderr, "FASTREQ_TEST_URL must be the test server's http:// URL\n");
+        return 2;
+    }
+    double start = now_s();
+    int ran = 0;
+    for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
+        bool wanted = argc < 2;
+        for (int a = 1; a < argc; a++) wanted |= strcmp(argv[a], tests[i].name) == 0;
+        if (!wanted) continue;
+        g_test = tests[i].name;
+        int before = g_failures;
+        double t0 = now_s();
+        printf("RUN  %s\n", g_test);
+        tests[i].fn();
+        printf("%s %s (%.2f s)\n", g_failures == before ? "ok  " : "FAIL", g_test, now_s() - t0);
+        ran++;
+    }
+    if (ran == 0) {
+        fprintf(stderr, "no test matched\n");
+        return 2;
+    }
+
+    /* The leak check that no valgrind suppression can hide. */
+    g_test = "final leak check";
+    CHECK_RC(fastreq_live_handles(), 0);
+    CHECK_RC(fastreq_live_buffers(), 0);
+
+    printf("%s: %d test(s), %d failure(s), %.2f s\n", g_failures ? "FAIL" : "PASS", ran, g_failures,
+           now_s() - start);
+    return g_failures ? 1 : 0;
+}

@@ -1,0 +1,197 @@
+"""asyncio: fastreq_async, the FastRequests async client, cancellation,
+the event loop staying free, the thread fallback, as-completed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+import fastreq
+from fastreq import Completion, FastRequests, PartialFailureError, fastreq_async
+from fastreq import _batch
+
+JSON_DOC_ID = 12345
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_fastreq_async_shapes(server):
+    async def main():
+        one = await fastreq_async(server.url("/x/json"))
+        many = await fastreq_async([server.url(f"/x/echo?i={i}") for i in range(20)], concurrency=4)
+        keyed = await fastreq_async([server.url("/x/json")] * 2, keys=["x", "y"], parse_func=lambda d: d["id"])
+        return one, many, keyed
+
+    one, many, keyed = run(main())
+    assert one["id"] == JSON_DOC_ID
+    assert [r["query"]["i"][0] for r in many] == [str(i) for i in range(20)]
+    assert keyed == {"x": JSON_DOC_ID, "y": JSON_DOC_ID}
+
+
+def test_async_client_context_and_concurrent_calls(server):
+    async def main():
+        async with FastRequests(concurrency=8) as client:
+            calls = [client.request([server.url(f"/x/echo?c={c}&i={i}") for i in range(10)]) for c in range(5)]
+            out = await asyncio.gather(*calls)
+            text = await client.request(server.url("/x/proto"), return_type="text")
+        assert client.closed
+        return out, text
+
+    out, text = run(main())
+    for c, res in enumerate(out):
+        assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(10)]
+        assert all(r["query"]["c"] == [str(c)] for r in res)
+    assert text == "HTTP/1.1"
+
+
+def test_async_partial_failure(server):
+    async def main():
+        return await fastreq_async([server.url("/x/json"), server.url("/x/reset")], max_retries=0)
+
+    with pytest.raises(PartialFailureError) as ei:
+        run(main())
+    assert ei.value.successes == 1 and ei.value.total == 2
+
+
+def test_event_loop_is_not_blocked(server):
+    """While 3 requests stall for 0.6 s, a ticker task keeps running."""
+
+    async def main():
+        ticks = []
+
+        async def ticker():
+            while True:
+                ticks.append(time.monotonic())
+                await asyncio.sleep(0.01)
+
+        t = asyncio.ensure_future(ticker())
+        started = time.monotonic()
+        res = await fastreq_async([server.url("/x/stall?seconds=0.6")] * 3, return_type="text")
+        elapsed = time.monotonic() - started
+        t.cancel()
+        return res, ticks, elapsed
+
+    res, ticks, elapsed = run(main())
+    assert res == ["done\n"] * 3
+    assert elapsed >= 0.55
+    assert len(ticks) > 20
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 0.2
+
+
+def test_cancelling_the_task_cancels_the_batch(server):
+    async def main():
+        task = asyncio.ensure_future(
+            fastreq_async([server.url("/x/stall?seconds=30")] * 5, max_retries=0))
+        await asyncio.sleep(0.3)
+        assert fastreq.engine.live_handles() == 2  # the client and its batch
+        t = time.monotonic()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return time.monotonic() - t
+
+    took = run(main())
+    assert took < 1.0
+    assert fastreq.engine.live_handles() == 0
+    assert fastreq.engine.live_buffers() == 0
+
+
+def test_wait_for_timeout_cancels(server):
+    async def main():
+        async with FastRequests() as c:
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(c.request(server.url("/x/stall?seconds=30")), 0.3)
+            # the client still works after a cancelled call
+            return await c.request(server.url("/x/json"))
+
+    assert run(main())["id"] == JSON_DOC_ID
+
+
+def test_thread_fallback_without_add_reader(server, monkeypatch):
+    """Loops without add_reader (Windows' Proactor) get one helper thread."""
+
+    def no_reader(self, fd, cb, *args):
+        raise NotImplementedError
+
+    monkeypatch.setattr(asyncio.SelectorEventLoop, "add_reader", no_reader)
+    started = []
+    orig = _batch.AsyncPump._thread_main
+
+    def spy(self):
+        started.append(True)
+        return orig(self)
+
+    monkeypatch.setattr(_batch.AsyncPump, "_thread_main", spy)
+
+    async def main():
+        res = await fastreq_async([server.url(f"/x/echo?i={i}") for i in range(50)], concurrency=10)
+        task = asyncio.ensure_future(fastreq_async(server.url("/x/stall?seconds=30"), max_retries=0))
+        await asyncio.sleep(0.2)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        return res
+
+    res = run(main())
+    assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(50)]
+    assert len(started) == 2
+
+
+def test_as_completed_async(server):
+    async def main():
+        urls = [server.url("/x/stall?seconds=0.4"), server.url("/x/json"), server.url("/x/reset")]
+        seen = []
+        async with FastRequests(max_retries=0) as c:
+            async for done in c.as_completed(urls, keys=["slow", "fast", "bad"]):
+                assert isinstance(done, Completion)
+                seen.append(done)
+        return seen
+
+    seen = run(main())
+    assert [d.key for d in seen][-1] == "slow"  # the stalled one finishes last
+    by_key = {d.key: d for d in seen}
+    assert by_key["fast"].result["id"] == JSON_DOC_ID and by_key["fast"].ok
+    assert by_key["bad"].error is not None and by_key["bad"].result is None and not by_key["bad"].ok
+    assert by_key["slow"].index == 0 and by_key["slow"].url.endswith("seconds=0.4")
+
+
+def test_as_completed_async_early_exit_cancels(server):
+    async def main():
+        got = None
+        it = fastreq.fastreq_as_completed_async(
+            [server.url("/x/json")] + [server.url("/x/stall?seconds=30")] * 3, max_retries=0)
+        async with it:
+            async for done in it:
+                got = done
+                break
+        return got
+
+    got = run(main())
+    assert got.result["id"] == JSON_DOC_ID
+    assert fastreq.engine.live_handles() == 0
+
+
+def test_backend_request(server):
+    async def main():
+        async with FastRequests(max_retries=1, backoff_multiplier=0.01) as c:
+            r = await c.backend.request(fastreq.RequestConfig(server.url("/x/echo"), method="POST", json=[1]))
+            with pytest.raises(fastreq.RetryExhaustedError):
+                await c.backend.request(fastreq.RequestConfig("http://127.0.0.1:1/", timeout=1))
+            return r
+
+    r = run(main())
+    assert r.status_code == 200 and r.json_data["json"] == [1]
+
+
+def test_fastreq_sync_inside_running_loop(server):
+    """Jupyter runs code inside an event loop: fastreq() must still work."""
+
+    async def main():
+        return fastreq.fastreq([server.url("/x/json")] * 3)
+
+    assert [r["id"] for r in run(main())] == [JSON_DOC_ID] * 3

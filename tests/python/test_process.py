@@ -1,0 +1,165 @@
+"""Process-level behaviour: Ctrl-C, fork, library lookup."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import PYTHON_DIR, run_python
+
+CTRL_C_CHILD = r"""
+import sys, time, fastreq
+stall, fast = sys.argv[1], sys.argv[2]
+
+def progress(done, total):
+    print("ready", flush=True)  # the fast request finished; the stalled one is in flight
+
+t = None
+try:
+    t = time.monotonic()
+    fastreq.fastreq([fast, stall], progress_callback=progress, max_retries=0)
+    print("finished?!", flush=True)
+except KeyboardInterrupt:
+    took = time.monotonic() - t
+    print("KeyboardInterrupt handles=%d buffers=%d" % (fastreq.engine.live_handles(), fastreq.engine.live_buffers()),
+          flush=True)
+    sys.exit(42)
+"""
+
+
+@pytest.mark.parametrize("variant", ["fastreq", "as_completed"])
+def test_ctrl_c_raises_keyboard_interrupt_quickly(server, variant):
+    code = CTRL_C_CHILD
+    if variant == "as_completed":
+        code = code.replace(
+            "fastreq.fastreq([fast, stall], progress_callback=progress, max_retries=0)",
+            "[progress(1, 2) for _ in fastreq.fastreq_as_completed([fast, stall], max_retries=0)]")
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+    p = subprocess.Popen([sys.executable, "-c", code, server.url("/x/stall?seconds=60"), server.url("/x/json")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "ready"
+        time.sleep(0.3)  # now inside the 100 ms waits
+        t = time.monotonic()
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=5)
+        took = time.monotonic() - t
+        out = p.stdout.read()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 42, p.stderr.read()
+    assert took < 2.0
+    assert "KeyboardInterrupt handles=0 buffers=0" in out
+
+
+FORK_CHILD = r"""
+import os, sys, fastreq
+from fastreq import FastRequests, ForkedProcessError
+url = sys.argv[1]
+client = FastRequests()
+assert client.request_sync(url)["id"] == 12345     # the engine runs in the parent
+pid = os.fork()
+if pid == 0:
+    code = 0
+    try:
+        fastreq.fastreq(url)
+        code = 1
+    except ForkedProcessError as e:
+        code = 7 if "spawn" in str(e) else 2
+    try:
+        client.request_sync(url)
+        code = 3
+    except ForkedProcessError:
+        pass
+    try:
+        fastreq.engine.live_handles()
+        code = 4
+    except ForkedProcessError:
+        pass
+    client.close_sync()   # must not call into the dead runtime
+    del client
+    os._exit(code)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status), flush=True)
+print("parent", client.request_sync(url)["id"], flush=True)
+client.close_sync()
+"""
+
+
+def test_fork_child_gets_a_clear_error(server):
+    out = run_python(FORK_CHILD, server.url("/x/json"), timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "child 7" in out.stdout
+    assert "parent 12345" in out.stdout
+
+
+def test_fork_before_loading_is_fine(server):
+    code = r"""
+import os, sys, fastreq
+url = sys.argv[1]
+c = fastreq.FastRequests()          # not started: the engine is not loaded
+pid = os.fork()
+if pid == 0:
+    ok = c.request_sync(url)["id"] == 12345
+    c.close_sync()
+    os._exit(0 if ok else 1)
+_, status = os.waitpid(pid, 0)
+print("child", os.waitstatus_to_exitcode(status))
+"""
+    out = run_python(code, server.url("/x/json"), timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "child 0" in out.stdout
+
+
+def test_spawned_workers_work(server):
+    code = r"""
+import multiprocessing as mp, sys, fastreq
+
+def work(url):
+    return fastreq.fastreq(url)["id"]
+
+if __name__ == "__main__":
+    fastreq.fastreq(sys.argv[1])
+    ctx = mp.get_context("spawn")
+    with ctx.Pool(2) as pool:
+        print(pool.map(work, [sys.argv[1]] * 4))
+"""
+    import tempfile
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(code)
+    try:
+        env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+        out = subprocess.run([sys.executable, f.name, server.url("/x/json")], capture_output=True, text=True,
+                             env=env, timeout=60)
+    finally:
+        os.unlink(f.name)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[12345, 12345, 12345, 12345]"
+
+
+def test_missing_library_is_a_clear_error(tmp_path):
+    code = "import fastreq\ntry:\n    fastreq.fastreq('http://127.0.0.1:1/')\nexcept fastreq.LibraryError as e:\n" \
+           "    print('LibraryError', e)\n"
+    out = run_python(code, env={"FASTREQ_LIBRARY": str(tmp_path / "missing.so")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("LibraryError") and "FASTREQ_LIBRARY" in out.stdout
+    bogus = tmp_path / "libbogus.so"
+    bogus.write_bytes(b"not a library")
+    out = run_python(code, env={"FASTREQ_LIBRARY": str(bogus)})
+    assert out.stdout.startswith("LibraryError") and "cannot load" in out.stdout
+
+
+def test_library_is_loaded_from_fastreq_library(server):
+    out = run_python("import fastreq; fastreq.fastreq(__import__('sys').argv[1]); print(fastreq.engine.library_path(),"
+                     " fastreq.engine.version(), fastreq.engine.abi_version())", server.url("/x/json"))
+    assert out.returncode == 0, out.stderr
+    path, version, abi = out.stdout.split()
+    assert os.path.samefile(path, os.environ["FASTREQ_LIBRARY"])
+    assert version.count(".") == 2 and abi == "1"
