@@ -156,6 +156,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		if err != nil {
 			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
 		}
+		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
 		bt := &batch{q: q}
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
@@ -176,10 +177,6 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 // goroutines, so the copies into C memory happen in parallel, not in the
 // caller's drain.
 func (q *queue) pushResult(r *core.NormalizedResponse) {
-	meta, err := json.Marshal(r)
-	if err != nil {
-		meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
-	}
 	rec := C.fastreq_record_t{
 		index:    C.int64_t(r.Index),
 		_type:    C.FASTREQ_RECORD_RESULT,
@@ -187,8 +184,13 @@ func (q *queue) pushResult(r *core.NormalizedResponse) {
 		error:    errorCode(r.Error),
 		body:     cBytes(r.Content),
 		body_len: C.int64_t(len(r.Content)),
-		meta:     cString(meta),
-		meta_len: C.int64_t(len(meta)),
+	}
+	if !q.lean || r.Error != nil {
+		meta, err := json.Marshal(r)
+		if err != nil {
+			meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
+		}
+		rec.meta, rec.meta_len = cString(meta), C.int64_t(len(meta))
 	}
 	q.push(rec)
 }

@@ -28,6 +28,7 @@ type queue struct {
 	closed  bool
 	notify  chan struct{}
 	efd     int
+	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
 func newQueue(total int) (*queue, error) {
@@ -89,7 +90,7 @@ func (q *queue) waiting() (n int, done bool) {
 // passes (negative: no limit).
 func (q *queue) wait(timeout time.Duration) int {
 	var deadline <-chan time.Time
-	if timeout >= 0 {
+	if timeout > 0 { // 0 only checks: no timer
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		deadline = t.C

@@ -780,3 +780,30 @@ func TestUserAgentDefaultListUsed(t *testing.T) {
 	}
 	t.Errorf("User-Agent %q is not from DefaultUserAgents", ua)
 }
+
+func TestProxySOCKS5AuthFailureIsProxyError(t *testing.T) {
+	t.Parallel()
+	srv, err := testserver.New(testserver.Options{SOCKS5User: "u", SOCKS5Pass: "right-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	c := newTestClient(t, nil)
+	wrong := strings.Replace(srv.SOCKS5URL, "right-secret", "wrong-secret", 1)
+	res := doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/json", Proxy: wrong})
+	e := wantKind(t, res, KindProxy)
+	if strings.Contains(e.Error(), "wrong-secret") || strings.Contains(e.Proxy, "wrong-secret") {
+		t.Errorf("the proxy password leaked: %q / %q", e.Error(), e.Proxy)
+	}
+	mustOK(t, doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/json", Proxy: srv.SOCKS5URL}))
+}
+
+func TestHeadResponseWithContentLength(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, nil)
+	res := doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/bytes/1000", Method: "HEAD"})
+	mustOK(t, res)
+	if res.StatusCode != 200 || len(res.Content) != 0 || res.Headers["content-length"] != "1000" {
+		t.Errorf("HEAD: status %d, %d body bytes, content-length %q", res.StatusCode, len(res.Content), res.Headers["content-length"])
+	}
+}

@@ -141,7 +141,8 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 	case errors.As(err, &proxyErr):
 		e.Kind = KindProxy
 		e.Proxy = redactURL(proxy)
-	case errors.As(err, &opErr) && opErr.Op == "proxyconnect":
+	case errors.As(err, &opErr) && (opErr.Op == "proxyconnect" || strings.HasPrefix(opErr.Op, "socks ")):
+		// "socks connect": the SOCKS5 proxy refused (authentication, rules).
 		e.Kind = KindProxy
 		e.Proxy = redactURL(proxy)
 	case attemptCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):

@@ -114,6 +114,9 @@ func decodedBody(resp *http.Response) (io.Reader, func(), error) {
 // past limit. A known Content-Length on an unencoded body sizes the buffer
 // exactly, so the common case allocates once.
 func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if resp.Body == http.NoBody { // HEAD, 204, 304: Content-Length describes nothing sent
+		return nil, nil
+	}
 	r, done, err := decodedBody(resp)
 	if err != nil {
 		return nil, err

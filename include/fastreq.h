@@ -76,6 +76,9 @@ extern "C" {
 
 /* Submit flags. */
 #define FASTREQ_SUBMIT_STRICT 1u /* any invalid request fails the submit; nothing runs */
+/* Successful RESULT records carry no meta (NULL, meta_len 0); failed ones
+ * still do. Saves encoding work for callers that need only status and body. */
+#define FASTREQ_SUBMIT_META_ON_FAILURE 2u
 
 /* Typical caller-side record chunk size for fastreq_batch_drain(). */
 #define FASTREQ_DRAIN_CHUNK 256
@@ -97,7 +100,9 @@ extern "C" {
  *             names), "url" (final), "http_version", "content_length",
  *             "path", "elapsed_ns", "attempts", "error": {"kind", "message",
  *             "field", "url", "proxy", "status", "retry_after", "attempts",
- *             "last_error"}}; NULL for CHUNK records.
+ *             "last_error"}}; NULL for CHUNK records, and for successful
+ *             RESULT records of a batch submitted with
+ *             FASTREQ_SUBMIT_META_ON_FAILURE.
  * Ownership: body and meta belong to the caller once drained; release them
  * with fastreq_records_release() (or each with fastreq_free()).
  */
@@ -200,8 +205,9 @@ int32_t fastreq_client_reset_cookies(uint64_t client);
  * output_path, max_body_size, id. Requests start at once, within the
  * client's rate and concurrency limits.
  *
- * flags: 0 or FASTREQ_SUBMIT_STRICT. Without STRICT, an invalid request
- * just yields a RESULT record with FASTREQ_ERR_VALIDATION.
+ * flags: 0 or a combination of FASTREQ_SUBMIT_STRICT and
+ * FASTREQ_SUBMIT_META_ON_FAILURE. Without STRICT, an invalid request just
+ * yields a RESULT record with FASTREQ_ERR_VALIDATION.
  *
  * Returns: FASTREQ_OK and *batch_out set: every request will yield exactly
  * one RESULT record; FASTREQ_EINVAL with *err_out (bad JSON, unknown field,

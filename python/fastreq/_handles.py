@@ -125,11 +125,17 @@ class ClientHandle(NativeHandle):
         if rc != _ffi.OK:
             _raise_for(rc, None, "resetting cookies")
 
-    def submit(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None) -> "BatchHandle":
+    def submit(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None,
+               need_meta: bool = True) -> "BatchHandle":
+        """Submit a JSON array of requests. need_meta=False asks the engine
+        to skip the metadata of successful results (headers, final URL),
+        which only return_type="response" uses."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
         flags = _ffi.SUBMIT_STRICT if strict else 0
+        if not need_meta:
+            flags |= _ffi.SUBMIT_META_ON_FAILURE
         rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
                              ctypes.byref(err))
         if rc != _ffi.OK:

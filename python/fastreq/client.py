@@ -34,7 +34,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _ffi, _json
 from ._batch import AsyncPump, BatchRun, run_sync
-from ._encode import Plan, build_plan, check_str_map
+from ._encode import RT_RESPONSE, Plan, build_plan, check_str_map
 from ._handles import ClientHandle, check_rc
 from ._progress import make_notifier, open_reporter
 from .backends import EngineBackend, resolve_backend
@@ -399,7 +399,9 @@ class FastRequests:
             run = BatchRun(plan, parse_func=parse_func, notify=make_notifier(reporter, progress_callback, plan.n),
                            collect=collect, backend_name=self.backend_name)
             try:
-                run.attach(client.submit(plan.payload, strict=True, backend_name=self.backend_name))
+                need_meta = plan.rtype == RT_RESPONSE or (plan.rtypes is not None and RT_RESPONSE in plan.rtypes)
+                run.attach(client.submit(plan.payload, strict=True, backend_name=self.backend_name,
+                                         need_meta=need_meta))
             except BaseException:
                 run.close()
                 raise

@@ -60,9 +60,6 @@ def test_socks5_credentials(auth_server):
     assert "wrong" not in str(err)  # password redacted
 
 
-@pytest.mark.xfail(reason="engine bug: a SOCKS5 authentication failure is classified 'transport', not "
-                          "'proxy' (core/errors.go classify misses net.OpError Op 'socks connect')",
-                   strict=False)
 def test_socks5_auth_failure_is_a_proxy_error(auth_server):
     target = auth_server.url("/x/json")
     bad = creds_url(auth_server.socks5_url, "suser", "wrong")

@@ -167,9 +167,6 @@ def test_method_is_case_insensitive(server):
     assert r.status_code == 200 and r.content == b""
 
 
-@pytest.mark.xfail(reason="engine bug: a HEAD response with Content-Length fails with 'transport: EOF' "
-                          "(core/response.go readBody reads ContentLength bytes of a body-less response)",
-                   strict=False)
 def test_head_with_content_length(server):
     r = fastreq(server.url("/x/json"), method="HEAD", return_type="response", max_retries=0)
     assert r.status_code == 200 and r.content == b""
