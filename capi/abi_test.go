@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -55,6 +57,37 @@ func TestWaitReturnsWhenBatchFreed(t *testing.T) {
 			case <-time.After(5 * time.Second):
 				t.Fatalf("iteration %d: fastreq_batch_wait(-1) still blocked 5 s after the batch was freed", i)
 			}
+		}
+	}
+}
+
+// With FASTREQ_SUBMIT_META_ON_FAILURE, successful records carry no
+// metadata and failed ones still do.
+func TestMetaOnFailureFlag(t *testing.T) {
+	srv := testServers(t)
+	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
+	if rc != 0 {
+		t.Fatalf("client: %d %s", rc, msg)
+	}
+	defer hookClientClose(h)
+	reqs := fmt.Sprintf(`[{"url":%q},{"url":"http://127.0.0.1:1/"}]`, srv.HTTPURL+"/x/json")
+	b, rc, msg := hookSubmit(h, []byte(reqs), 2)
+	if rc != 0 {
+		t.Fatalf("submit: %d %s", rc, msg)
+	}
+	defer hookBatchFree(b)
+	var got []hookRecord
+	for len(got) < 2 {
+		hookBatchWait(b, 1000)
+		recs, _ := hookBatchDrain(b, 8)
+		got = append(got, recs...)
+	}
+	for _, r := range got {
+		switch {
+		case r.Index == 0 && (r.Status != 200 || r.Error != 0 || r.Meta != "" || len(r.Body) == 0):
+			t.Errorf("success record %+v: want status 200, a body and no meta", r)
+		case r.Index == 1 && (r.Error == 0 || !strings.Contains(r.Meta, `"kind":"connect"`)):
+			t.Errorf("failure record %+v: want an error with its meta", r)
 		}
 	}
 }
