@@ -1,7 +1,8 @@
 """Our fastreq, synchronous API: one fastreq() call for the whole batch
-(mode serial: one fastreq(url) call per request, as the sync API offers no
-client object to keep). Runs from the repository: PYTHONPATH=python and
-FASTREQ_LIBRARY=build/libfastreq.so, set by the harness."""
+(mode serial: one client kept open, FastRequests.request_sync(url) per
+request, so connections are reused as with the async peers). Runs from the
+repository: PYTHONPATH=python and FASTREQ_LIBRARY=build/libfastreq.so, set
+by the harness."""
 
 import warnings
 
@@ -38,7 +39,9 @@ def main() -> None:
     version = getattr(fr, "__version__", "?")
     if args.mode == "serial":
         o["concurrency"] = 1
-        c.run_serial("fastreq", version, args, lambda: fr.fastreq(args.url, **o))
+        rt = o.pop("return_type")
+        with fr.FastRequests(**o) as client:
+            c.run_serial("fastreq", version, args, lambda: client.request_sync(args.url, return_type=rt))
     else:
         c.run_sync("fastreq", version, args, lambda: fr.fastreq([args.url] * args.n, **o))
 
