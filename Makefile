@@ -40,8 +40,8 @@ test-go:
 # A short coverage-guided run of each fuzz target, on top of the seed
 # corpus that `go test` already runs.
 test-fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzClientConfig -fuzztime 15s ./capi/
-	$(GO) test -run '^$$' -fuzz FuzzRequestConfig -fuzztime 15s ./capi/
+	$(GO) test -run '^$$' -fuzz FuzzClientConfig -fuzztime 15s -fuzzminimizetime 200x ./capi/
+	$(GO) test -run '^$$' -fuzz FuzzRequestConfig -fuzztime 15s -fuzzminimizetime 200x ./capi/
 
 test-c check-mem: lib $(SERVER)
 	$(MAKE) -C tests/c run LIB_DIR=$(CURDIR)/$(BUILD) SERVER=$(CURDIR)/$(SERVER)

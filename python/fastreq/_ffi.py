@@ -323,7 +323,9 @@ def _gomaxprocs_guess() -> Optional[int]:
     cpus = _effective_cpus()
     if cpus is None:
         return None
-    return max(1, int(-(-cpus // 1)))
+    # The library raises GOMAXPROCS to at least 2 unless the environment
+    # sets it (see capi/main.go).
+    return max(2, int(-(-cpus // 1)))
 
 
 def _load() -> Library:
