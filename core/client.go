@@ -366,6 +366,7 @@ func (c *Client) run(b *Batch, p *prepared) {
 			c.limiter.release()
 		}
 		res.Elapsed = time.Since(start)
+		b.preps[p.index] = nil // let a finished request's memory go before the batch ends
 		b.finish(res)
 	}()
 	for attempt := 0; ; attempt++ {

@@ -195,7 +195,7 @@ func TextData(s string) *Data { return &Data{Text: s} }
 // prepared is a validated request, ready for any number of attempts.
 type prepared struct {
 	index       int
-	cfg         *RequestConfig
+	cfg         RequestConfig // a copy: the caller's slice is not kept alive
 	method      string
 	url         *url.URL
 	urlString   string
@@ -207,7 +207,7 @@ type prepared struct {
 // prepare validates cfg and builds everything an attempt needs, before
 // any network work. Errors are validation errors naming the field.
 func prepare(index int, cfg *RequestConfig) (*prepared, error) {
-	p := &prepared{index: index, cfg: cfg}
+	p := &prepared{index: index, cfg: *cfg}
 	u, err := parseHTTPURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -260,6 +260,7 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 	if bodies > 1 {
 		return nil, validationError("data", "set at most one of data, content and json")
 	}
+	p.cfg.Data, p.cfg.Content, p.cfg.JSON = nil, nil, nil // p.body holds what is sent
 	if err := checkNonNegative("timeout", cfg.Timeout); err != nil {
 		return nil, err
 	}

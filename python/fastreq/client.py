@@ -885,22 +885,9 @@ def fastreq(
     See :class:`FastRequests` for the client parameters and
     :meth:`FastRequests.request` for the request parameters.
     """
-    client = FastRequests(
-        backend, concurrency=concurrency, max_retries=max_retries, rate_limit=rate_limit,
-        rate_limit_burst=rate_limit_burst, http2=http2, follow_redirects=follow_redirects,
-        verify_ssl=verify_ssl, timeout=timeout, cookies=cookies, random_user_agent=random_user_agent,
-        random_proxy=random_proxy, proxies=proxies, proxy_selection=proxy_selection,
-        proxy_cooldown=proxy_cooldown, webshare_file=webshare_file, headers=headers, debug=debug,
-        verbose=verbose, return_none_on_failure=return_none_on_failure, impersonate=impersonate,
-        max_redirects=max_redirects, max_body_size=max_body_size, backoff_multiplier=backoff_multiplier,
-        jitter=jitter, max_delay=max_delay, ca_file=ca_file,
-    )
+    client, request_kw = _one_shot(locals())
     try:
-        return client.request_sync(
-            urls, method=method, params=params, data=data, json=json, proxy=proxy, return_type=return_type,
-            parse_func=parse_func, stream_callback=stream_callback, progress=progress,
-            progress_callback=progress_callback, keys=keys, save_to=save_to,
-        )
+        return client.request_sync(**request_kw)
     finally:
         client.close_sync()
 
@@ -952,29 +939,40 @@ async def fastreq_async(
     loop and uses no thread per request: the batch's readiness descriptor
     is watched with ``loop.add_reader``. Cancelling the awaiting task
     cancels the requests in the engine."""
-    client = FastRequests(
-        backend, concurrency=concurrency, max_retries=max_retries, rate_limit=rate_limit,
-        rate_limit_burst=rate_limit_burst, http2=http2, follow_redirects=follow_redirects,
-        verify_ssl=verify_ssl, timeout=timeout, cookies=cookies, random_user_agent=random_user_agent,
-        random_proxy=random_proxy, proxies=proxies, proxy_selection=proxy_selection,
-        proxy_cooldown=proxy_cooldown, webshare_file=webshare_file, headers=headers, debug=debug,
-        verbose=verbose, return_none_on_failure=return_none_on_failure, impersonate=impersonate,
-        max_redirects=max_redirects, max_body_size=max_body_size, backoff_multiplier=backoff_multiplier,
-        jitter=jitter, max_delay=max_delay, ca_file=ca_file,
-    )
+    client, request_kw = _one_shot(locals())
     try:
-        return await client.request(
-            urls, method=method, params=params, data=data, json=json, proxy=proxy, return_type=return_type,
-            parse_func=parse_func, stream_callback=stream_callback, progress=progress,
-            progress_callback=progress_callback, keys=keys, save_to=save_to,
-        )
+        return await client.request(**request_kw)
     finally:
         client.close_sync()
 
 
-def _split_kwargs(kwargs: Dict[str, Any]) -> "tuple[Dict[str, Any], Dict[str, Any]]":
-    client_kw = {k: kwargs.pop(k) for k in list(kwargs) if k in _CLIENT_KEYS}
-    return client_kw, kwargs
+def _one_shot(arguments: Dict[str, Any]) -> "tuple[FastRequests, Dict[str, Any]]":
+    """Split the arguments of fastreq()/fastreq_async() into a client built
+    from the client parameters and the keyword arguments of its request."""
+    request_kw = dict(arguments)
+    client_kw = {k: request_kw.pop(k) for k in _CLIENT_KEYS}
+    return FastRequests(client_kw.pop("backend"), **client_kw), request_kw
+
+
+def _completions_setup(name: str, urls: URLs, kwargs: Dict[str, Any]) -> "tuple[Any, ...]":
+    """The client (owned by the iterator), plan and callbacks of the
+    module-level as-completed iterators."""
+    req_kw = dict(kwargs)
+    client = FastRequests(**{k: req_kw.pop(k) for k in list(req_kw) if k in _CLIENT_KEYS})
+    try:
+        plan = client._plan(
+            urls, req_kw.pop("method", "GET"), req_kw.pop("params", None), req_kw.pop("data", None),
+            req_kw.pop("json", None), None, None, req_kw.pop("proxy", None),
+            req_kw.pop("return_type", ReturnType.JSON), None, None, req_kw.pop("stream_callback", None),
+            req_kw.pop("keys", None), req_kw.pop("save_to", None))
+        callbacks = (req_kw.pop("parse_func", None), req_kw.pop("progress", None),
+                     req_kw.pop("progress_callback", None))
+        if req_kw:
+            raise TypeError(f"{name}() got unexpected keyword arguments: {', '.join(req_kw)}")
+    except BaseException:
+        client.close_sync()
+        raise
+    return (client, plan) + callbacks
 
 
 def fastreq_as_completed(urls: URLs, **kwargs: Any) -> SyncCompletions:
@@ -986,23 +984,7 @@ def fastreq_as_completed(urls: URLs, **kwargs: Any) -> SyncCompletions:
             for done in it:
                 print(done.index, done.result, done.error)
     """
-    client_kw, req_kw = _split_kwargs(dict(kwargs))
-    client = FastRequests(**client_kw)
-    try:
-        plan = client._plan(
-            urls, req_kw.pop("method", "GET"), req_kw.pop("params", None), req_kw.pop("data", None),
-            req_kw.pop("json", None), None, None, req_kw.pop("proxy", None),
-            req_kw.pop("return_type", ReturnType.JSON), None, None, req_kw.pop("stream_callback", None),
-            req_kw.pop("keys", None), req_kw.pop("save_to", None))
-        parse_func = req_kw.pop("parse_func", None)
-        progress = req_kw.pop("progress", None)
-        progress_callback = req_kw.pop("progress_callback", None)
-        if req_kw:
-            raise TypeError(f"fastreq_as_completed() got unexpected keyword arguments: {', '.join(req_kw)}")
-    except BaseException:
-        client.close_sync()
-        raise
-    return SyncCompletions(client, plan, parse_func, progress, progress_callback, owns_client=True)
+    return SyncCompletions(*_completions_setup("fastreq_as_completed", urls, kwargs), owns_client=True)
 
 
 def fastreq_as_completed_async(urls: URLs, **kwargs: Any) -> AsyncCompletions:
@@ -1013,24 +995,7 @@ def fastreq_as_completed_async(urls: URLs, **kwargs: Any) -> AsyncCompletions:
         async for done in fastreq_as_completed_async(urls):
             ...
     """
-    client_kw, req_kw = _split_kwargs(dict(kwargs))
-    client = FastRequests(**client_kw)
-    try:
-        plan = client._plan(
-            urls, req_kw.pop("method", "GET"), req_kw.pop("params", None), req_kw.pop("data", None),
-            req_kw.pop("json", None), None, None, req_kw.pop("proxy", None),
-            req_kw.pop("return_type", ReturnType.JSON), None, None, req_kw.pop("stream_callback", None),
-            req_kw.pop("keys", None), req_kw.pop("save_to", None))
-        parse_func = req_kw.pop("parse_func", None)
-        progress = req_kw.pop("progress", None)
-        progress_callback = req_kw.pop("progress_callback", None)
-        if req_kw:
-            raise TypeError(
-                f"fastreq_as_completed_async() got unexpected keyword arguments: {', '.join(req_kw)}")
-    except BaseException:
-        client.close_sync()
-        raise
-    return AsyncCompletions(client, plan, parse_func, progress, progress_callback, owns_client=True)
+    return AsyncCompletions(*_completions_setup("fastreq_as_completed_async", urls, kwargs), owns_client=True)
 
 
 # Backwards compatibility alias (fastreq 2.x name).
