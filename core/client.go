@@ -428,7 +428,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	if proxy == nil && c.proxies != nil {
 		proxy, fromPool = c.proxies.Next(time.Now()), true
 	}
-	route := Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: p.url.Scheme == "http"}
+	route := Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: p.plain}
 	if p.cfg.VerifySSL != nil {
 		route.VerifySSL = *p.cfg.VerifySSL
 	}

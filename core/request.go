@@ -197,8 +197,8 @@ type prepared struct {
 	index       int
 	cfg         RequestConfig // a copy: the caller's slice is not kept alive
 	method      string
-	url         *url.URL
-	urlString   string
+	urlString   string // parsed again per attempt; keeping the *url.URL would cost ~150 B per queued request
+	plain       bool   // http:// (h2c for the http2 backend)
 	body        []byte // resent intact on every attempt
 	contentType string
 	proxy       *url.URL // explicit proxy, or nil
@@ -219,8 +219,8 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 			u.RawQuery = cfg.Params.encode()
 		}
 	}
-	p.url = u
 	p.urlString = u.String()
+	p.plain = u.Scheme == "http"
 
 	p.method = http.MethodGet
 	if cfg.Method != "" {
