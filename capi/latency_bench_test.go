@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/fastreq/fastreq/core"
+	"github.com/fastreq/fastreq/tests/testserver"
 )
 
 // The latency of one request at a time, split by where the caller waits.
@@ -16,14 +17,23 @@ import (
 // by a thread that called in from C. Blocking that wait in the kernel
 // (ppoll on the eventfd) instead of on a channel was tried: slower still.
 
-// BenchmarkLatencyCoreDo is core.Do, one request at a time.
-func BenchmarkLatencyCoreDo(b *testing.B) {
-	ts := testServers(b)
+// latencyClient is the engine client of the pure-Go latency benchmarks,
+// with the settings BenchmarkRoundTrip1 gives the C ABI.
+func latencyClient(b *testing.B) (*testserver.Servers, *core.Client) {
 	cfg := core.DefaultClientConfig()
 	cfg.Backend = "http1"
 	cfg.MaxRetries = 0
 	cfg.Timeout = 30
-	c, _ := core.NewClient(cfg)
+	c, err := core.NewClient(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return testServers(b), c
+}
+
+// BenchmarkLatencyCoreDo is core.Do, one request at a time.
+func BenchmarkLatencyCoreDo(b *testing.B) {
+	ts, c := latencyClient(b)
 	defer c.Close()
 	for i := 0; i < b.N; i++ {
 		if _, err := c.Do(context.Background(), core.RequestConfig{URL: ts.HTTPURL + "/x/json"}); err != nil {
@@ -35,12 +45,7 @@ func BenchmarkLatencyCoreDo(b *testing.B) {
 // BenchmarkLatencyCoreQueue is the engine plus the completion queue, with
 // no call from C.
 func BenchmarkLatencyCoreQueue(b *testing.B) {
-	ts := testServers(b)
-	cfg := core.DefaultClientConfig()
-	cfg.Backend = "http1"
-	cfg.MaxRetries = 0
-	cfg.Timeout = 30
-	c, _ := core.NewClient(cfg)
+	ts, c := latencyClient(b)
 	defer c.Close()
 	for i := 0; i < b.N; i++ {
 		q, _ := newQueue(1)
