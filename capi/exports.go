@@ -70,6 +70,26 @@ func fastreq_free_os_memory() C.int32_t {
 	return C.FASTREQ_OK
 }
 
+//export fastreq_log_drain
+func fastreq_log_drain(out **C.char) (n C.int32_t) {
+	rc := call(nil, func() error {
+		if out == nil {
+			return errInvalid("out", "out is NULL")
+		}
+		*out = nil
+		b, count := drainLogs()
+		if count > 0 {
+			*out = cString(b)
+		}
+		n = C.int32_t(count)
+		return nil
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return n
+}
+
 //export fastreq_client_new
 func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C.char) C.int32_t {
 	return call(errOut, func() error {
@@ -82,6 +102,7 @@ func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C
 				return err
 			}
 		}
+		cfg.Logger = loggerFor(&cfg)
 		c, err := core.NewClient(cfg)
 		if err != nil {
 			return err

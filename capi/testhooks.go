@@ -238,3 +238,14 @@ func hookSyntheticBatch(n int, body []byte) (h uint64, cleanup func()) {
 		c.Close()
 	}
 }
+
+// hookLogDrain calls fastreq_log_drain and frees what it returns.
+func hookLogDrain() (records string, n int32) {
+	var out *C.char
+	n = int32(C.fastreq_log_drain(&out))
+	if out != nil {
+		records = C.GoString(out)
+		C.fastreq_free(unsafe.Pointer(out))
+	}
+	return records, n
+}

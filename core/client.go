@@ -467,6 +467,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		}
 		if fromPool && e.Kind == KindProxy {
 			c.proxies.MarkFailed(proxy, time.Now())
+			c.log.Warn("proxy failed; it sits out the cooldown", "proxy", proxyText, "cooldown", seconds(c.cfg.ProxyCooldown), "error", e.Message)
 		}
 		return outcome{err: e}
 	}

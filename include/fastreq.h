@@ -153,6 +153,18 @@ int32_t fastreq_free_os_memory(void);
  * tests: 0 once every client was closed and every batch freed. */
 int64_t fastreq_live_handles(void);
 
+/*
+ * Moves the engine's waiting log records (retries, proxies cooling down,
+ * ...; at the level each client's "debug"/"verbose" settings ask for) into
+ * *out as a NUL-terminated JSON array of {"time_ns", "level" ("debug",
+ * "info", "warning", "error"), "message", "attrs": {...}}, which the caller
+ * frees with fastreq_free(); *out is NULL when there is none. The library
+ * keeps at most 10,000 records and drops the oldest past that (the next
+ * drain starts with a warning saying how many).
+ * Returns: the number of records (>= 0) or FASTREQ_EINVAL when out is NULL.
+ */
+int32_t fastreq_log_drain(char **out);
+
 /* ---- Clients ---------------------------------------------------------- */
 
 /*

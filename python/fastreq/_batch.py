@@ -89,6 +89,28 @@ def _take_buffer() -> Any:
         return raw, _ffi.RecordArray.from_buffer(raw), memoryview(raw)
 
 
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
+
+
+def forward_engine_logs() -> None:
+    """Hand the engine's waiting log records (retries, proxies cooling
+    down, ...) to the "fastreq" logger. Go never calls into Python, so they
+    wait in the library until a batch ends and this drains them."""
+    if _ffi.forked() or not _ffi.loaded():
+        return
+    lb = _ffi.lib()
+    out = ctypes.c_void_p(None)
+    n = lb.log_drain(ctypes.byref(out))
+    text = _ffi.take_string(out.value)
+    if n <= 0 or not text:
+        return
+    for rec in _json.loads(text):
+        attrs = rec.get("attrs") or {}
+        detail = " ".join(f"{k}={v}" for k, v in attrs.items())
+        log.log(_LOG_LEVELS.get(rec.get("level"), logging.INFO), "%s%s%s", rec.get("message", ""),
+                " " if detail else "", detail)
+
+
 class BatchRun:
     """The Python side of one submitted batch: results, failures and the
     record processing. Not thread-safe: one driver pumps it.
@@ -139,6 +161,8 @@ class BatchRun:
         buf, self._buf = self._buf, None
         if buf is not None and len(_buffers) < 8:
             _buffers.append(buf)
+        if batch is not None:
+            forward_engine_logs()
 
     # ---- draining ------------------------------------------------------
 

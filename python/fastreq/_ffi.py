@@ -158,6 +158,7 @@ SYMBOLS = {
     "fastreq_batch_done": (c_int32, [c_uint64]),
     "fastreq_batch_cancel": (c_int32, [c_uint64]),
     "fastreq_batch_free": (c_int32, [c_uint64]),
+    "fastreq_log_drain": (c_int32, [_charpp]),
 }
 
 if sys.platform == "darwin":
@@ -194,6 +195,7 @@ class Library:
     batch_done: Any
     batch_cancel: Any
     batch_free: Any
+    log_drain: Any
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll

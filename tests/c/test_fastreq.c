@@ -272,6 +272,18 @@ static void test_version(void)
     CHECK_RC(fastreq_free_os_memory(), FASTREQ_OK);
     fastreq_free(NULL);
     fastreq_records_release(NULL, 0);
+
+    /* The log queue: NULL is refused; a drain gives a JSON array or NULL,
+     * which the caller frees. */
+    CHECK_RC(fastreq_log_drain(NULL), FASTREQ_EINVAL);
+    char *logs = (char *)1;
+    int32_t n = fastreq_log_drain(&logs);
+    CHECK(n >= 0, "fastreq_log_drain = %d", n);
+    CHECK((n == 0) == (logs == NULL), "%d records but logs %p", n, (void *)logs);
+    if (logs != NULL) {
+        CHECK(logs[0] == '[', "log records are not a JSON array: %.40s", logs);
+        fastreq_free(logs);
+    }
 }
 
 /* client_new with a bad config: EINVAL and an error object naming the

@@ -361,3 +361,21 @@ def test_json_without_orjson(server, monkeypatch):
     res = fastreq.fastreq([server.url("/x/json"), {"url": server.url("/x/echo"), "method": "POST",
                                                    "json": {"é": [1.5, None]}}])
     assert res[0]["id"] == JSON_DOC_ID and res[1]["json"] == {"é": [1.5, None]}
+
+
+def test_engine_logs_reach_the_fastreq_logger(server, caplog):
+    """The Go engine's own records (here a retry) are forwarded to the
+    "fastreq" logger at the level debug/verbose ask for."""
+    import uuid
+
+    caplog.set_level(logging.DEBUG, logger="fastreq")
+    url = server.url(f"/x/status-then-ok?fail=1&status=503&key={uuid.uuid4().hex}")
+    assert fastreq.fastreq(url, max_retries=2, backoff_multiplier=0.001, debug=True)["attempts"] == 2
+    retries = [r for r in caplog.records if r.name == "fastreq" and r.getMessage().startswith("retrying")]
+    assert len(retries) == 1 and retries[0].levelno == logging.DEBUG
+    assert "attempt=1" in retries[0].getMessage() and "503" in retries[0].getMessage()
+
+    caplog.clear()
+    url = server.url(f"/x/status-then-ok?fail=1&status=503&key={uuid.uuid4().hex}")
+    fastreq.fastreq(url, max_retries=2, backoff_multiplier=0.001)  # verbose: info and up only
+    assert not [r for r in caplog.records if r.getMessage().startswith("retrying")]

@@ -1,0 +1,151 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/fastreq/fastreq/core"
+	json "github.com/goccy/go-json"
+)
+
+// The engine's log records (retries, proxies cooling down) wait in a
+// bounded queue until the host drains them with fastreq_log_drain: Go never
+// calls into the host and never writes to its stdout or stderr.
+
+// logRecord is one record as the host receives it.
+type logRecord struct {
+	TimeNS  int64          `json:"time_ns"`
+	Level   string         `json:"level"` // "debug", "info", "warning", "error"
+	Message string         `json:"message"`
+	Attrs   map[string]any `json:"attrs,omitempty"`
+}
+
+// maxLogRecords bounds the queue; past it the oldest records are dropped
+// (and counted), so a host that never drains cannot exhaust memory.
+const maxLogRecords = 10000
+
+type logQueue struct {
+	mu      sync.Mutex
+	recs    []logRecord
+	dropped int
+}
+
+var engineLogs = &logQueue{}
+
+func (q *logQueue) add(r logRecord) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.recs) >= maxLogRecords {
+		copy(q.recs, q.recs[1:])
+		q.recs = q.recs[:len(q.recs)-1]
+		q.dropped++
+	}
+	q.recs = append(q.recs, r)
+}
+
+// take returns the waiting records, with a warning first when some were
+// dropped since the last call.
+func (q *logQueue) take() []logRecord {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	recs, dropped := q.recs, q.dropped
+	q.recs, q.dropped = nil, 0
+	if dropped > 0 {
+		recs = append([]logRecord{{TimeNS: time.Now().UnixNano(), Level: "warning",
+			Message: "log records dropped: nobody drained them", Attrs: map[string]any{"dropped": dropped}}}, recs...)
+	}
+	return recs
+}
+
+// queueHandler is the slog.Handler of every client the library creates.
+type queueHandler struct {
+	level slog.Level
+	attrs []slog.Attr
+}
+
+var _ slog.Handler = (*queueHandler)(nil)
+
+// loggerFor maps the Python API's debug and verbose settings to a level:
+// debug logs everything, verbose (the default) info and up, else warnings.
+func loggerFor(cfg *core.ClientConfig) *slog.Logger {
+	level := slog.LevelWarn
+	switch {
+	case cfg.Debug:
+		level = slog.LevelDebug
+	case cfg.Verbose == nil || *cfg.Verbose:
+		level = slog.LevelInfo
+	}
+	return slog.New(&queueHandler{level: level})
+}
+
+func (h *queueHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level }
+
+func (h *queueHandler) Handle(_ context.Context, r slog.Record) error {
+	rec := logRecord{TimeNS: r.Time.UnixNano(), Message: r.Message, Level: levelName(r.Level)}
+	if n := r.NumAttrs() + len(h.attrs); n > 0 {
+		rec.Attrs = make(map[string]any, n)
+		for _, a := range h.attrs {
+			rec.Attrs[a.Key] = attrValue(a.Value)
+		}
+		r.Attrs(func(a slog.Attr) bool {
+			rec.Attrs[a.Key] = attrValue(a.Value)
+			return true
+		})
+	}
+	engineLogs.add(rec)
+	return nil
+}
+
+func (h *queueHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return &queueHandler{level: h.level, attrs: append(append([]slog.Attr(nil), h.attrs...), as...)}
+}
+
+// WithGroup is not used by the engine; groups are flattened.
+func (h *queueHandler) WithGroup(string) slog.Handler { return h }
+
+func levelName(l slog.Level) string {
+	switch {
+	case l >= slog.LevelError:
+		return "error"
+	case l >= slog.LevelWarn:
+		return "warning"
+	case l >= slog.LevelInfo:
+		return "info"
+	}
+	return "debug"
+}
+
+// attrValue keeps JSON-friendly values: durations become seconds.
+func attrValue(v slog.Value) any {
+	v = v.Resolve()
+	switch v.Kind() {
+	case slog.KindDuration:
+		return v.Duration().Seconds()
+	case slog.KindString:
+		return v.String()
+	case slog.KindInt64:
+		return v.Int64()
+	case slog.KindUint64:
+		return v.Uint64()
+	case slog.KindFloat64:
+		return v.Float64()
+	case slog.KindBool:
+		return v.Bool()
+	}
+	return v.String()
+}
+
+// drainLogs encodes the waiting records as a JSON array (nil when none).
+func drainLogs() ([]byte, int) {
+	recs := engineLogs.take()
+	if len(recs) == 0 {
+		return nil, 0
+	}
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return []byte(`[{"level":"error","message":"unencodable log records"}]`), 1
+	}
+	return b, len(recs)
+}
