@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -35,6 +36,9 @@ type Client struct {
 	agents   *userAgents
 	headers  http.Header
 	log      *slog.Logger
+	// CheckRedirect functions, built once: following up to MaxRedirects,
+	// and not following.
+	follow, noFollow func(*http.Request, []*http.Request) error
 
 	ctx    context.Context
 	cancel context.CancelCauseFunc
@@ -73,6 +77,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		headers: make(http.Header, len(cfg.Headers)),
 		log:     cfg.Logger,
 	}
+	c.follow, c.noFollow = limitRedirects(cfg.MaxRedirects), stopAtRedirect
 	if c.protocol == ProtocolAuto && !boolOr(cfg.HTTP2, true) {
 		c.protocol = ProtocolHTTP1
 	}
@@ -440,10 +445,8 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 			route.Protocol = ProtocolAuto
 		}
 	}
-	proxyText := ""
 	if proxy != nil {
 		route.Proxy = proxy.String()
-		proxyText = proxy.Redacted()
 	}
 
 	req, err := c.newRequest(ctx, p)
@@ -458,16 +461,16 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	if len(p.cfg.Cookies) > 0 {
 		jar = overrideJar{c.jar, p.cfg.Cookies}
 	}
-	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: c.redirectPolicy(follow)}
+	redirects := c.follow
+	if !follow {
+		redirects = c.noFollow
+	}
+	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: redirects}
 	resp, err := hc.Do(req)
 	if err != nil {
-		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy)
-		if e.Proxy != "" {
-			e.Proxy = proxyText
-		}
+		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {
-			c.proxies.MarkFailed(proxy, time.Now())
-			c.log.Warn("proxy failed; it sits out the cooldown", "proxy", proxyText, "cooldown", seconds(c.cfg.ProxyCooldown), "error", e.Message)
+			c.proxyFailed(proxy, e)
 		}
 		return outcome{err: e}
 	}
@@ -475,11 +478,12 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		// Only a proxy answers 407: for http:// targets it comes back as
 		// a response rather than as a failed CONNECT.
 		discardBody(resp)
+		e := &Error{Kind: KindProxy, Message: "proxy: proxy refused the request: " + resp.Status,
+			URL: redactURL(p.urlString), Proxy: proxy.Redacted()}
 		if fromPool {
-			c.proxies.MarkFailed(proxy, time.Now())
+			c.proxyFailed(proxy, e)
 		}
-		return outcome{err: &Error{Kind: KindProxy, Message: "proxy: proxy refused the request: " + resp.Status,
-			URL: redactURL(p.urlString), Proxy: proxyText}}
+		return outcome{err: e}
 	}
 	if fromPool {
 		c.proxies.MarkSucceeded(proxy)
@@ -593,11 +597,14 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, er
 	return req, nil
 }
 
-func (c *Client) redirectPolicy(follow bool) func(*http.Request, []*http.Request) error {
-	if !follow {
-		return func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	}
-	limit := c.cfg.MaxRedirects
+// proxyFailed benches a pool proxy for the cooldown and says so in the log.
+func (c *Client) proxyFailed(proxy *url.URL, e *Error) {
+	c.proxies.MarkFailed(proxy, time.Now())
+	c.log.Warn("proxy failed; it sits out the cooldown", "proxy", e.Proxy, "cooldown", seconds(c.cfg.ProxyCooldown), "error", e.Message)
+}
+
+// limitRedirects follows redirects up to limit, then fails the request.
+func limitRedirects(limit int) func(*http.Request, []*http.Request) error {
 	return func(_ *http.Request, via []*http.Request) error {
 		if len(via) > limit { // via holds the original request too
 			return &redirectLimitError{limit: limit}
@@ -605,3 +612,6 @@ func (c *Client) redirectPolicy(follow bool) func(*http.Request, []*http.Request
 		return nil
 	}
 }
+
+// stopAtRedirect returns the 3xx response itself.
+func stopAtRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
