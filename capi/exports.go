@@ -12,7 +12,6 @@ import (
 	"context"
 	"math"
 	"runtime/debug"
-	"sync"
 	"time"
 	"unsafe"
 
@@ -107,7 +106,7 @@ func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C
 		if err != nil {
 			return err
 		}
-		*out = C.uint64_t(handles.add(c))
+		*out = C.uint64_t(handles.add(c, kindClient))
 		return nil
 	})
 }
@@ -117,20 +116,15 @@ func fastreq_client_close(h C.uint64_t) C.int32_t {
 	return call(nil, func() error {
 		c, err := lookupAs[*core.Client](uint64(h))
 		if err != nil {
-			if _, closed := closedClients.Load(uint64(h)); closed {
+			if handles.wasClosed(uint64(h), kindClient) {
 				return nil // already closed: closing again is a no-op
 			}
 			return err // never a client (a freed batch is not a closed client)
 		}
-		closedClients.Store(uint64(h), struct{}{})
 		handles.remove(uint64(h))
 		return c.Close()
 	})
 }
-
-// closedClients holds the handles of closed clients, so that closing one
-// again is OK while any other stale handle stays EBADHANDLE.
-var closedClients sync.Map
 
 //export fastreq_client_set_cookies
 func fastreq_client_set_cookies(h C.uint64_t, cookiesJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {
@@ -189,7 +183,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 			q.close()
 			return err
 		}
-		*out = C.uint64_t(handles.add(bt))
+		*out = C.uint64_t(handles.add(bt, kindBatch))
 		return nil
 	})
 }

@@ -3,22 +3,33 @@ package main
 import "sync"
 
 // registry maps the integer handles C holds to Go objects. Handles count up
-// from 1 and are never reused, so a closed handle can be told from one
-// that never existed, and 0 is never valid.
+// and are never reused, so a closed handle can be told from one that never
+// existed, and 0 is never valid. The low bit says what a handle was issued
+// for, so a closed client is known to have been a client without keeping
+// anything per closed handle.
 type registry struct {
 	mu    sync.Mutex
-	last  uint64
+	last  uint64 // sequence number of the newest handle
 	items map[uint64]any
 }
 
+// handleKind is the low bit of a handle.
+type handleKind uint64
+
+const (
+	kindBatch  handleKind = 0
+	kindClient handleKind = 1
+)
+
 var handles = &registry{items: make(map[uint64]any)}
 
-func (r *registry) add(v any) uint64 {
+func (r *registry) add(v any, kind handleKind) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last++
-	r.items[r.last] = v
-	return r.last
+	h := r.last<<1 | uint64(kind)
+	r.items[h] = v
+	return h
 }
 
 // lookup returns the object of handle h, and whether h was ever issued.
@@ -26,7 +37,13 @@ func (r *registry) lookup(h uint64) (v any, issued bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	v, ok := r.items[h]
-	return v, ok || (h != 0 && h <= r.last)
+	return v, ok || (h>>1 != 0 && h>>1 <= r.last)
+}
+
+// wasClosed reports whether h was issued for kind and is no longer live.
+func (r *registry) wasClosed(h uint64, kind handleKind) bool {
+	v, issued := r.lookup(h)
+	return v == nil && issued && handleKind(h&1) == kind
 }
 
 // remove forgets h and reports whether it was live.

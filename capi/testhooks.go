@@ -190,7 +190,7 @@ func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) 
 		c.Close()
 		closedClient = c
 	})
-	h := handles.add(closedClient)
+	h := handles.add(closedClient, kindClient)
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {
@@ -232,7 +232,7 @@ func hookSyntheticBatch(n int, body []byte) (h uint64, cleanup func()) {
 			HTTPVersion: "HTTP/1.1", Content: body, ContentLength: int64(len(body)), Attempts: 1,
 		})
 	}
-	h = handles.add(&batch{b: cb, q: q})
+	h = handles.add(&batch{b: cb, q: q}, kindBatch)
 	return h, func() {
 		hookBatchFree(h)
 		c.Close()
