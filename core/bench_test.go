@@ -36,12 +36,23 @@ func benchServer(b *testing.B) *httptest.Server {
 	return srv
 }
 
-// reportPerRequest adds req/s and allocs/req next to the per-op numbers
-// (one op is a batch of benchRequests requests).
-func reportPerRequest(b *testing.B, elapsed time.Duration, mallocs uint64) {
+// measurePerRequest runs one batch per benchmark iteration and reports
+// req/s and allocs/req next to the per-op numbers (one op is a batch of
+// benchRequests requests).
+func measurePerRequest(b *testing.B, batch func()) {
+	b.ReportAllocs()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	mallocs := ms.Mallocs
+	start := time.Now()
+	for b.Loop() {
+		batch()
+	}
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms)
 	n := float64(b.N) * benchRequests
 	b.ReportMetric(n/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(mallocs)/n, "allocs/req")
+	b.ReportMetric(float64(ms.Mallocs-mallocs)/n, "allocs/req")
 }
 
 // BenchmarkBatch10k: one batch of 10,000 GETs through the engine with
@@ -62,12 +73,7 @@ func BenchmarkBatch10k(b *testing.B) {
 	}
 	ctx := context.Background()
 
-	b.ReportAllocs()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	mallocs := ms.Mallocs
-	start := time.Now()
-	for b.Loop() {
+	measurePerRequest(b, func() {
 		batch, err := c.Submit(ctx, reqs, BatchOptions{})
 		if err != nil {
 			b.Fatal(err)
@@ -77,10 +83,7 @@ func BenchmarkBatch10k(b *testing.B) {
 				b.Fatalf("request %d: status %d, %d bytes, error %v", res.Index, res.StatusCode, len(res.Content), res.Error)
 			}
 		}
-	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&ms)
-	reportPerRequest(b, elapsed, ms.Mallocs-mallocs)
+	})
 }
 
 // BenchmarkNetHTTPLoop10k is the baseline: the same 10,000 GETs with a
@@ -92,12 +95,7 @@ func BenchmarkNetHTTPLoop10k(b *testing.B) {
 	b.Cleanup(tr.CloseIdleConnections)
 	url := srv.URL + "/json"
 
-	b.ReportAllocs()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	mallocs := ms.Mallocs
-	start := time.Now()
-	for b.Loop() {
+	measurePerRequest(b, func() {
 		var next atomic.Int64
 		var failed atomic.Value
 		var wg sync.WaitGroup
@@ -122,8 +120,5 @@ func BenchmarkNetHTTPLoop10k(b *testing.B) {
 		if err := failed.Load(); err != nil {
 			b.Fatal(err)
 		}
-	}
-	elapsed := time.Since(start)
-	runtime.ReadMemStats(&ms)
-	reportPerRequest(b, elapsed, ms.Mallocs-mallocs)
+	})
 }
