@@ -45,18 +45,18 @@ ASYNC_CHUNKS_PER_CALLBACK = 16
 #: a bunch at once costs far less per record (measured: the Python thread's
 #: CPU per response halves under load), for at most 0.5 ms of latency.
 #:
-#: Not with GOMAXPROCS=1 (a process limited to one CPU): a Python thread
+#: Not with GOMAXPROCS=1 set in the environment: a Python thread
 #: that returned from a call into the library keeps the Go runtime's only
 #: scheduler slot until Go's monitor takes it back (up to ~10 ms), so the
 #: engine stalls while Python sleeps; measured: 20k requests in 14 s
 #: instead of 1 s. There the drivers go straight back into the library.
+#: (Otherwise the library keeps at least two slots, also on one CPU.)
 COALESCE_BELOW = 32
 COALESCE_S = 0.0005
 
 
 def _coalesce_below() -> int:
-    g = _ffi.gomaxprocs_guess()
-    return COALESCE_BELOW if g is None or g >= 2 else 0
+    return 0 if _ffi.single_scheduler_slot() else COALESCE_BELOW
 
 
 _iter_unpack = _ffi.RECORD_STRUCT.iter_unpack

@@ -285,49 +285,14 @@ def loaded() -> bool:
     return _lib is not None
 
 
-def _effective_cpus() -> Optional[float]:
-    """CPUs this process may use: the affinity mask, capped by a cgroup v2
-    CPU quota. None when unknown."""
-    n: Optional[float] = None
+def single_scheduler_slot() -> bool:
+    """Whether the Go runtime runs with one scheduler slot (GOMAXPROCS=1).
+    The library keeps at least two (capi/main.go) unless the GOMAXPROCS
+    environment variable, read when the process started, says otherwise."""
     try:
-        n = float(len(os.sched_getaffinity(0)))  # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        n = float(os.cpu_count() or 0) or None
-    try:
-        with open("/sys/fs/cgroup/cpu.max") as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            q = float(quota) / float(period)
-            n = q if n is None else min(n, q)
-    except (OSError, ValueError):
-        pass
-    return n
-
-
-_gomaxprocs_cache: list = []
-
-
-def gomaxprocs_guess() -> Optional[int]:
-    """The GOMAXPROCS the Go runtime picked in this process: the GOMAXPROCS
-    environment variable, else the usable CPUs (rounded up). Computed once."""
-    if not _gomaxprocs_cache:
-        _gomaxprocs_cache.append(_gomaxprocs_guess())
-    return _gomaxprocs_cache[0]
-
-
-def _gomaxprocs_guess() -> Optional[int]:
-    env = os.environ.get("GOMAXPROCS")
-    if env:
-        try:
-            return int(env)
-        except ValueError:
-            pass
-    cpus = _effective_cpus()
-    if cpus is None:
-        return None
-    # The library raises GOMAXPROCS to at least 2 unless the environment
-    # sets it (see capi/main.go).
-    return max(2, int(-(-cpus // 1)))
+        return int(os.environ.get("GOMAXPROCS", "")) < 2
+    except ValueError:
+        return False
 
 
 def _load() -> Library:
