@@ -96,9 +96,10 @@ type transportBackend struct {
 
 	roots *x509.CertPool // nil: the system's
 
-	mu   sync.Mutex
-	pool map[Route]http.RoundTripper
-	dial *net.Dialer
+	mu    sync.Mutex
+	pool  map[Route]http.RoundTripper
+	dial  *net.Dialer
+	conns connSet // every connection dialled, so Close can close them all
 }
 
 var _ Backend = (*transportBackend)(nil)
@@ -132,24 +133,43 @@ func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 	return rt
 }
 
+// Close closes every connection the backend dialled. In-flight requests
+// have been cancelled by then; closing only the idle ones would miss HTTP/2
+// connections whose cancelled streams are still being torn down, and they
+// (and their read loops) would outlive the client.
 func (b *transportBackend) Close() {
-	b.closeIdle()
-	// An HTTP/2 stream of a cancelled request is cleaned up on the
-	// transport's goroutines after RoundTrip returned, so its connection
-	// may not count as idle yet even though every request has ended: sweep
-	// again once that has run, or the connection and its read loop outlive
-	// the client (capi's TestNoLeaksAfterCloseAndFree).
-	time.AfterFunc(100*time.Millisecond, b.closeIdle)
-}
-
-func (b *transportBackend) closeIdle() {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	for _, rt := range b.pool {
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			c.CloseIdleConnections()
 		}
 	}
+	b.mu.Unlock()
+	b.conns.closeAll()
+}
+
+// dialContext dials and tracks the connection.
+func (b *transportBackend) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, err := b.dial.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return b.conns.add(c), nil
+}
+
+// dialTLSContext is dialContext plus the TLS handshake, for x/net/http2's
+// own transport (which would otherwise dial untracked).
+func (b *transportBackend) dialTLSContext(ctx context.Context, network, addr string, cfg *tls.Config) (net.Conn, error) {
+	raw, err := b.dialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 func (b *transportBackend) tlsConfig(r Route) *tls.Config {
@@ -164,17 +184,18 @@ func (b *transportBackend) newTransport(r Route) http.RoundTripper {
 			TLSClientConfig:    b.tlsConfig(r),
 			DisableCompression: true,
 			ReadIdleTimeout:    30 * time.Second,
+			DialTLSContext:     b.dialTLSContext,
 		}
 		if r.Plain {
 			t.AllowHTTP = true
 			t.DialTLSContext = func(ctx context.Context, network, addr string, _ *tls.Config) (net.Conn, error) {
-				return b.dial.DialContext(ctx, network, addr)
+				return b.dialContext(ctx, network, addr)
 			}
 		}
 		return t
 	}
 	t := &http.Transport{
-		DialContext:           b.dial.DialContext,
+		DialContext:           b.dialContext,
 		TLSClientConfig:       b.tlsConfig(r),
 		TLSHandshakeTimeout:   15 * time.Second,
 		MaxIdleConns:          0, // no global cap; per host below
@@ -237,4 +258,57 @@ func loadRoots(caFile string) (*x509.CertPool, error) {
 		return nil, configError("ca_file", "ca_file %q holds no PEM certificate", caFile)
 	}
 	return pool, nil
+}
+
+// connSet tracks open connections; a tracked connection leaves the set when
+// it is closed.
+type connSet struct {
+	mu     sync.Mutex
+	conns  map[*trackedConn]struct{}
+	closed bool
+}
+
+type trackedConn struct {
+	net.Conn
+	set  *connSet
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	c.once.Do(func() {
+		c.set.mu.Lock()
+		delete(c.set.conns, c)
+		c.set.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+func (s *connSet) add(c net.Conn) net.Conn {
+	tc := &trackedConn{Conn: c, set: s}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		if s.conns == nil {
+			s.conns = make(map[*trackedConn]struct{})
+		}
+		s.conns[tc] = struct{}{}
+	}
+	s.mu.Unlock()
+	if closed { // dialled after Close: nothing may use it
+		c.Close()
+	}
+	return tc
+}
+
+func (s *connSet) closeAll() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*trackedConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.Close()
+	}
 }
