@@ -167,10 +167,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		if err := decodeStrict("requests", goBytes(reqJSON, n), &reqs); err != nil {
 			return err
 		}
-		q, err := newQueue(len(reqs))
-		if err != nil {
-			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
-		}
+		q := newQueue(len(reqs))
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
 		bt := &batch{q: q}
 		opts := core.BatchOptions{
@@ -228,7 +225,12 @@ func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
 		if err != nil {
 			return err
 		}
-		fd = C.int32_t(bt.q.efd)
+		efd, err := bt.q.fd()
+		if err != nil {
+			fd = C.FASTREQ_ESYS
+			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
+		}
+		fd = C.int32_t(efd)
 		return nil
 	})
 	return fd

@@ -48,7 +48,7 @@ func BenchmarkLatencyCoreQueue(b *testing.B) {
 	ts, c := latencyClient(b)
 	defer c.Close()
 	for i := 0; i < b.N; i++ {
-		q, _ := newQueue(1)
+		q := newQueue(1)
 		bt, err := c.Submit(context.Background(), []core.RequestConfig{{URL: ts.HTTPURL + "/x/json"}}, core.BatchOptions{OnResult: q.pushResult, OnChunk: q.pushChunk})
 		if err != nil {
 			b.Fatal(err)

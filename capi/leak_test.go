@@ -214,8 +214,8 @@ func TestDrainContract(t *testing.T) {
 	if got := hookBatchWait(h, 0); got != 1000 {
 		t.Errorf("fastreq_batch_wait(0) = %d, want 1000 waiting", got)
 	}
-	// The eventfd was written once, when the queue went from empty to
-	// non-empty, not once per record.
+	// The eventfd, made by this first fastreq_batch_fd call with records
+	// already waiting, is readable at once with a count of 1, not 1000.
 	fd := hookBatchFD(h)
 	var counter [8]byte
 	if n, err := syscall.Read(int(fd), counter[:]); n != 8 || err != nil {

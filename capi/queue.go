@@ -19,6 +19,10 @@ import (
 // fastreq_batch_wait) is signalled only when the queue goes from empty to
 // non-empty, so a caller that reads the fd and then drains until a short
 // read never misses a wakeup and is not woken once per record.
+//
+// The eventfd is made on the first fastreq_batch_fd call: a caller that
+// only waits with fastreq_batch_wait (every synchronous caller) never pays
+// the three system calls it costs per batch.
 type queue struct {
 	mu      sync.Mutex
 	items   []C.fastreq_record_t
@@ -27,26 +31,50 @@ type queue struct {
 	drained int // RESULT records drained so far
 	closed  bool
 	notify  chan struct{}
-	efd     int
+	efd     int // -1 until fd() is first called
 	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
-func newQueue(total int) (*queue, error) {
-	efd, err := newEventFD()
-	if err != nil {
-		return nil, err
+func newQueue(total int) *queue {
+	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1}
+}
+
+// fd returns the batch's eventfd, making it on first use; when records are
+// already waiting it is made readable at once.
+func (q *queue) fd() (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return -1, syscall.EBADF
 	}
-	return &queue{total: total, notify: make(chan struct{}, 1), efd: efd}, nil
+	if q.efd < 0 {
+		efd, err := newEventFD()
+		if err != nil {
+			return -1, err
+		}
+		q.efd = efd
+		if q.head < len(q.items) {
+			signalEventFD(efd)
+		}
+	}
+	return q.efd, nil
+}
+
+func signalEventFD(efd int) {
+	var one = [8]byte{1}
+	syscall.Write(efd, one[:]) // non-blocking; a full counter still reads as ready
 }
 
 func (q *queue) push(r C.fastreq_record_t) {
 	q.mu.Lock()
 	wasEmpty := q.head == len(q.items)
 	q.items = append(q.items, r)
+	efd := q.efd
 	q.mu.Unlock()
 	if wasEmpty {
-		var one = [8]byte{1}
-		syscall.Write(q.efd, one[:]) // non-blocking; a full counter still reads as ready
+		if efd >= 0 {
+			signalEventFD(efd)
+		}
 		select {
 		case q.notify <- struct{}{}:
 		default:
@@ -115,12 +143,15 @@ func (q *queue) close() {
 	rest := q.items[q.head:]
 	q.items, q.head = nil, 0
 	q.closed = true
+	efd := q.efd
 	q.mu.Unlock()
 	close(q.notify) // wakes every fastreq_batch_wait still blocked; nothing pushes after close
 	for i := range rest {
 		releaseRecord(&rest[i])
 	}
-	syscall.Close(q.efd)
+	if efd >= 0 {
+		syscall.Close(efd)
+	}
 }
 
 func releaseRecord(r *C.fastreq_record_t) {

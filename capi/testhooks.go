@@ -221,10 +221,7 @@ func hookSyntheticBatch(n int, body []byte) (h uint64, cleanup func()) {
 		panic(err)
 	}
 	<-cb.Done()
-	q, err := newQueue(n)
-	if err != nil {
-		panic(err)
-	}
+	q := newQueue(n)
 	headers := map[string]string{"content-type": "application/json", "content-length": "195"}
 	for i := 0; i < n; i++ {
 		q.pushResult(&core.NormalizedResponse{

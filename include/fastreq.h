@@ -236,7 +236,9 @@ int32_t fastreq_batch_submit(uint64_t client, const char *requests_json,
  * (an eventfd, written only when the queue goes from empty to non-empty).
  * Read it (8 bytes, non-blocking) before draining, then drain until a short
  * read, and no wakeup is lost. The descriptor belongs to the batch: do not
- * close it; it is closed by fastreq_batch_free(). Negative on error.
+ * close it; it is closed by fastreq_batch_free(). It is made on the first
+ * call (readable at once if records are already waiting), so a caller that
+ * only uses fastreq_batch_wait() never has one. Negative on error.
  */
 int32_t fastreq_batch_fd(uint64_t batch);
 

@@ -96,11 +96,13 @@ def forward_engine_logs() -> None:
     """Hand the engine's waiting log records (retries, proxies cooling
     down, ...) to the "fastreq" logger. Go never calls into Python, so they
     wait in the library until a batch ends and this drains them."""
-    if _ffi.forked() or not _ffi.loaded():
+    lb = _ffi.loaded_library()
+    if lb is None:
         return
-    lb = _ffi.lib()
     out = ctypes.c_void_p(None)
     n = lb.log_drain(ctypes.byref(out))
+    if not out.value:
+        return
     text = _ffi.take_string(out.value)
     if n <= 0 or not text:
         return

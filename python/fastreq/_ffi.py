@@ -244,14 +244,17 @@ def _after_fork_in_child() -> None:
         _forked = True
 
 
-if hasattr(os, "register_at_fork"):
+_no_fork_hook = not hasattr(os, "register_at_fork")
+if not _no_fork_hook:
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def forked() -> bool:
     """True in a child process forked after the library was loaded: the Go
-    runtime is not usable there, and no call may reach it."""
-    return _forked or (_loaded_pid is not None and _loaded_pid != os.getpid())
+    runtime is not usable there, and no call may reach it. (os.fork() runs
+    the at-fork hook above; only without the hook is the pid compared, as
+    that costs a system call on every check.)"""
+    return _forked or (_no_fork_hook and _loaded_pid is not None and _loaded_pid != os.getpid())
 
 
 def _fork_error() -> ForkedProcessError:
@@ -268,7 +271,7 @@ def lib() -> Library:
     global _lib, _loaded_pid
     lb = _lib
     if lb is not None:
-        if _forked or _loaded_pid != os.getpid():
+        if forked():
             raise _fork_error()
         return lb
     with _lock:
@@ -277,6 +280,7 @@ def lib() -> Library:
                 raise _fork_error()
             _lib = _load()
             _loaded_pid = os.getpid()
+            single_scheduler_slot()  # as the Go runtime just read it
         return _lib
 
 
@@ -285,14 +289,30 @@ def loaded() -> bool:
     return _lib is not None
 
 
+def loaded_library() -> Optional[Library]:
+    """The library if it is loaded and usable here (not in a forked child),
+    else None; never loads it."""
+    lb = _lib
+    if lb is None or forked():
+        return None
+    return lb
+
+
 def single_scheduler_slot() -> bool:
     """Whether the Go runtime runs with one scheduler slot (GOMAXPROCS=1).
     The library keeps at least two (capi/main.go) unless the GOMAXPROCS
-    environment variable, read when the process started, says otherwise."""
-    try:
-        return int(os.environ.get("GOMAXPROCS", "")) < 2
-    except ValueError:
-        return False
+    environment variable says otherwise; the Go runtime reads it once, when
+    the library is loaded, and so does this."""
+    global _single_slot
+    if _single_slot is None:
+        try:
+            _single_slot = int(os.environ.get("GOMAXPROCS", "")) < 2
+        except ValueError:
+            _single_slot = False
+    return _single_slot
+
+
+_single_slot: Optional[bool] = None
 
 
 def _load() -> Library:
