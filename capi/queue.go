@@ -31,7 +31,7 @@ type queue struct {
 	drained int // RESULT records drained so far
 	closed  bool
 	notify  chan struct{}
-	efd     int // -1 until fd() is first called
+	efd     int  // -1 until fd() is first called
 	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
