@@ -174,6 +174,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
 			OnResult:         q.pushResult,
 			OnChunk:          q.pushChunk,
+			BodyAllocator:    bodyAllocator{},
 		}
 		bt.b, err = c.Submit(context.Background(), reqs, opts)
 		if err != nil {
@@ -194,7 +195,7 @@ func (q *queue) pushResult(r *core.NormalizedResponse) {
 		_type:    C.FASTREQ_RECORD_RESULT,
 		status:   C.int32_t(r.StatusCode),
 		error:    errorCode(r.Error),
-		body:     cBytes(r.Content),
+		body:     cBody(r.Content),
 		body_len: C.int64_t(len(r.Content)),
 	}
 	if !q.lean || r.Error != nil {

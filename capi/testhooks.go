@@ -132,6 +132,16 @@ func hookLiveHandles() int64         { return int64(C.fastreq_live_handles()) }
 // into Go values and releases their C buffers. rc is the drain's return
 // value when it is negative, else 0.
 func hookBatchDrain(h uint64, max int) (recs []hookRecord, rc int32) {
+	return drainRecords(h, max, false)
+}
+
+// hookBatchDrainFreeEach is hookBatchDrain, releasing each body and meta
+// with fastreq_free instead of fastreq_records_release.
+func hookBatchDrainFreeEach(h uint64, max int) (recs []hookRecord, rc int32) {
+	return drainRecords(h, max, true)
+}
+
+func drainRecords(h uint64, max int, freeEach bool) (recs []hookRecord, rc int32) {
 	if max <= 0 {
 		return nil, int32(C.fastreq_batch_drain(C.uint64_t(h), nil, C.int32_t(max)))
 	}
@@ -153,7 +163,14 @@ func hookBatchDrain(h uint64, max int) (recs []hookRecord, rc int32) {
 			recs[i].Meta = C.GoStringN(r.meta, C.int(r.meta_len))
 		}
 	}
-	C.fastreq_records_release(buf, n)
+	if freeEach {
+		for i := range cr {
+			C.fastreq_free(unsafe.Pointer(cr[i].body))
+			C.fastreq_free(unsafe.Pointer(cr[i].meta))
+		}
+	} else {
+		C.fastreq_records_release(buf, n)
+	}
 	return recs, 0
 }
 

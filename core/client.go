@@ -166,6 +166,19 @@ type BatchOptions struct {
 	// StrictValidation makes Submit fail, running nothing, when any
 	// request is invalid. Otherwise an invalid request just fails alone.
 	StrictValidation bool
+	// BodyAllocator, with OnResult, supplies the memory whole bodies of a
+	// known length are read into, so a caller that hands bodies to another
+	// allocator (a C library) needs no copy and no Go garbage per body.
+	BodyAllocator BodyAllocator
+}
+
+// BodyAllocator supplies body buffers from outside the Go heap. Alloc
+// returns a slice of exactly n bytes, or nil to read into Go memory; Free
+// takes back a buffer whose read failed. A buffer that was filled becomes
+// the result's Content, and OnResult owns it from then on.
+type BodyAllocator interface {
+	Alloc(n int) []byte
+	Free(buf []byte)
 }
 
 // Batch is a set of requests submitted together. Results arrive as they
@@ -531,7 +544,11 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		if p.cfg.MaxBodySize > 0 {
 			limit = p.cfg.MaxBodySize
 		}
-		res.Content, err = readBody(resp, limit)
+		var alloc BodyAllocator
+		if b.opts.OnResult != nil {
+			alloc = b.opts.BodyAllocator
+		}
+		res.Content, err = readBody(resp, limit, alloc)
 		n = int64(len(res.Content))
 	}
 	res.ContentLength = n

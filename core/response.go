@@ -112,8 +112,8 @@ func decodedBody(resp *http.Response) (io.Reader, func(), error) {
 
 // readBody reads the whole (decoded) body, failing with bodyTooLargeError
 // past limit. A known Content-Length on an unencoded body sizes the buffer
-// exactly, so the common case allocates once.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+// exactly, so the common case allocates once, from alloc when it is set.
+func readBody(resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, error) {
 	if resp.Body == http.NoBody { // HEAD, 204, 304: Content-Length describes nothing sent
 		return nil, nil
 	}
@@ -127,11 +127,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		if n > limit {
 			return nil, bodyTooLargeError{limit}
 		}
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(r, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
+		return readExact(r, int(n), alloc)
 	}
 	size := int64(512)
 	if n > 0 && n < limit {
@@ -154,6 +150,29 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// readExact reads exactly n bytes into a buffer from alloc, or from the Go
+// heap when alloc is nil or declines.
+func readExact(r io.Reader, n int, alloc BodyAllocator) ([]byte, error) {
+	var buf []byte
+	if alloc != nil && n > 0 {
+		if buf = alloc.Alloc(n); buf != nil && len(buf) != n {
+			alloc.Free(buf) // a wrong size: not worth failing the request over
+			buf = nil
+		}
+	}
+	owned := buf != nil
+	if !owned {
+		buf = make([]byte, n)
+	}
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if owned {
+			alloc.Free(buf)
+		}
+		return nil, err
+	}
+	return buf, nil
 }
 
 // streamBody hands the decoded body to sink in chunks as they arrive.
