@@ -15,7 +15,7 @@ import (
 func bigBufferCount() int {
 	bigBuffers.Lock()
 	defer bigBuffers.Unlock()
-	return len(bigBuffers.m)
+	return len(bigBuffers.live)
 }
 
 // Big bodies travel in mapped buffers: read straight into one when the

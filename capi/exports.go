@@ -65,6 +65,7 @@ func fastreq_set_memory_limit(limit C.int64_t) (prev C.int64_t) {
 //export fastreq_free_os_memory
 func fastreq_free_os_memory() C.int32_t {
 	defer func() { recover() }()
+	dropBigPool()
 	debug.FreeOSMemory()
 	return C.FASTREQ_OK
 }
