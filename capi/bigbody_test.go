@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/fastreq/fastreq/tests/testserver"
 )
@@ -95,4 +96,74 @@ func TestBigBodies(t *testing.T) {
 			t.Errorf("freeEach=%v: %d big buffers still mapped", freeEach, n)
 		}
 	}
+}
+
+// Flow control: a caller that drains keeps at most bigInFlight bytes of
+// big bodies live, and one that drains nothing until all records wait is
+// never stalled by it.
+func TestBigBodyFlowControl(t *testing.T) {
+	srv := testServers(t)
+	h, rc, msg := hookClientNew([]byte(`{"max_retries":0,"http2":false,"concurrency":32}`))
+	if rc != 0 {
+		t.Fatalf("client: %d %s", rc, msg)
+	}
+	defer hookClientClose(h)
+	const n, size = 120, 1 << 20 // 120 MiB, about twice bigInFlight
+	var reqs []string
+	for i := 0; i < n; i++ {
+		reqs = append(reqs, fmt.Sprintf(`{"url":"%s/x/bytes/%d"}`, srv.HTTPURL, size))
+	}
+	body := "[" + strings.Join(reqs, ",") + "]"
+	liveBytes := func() int {
+		bigBuffers.Lock()
+		defer bigBuffers.Unlock()
+		return bigBuffers.liveBytes
+	}
+
+	t.Run("draining caller", func(t *testing.T) {
+		b, rc, msg := hookSubmit(h, []byte(body), 0)
+		if rc != 0 {
+			t.Fatalf("submit: %d %s", rc, msg)
+		}
+		defer hookBatchFree(b)
+		got, most := 0, 0
+		for got < n {
+			if hookBatchWait(b, 10000) <= 0 {
+				t.Fatalf("no records after 10 s (have %d)", got)
+			}
+			most = max(most, liveBytes())
+			recs, _ := hookBatchDrain(b, 4)
+			for _, r := range recs {
+				if len(r.Body) != size {
+					t.Fatalf("record %d: %d bytes, error %d", r.Index, len(r.Body), r.Error)
+				}
+			}
+			got += len(recs)
+			time.Sleep(2 * time.Millisecond) // a slower consumer than the engine
+		}
+		if most > bigInFlight+size {
+			t.Errorf("%d MiB of big bodies live at once, want at most %d MiB", most>>20, (bigInFlight+size)>>20)
+		}
+	})
+
+	t.Run("caller that drains at the end", func(t *testing.T) {
+		time.Sleep(bigWaitMax) // the previous subtest's releases are old now
+		start := time.Now()
+		b, rc, msg := hookSubmit(h, []byte(body), 0)
+		if rc != 0 {
+			t.Fatalf("submit: %d %s", rc, msg)
+		}
+		defer hookBatchFree(b)
+		for hookBatchWait(b, 100) < n {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("only %d of %d records after 20 s without draining", hookBatchWait(b, 0), n)
+			}
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("%d bodies took %v when nothing was drained; flow control held them up", n, d)
+		}
+		if got := hookDrainAll(b, 64); got != n {
+			t.Errorf("drained %d records, want %d", got, n)
+		}
+	})
 }
