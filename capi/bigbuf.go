@@ -12,7 +12,9 @@ import (
 	"unsafe"
 )
 
-// Big buffers (bigBuffer bytes and up) are mapped pages of their own, not
+// Big buffers (bigBuffer bytes and up; measured: 5,000 bodies of 64 KiB
+// went from 4-5.5k to 6.6-8.4k requests/s when they joined) are mapped
+// pages of their own, not
 // malloc'd: malloc would raise its mmap threshold after the first such
 // free and serve later ones from per-thread arenas that keep the memory
 // (measured: 500 bodies of 1 MiB peaked at ~930 MiB RSS, 1.85x the bytes
@@ -28,7 +30,7 @@ import (
 // has released one within bigWaitMax, so a caller that drains nothing
 // until its batch ends is never held up.
 const (
-	bigBuffer   = 128 << 10
+	bigBuffer   = 64 << 10
 	bigPoolMax  = 64 << 20
 	bigInFlight = 64 << 20
 	bigWaitMax  = time.Second
@@ -149,7 +151,7 @@ type bodyAllocator struct{}
 
 func (bodyAllocator) Alloc(n int) []byte {
 	if n < bigBuffer {
-		return nil // malloc and one copy are cheaper than a mapping
+		return nil // a page-sized mapping per small body would waste more than the copy costs
 	}
 	return mapBig(n, true)
 }
