@@ -12,14 +12,13 @@ import (
 	"unsafe"
 )
 
-// Big buffers (bigBuffer bytes and up; measured: 5,000 bodies of 64 KiB
-// went from 4-5.5k to 6.6-8.4k requests/s when they joined) are mapped
-// pages of their own, not
+// Big buffers (bigBuffer bytes and up) are mapped pages of their own, not
 // malloc'd: malloc would raise its mmap threshold after the first such
 // free and serve later ones from per-thread arenas that keep the memory
 // (measured: 500 bodies of 1 MiB peaked at ~930 MiB RSS, 1.85x the bytes
 // kept). Big bodies of a known length are read straight into one
-// (bodyAllocator), so they are never copied and never become Go garbage.
+// (bodyAllocator), so they are never copied and never become Go garbage
+// (measured: 5,000 bodies of 64 KiB, 4-5.5k -> 6.6-8.4k requests/s).
 //
 // Fresh pages cost a fault and zeroing each, which on this kind of VM is
 // most of the work of a big download (measured: clear_page was half the
