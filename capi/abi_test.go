@@ -91,3 +91,46 @@ func TestMetaOnFailureFlag(t *testing.T) {
 		}
 	}
 }
+
+// fastreq_batch_next waits and drains in one call: every record comes out
+// once, a timeout or a done batch gives 0, bad arguments EINVAL and a
+// freed batch EBADHANDLE.
+func TestBatchNext(t *testing.T) {
+	srv := testServers(t)
+	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
+	if rc != 0 {
+		t.Fatalf("client: %d %s", rc, msg)
+	}
+	defer hookClientClose(h)
+	stall := srv.HTTPURL + "/x/stall?seconds=0.3"
+	reqs := fmt.Sprintf(`[{"url":%q},{"url":%q},{"url":%q}]`, srv.HTTPURL+"/x/json", srv.HTTPURL+"/x/json", stall)
+	b, rc, msg := hookSubmit(h, []byte(reqs), 0)
+	if rc != 0 {
+		t.Fatalf("submit: %d %s", rc, msg)
+	}
+	if got := hookBatchNext(b, 0, 0); got != -1 {
+		t.Errorf("fastreq_batch_next(max 0) = %d, want FASTREQ_EINVAL (-1)", got)
+	}
+	got, start := 0, time.Now()
+	for got < 3 && time.Since(start) < 10*time.Second {
+		n := hookBatchNext(b, 2, 100)
+		if n < 0 || n > 2 {
+			t.Fatalf("fastreq_batch_next = %d", n)
+		}
+		got += int(n)
+	}
+	if got != 3 {
+		t.Fatalf("drained %d records, want 3", got)
+	}
+	if hookBatchDone(b) != 1 {
+		t.Error("batch not done after its 3 records")
+	}
+	t0 := time.Now()
+	if n := hookBatchNext(b, 4, 5000); n != 0 || time.Since(t0) > time.Second {
+		t.Errorf("fastreq_batch_next on a done batch = %d after %v, want 0 at once", n, time.Since(t0))
+	}
+	hookBatchFree(b)
+	if n := hookBatchNext(b, 4, 0); n != -2 {
+		t.Errorf("fastreq_batch_next on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", n)
+	}
+}

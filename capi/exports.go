@@ -70,6 +70,9 @@ func fastreq_free_os_memory() C.int32_t {
 	return C.FASTREQ_OK
 }
 
+//export fastreq_log_counter
+func fastreq_log_counter() *C.int64_t { return (*C.int64_t)(unsafe.Pointer(logCounter)) }
+
 //export fastreq_log_drain
 func fastreq_log_drain(out **C.char) (n C.int32_t) {
 	rc := call(nil, func() error {
@@ -245,11 +248,35 @@ func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) (n C.int32_t) {
 		if err != nil {
 			return err
 		}
-		timeout := time.Duration(timeoutMS) * time.Millisecond
-		if timeoutMS < 0 {
-			timeout = -1
+		n = C.int32_t(min(bt.q.wait(waitTimeout(timeoutMS)), math.MaxInt32))
+		return nil
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return n
+}
+
+// waitTimeout maps the ABI's timeout_ms (0 = check, negative = no limit).
+func waitTimeout(ms C.int32_t) time.Duration {
+	if ms < 0 {
+		return -1
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+//export fastreq_batch_next
+func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, timeoutMS C.int32_t) (n C.int32_t) {
+	rc := call(nil, func() error {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return err
 		}
-		n = C.int32_t(min(bt.q.wait(timeout), math.MaxInt32))
+		if recs == nil || max <= 0 {
+			return errInvalid("records", "records is NULL or max is not positive")
+		}
+		bt.q.wait(waitTimeout(timeoutMS))
+		n = C.int32_t(bt.q.drain(unsafe.Slice(recs, int(max))))
 		return nil
 	})
 	if rc != C.FASTREQ_OK {

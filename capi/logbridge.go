@@ -1,10 +1,24 @@
 package main
 
+/*
+#include <stdint.h>
+
+// How many log records wait in the queue (fastreq_log_counter gives its
+// address): a host reads it to call fastreq_log_drain only when there is
+// something to drain. Not an exported variable: a C program would get its
+// own copy of it (a copy relocation) that the library never writes.
+static volatile int64_t log_waiting = 0;
+static const volatile int64_t *log_waiting_addr(void) { return &log_waiting; }
+*/
+import "C"
+
 import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/fastreq/fastreq/core"
 	json "github.com/goccy/go-json"
@@ -43,7 +57,14 @@ func (q *logQueue) add(r logRecord) {
 		q.dropped++
 	}
 	q.recs = append(q.recs, r)
+	q.publish()
 }
+
+// logCounter is the address fastreq_log_counter hands out.
+var logCounter = (*int64)(unsafe.Pointer(C.log_waiting_addr()))
+
+// publish stores the queue length in the log counter; q.mu is held.
+func (q *logQueue) publish() { atomic.StoreInt64(logCounter, int64(len(q.recs))) }
 
 // take returns the waiting records, with a warning first when some were
 // dropped since the last call.
@@ -52,6 +73,7 @@ func (q *logQueue) take() []logRecord {
 	defer q.mu.Unlock()
 	recs, dropped := q.recs, q.dropped
 	q.recs, q.dropped = nil, 0
+	q.publish()
 	if dropped > 0 {
 		recs = append([]logRecord{{TimeNS: time.Now().UnixNano(), Level: "warning",
 			Message: "log records dropped: nobody drained them", Attrs: map[string]any{"dropped": dropped}}}, recs...)

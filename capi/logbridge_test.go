@@ -41,7 +41,12 @@ func TestLogDrainCarriesRetries(t *testing.T) {
 		hookBatchFree(b)
 		hookClientClose(h)
 
+		waiting := hookLogWaiting()
 		text, n := hookLogDrain()
+		if waiting != int64(n) || hookLogWaiting() != 0 {
+			t.Errorf("fastreq_log_counter said %d before a drain of %d records and %d after it, want %d and 0",
+				waiting, n, hookLogWaiting(), n)
+		}
 		var got []logRecord
 		if n > 0 {
 			if err := json.Unmarshal([]byte(text), &got); err != nil || len(got) != int(n) {

@@ -119,6 +119,25 @@ func hookSubmit(client uint64, reqs []byte, flags uint32) (h uint64, rc int32, e
 }
 
 func hookBatchFD(h uint64) int32 { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
+
+// hookBatchNext calls fastreq_batch_next with room for max records (none:
+// a NULL array) and releases what it drained; it returns the count or
+// the negative code.
+func hookBatchNext(h uint64, max int, ms int32) int32 {
+	if max <= 0 {
+		return int32(C.fastreq_batch_next(C.uint64_t(h), nil, C.int32_t(max), C.int32_t(ms)))
+	}
+	buf := (*C.fastreq_record_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.fastreq_record_t{}))))
+	defer C.free(unsafe.Pointer(buf))
+	n := C.fastreq_batch_next(C.uint64_t(h), buf, C.int32_t(max), C.int32_t(ms))
+	if n > 0 {
+		C.fastreq_records_release(buf, n)
+	}
+	return int32(n)
+}
+
+// hookLogWaiting reads fastreq_log_counter's counter as a C caller does.
+func hookLogWaiting() int64 { return int64(*C.fastreq_log_counter()) }
 func hookBatchWait(h uint64, ms int32) int32 {
 	return int32(C.fastreq_batch_wait(C.uint64_t(h), C.int32_t(ms)))
 }

@@ -165,6 +165,14 @@ int64_t fastreq_live_handles(void);
  */
 int32_t fastreq_log_drain(char **out);
 
+/*
+ * Returns: the address of a counter of the log records fastreq_log_drain()
+ * would return now (updated atomically by the library; read it, never
+ * write it). A host that forwards logs after every batch reads it once per
+ * batch instead of calling when there is nothing. Valid for the process.
+ */
+const volatile int64_t *fastreq_log_counter(void);
+
 /* ---- Clients ---------------------------------------------------------- */
 
 /*
@@ -251,6 +259,18 @@ int32_t fastreq_batch_fd(uint64_t batch);
  * once; use fastreq_batch_done() to tell.
  */
 int32_t fastreq_batch_wait(uint64_t batch, int32_t timeout_ms);
+
+/*
+ * fastreq_batch_wait() then fastreq_batch_drain() in one call: waits as
+ * the former (timeout_ms alike), then moves up to max waiting records
+ * into records[0..n). The loop of a caller that blocks is one call per
+ * wakeup: while ((n = fastreq_batch_next(b, recs, max, 100)) >= 0) {...}
+ * until fastreq_batch_done() says so.
+ * Returns: n (0 on timeout, or when the batch is done and drained) or a
+ * negative code (FASTREQ_EINVAL when records is NULL or max <= 0).
+ */
+int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records,
+                           int32_t max, int32_t timeout_ms);
 
 /*
  * Moves up to max waiting records into records[0..n). Never blocks.

@@ -10,7 +10,8 @@ Each drained chunk is released with one ``fastreq_records_release`` call.
 Go never calls into Python: records wait in the batch's queue, and
 
 * the synchronous driver waits in slices of ``WAIT_SLICE_MS`` with the GIL
-  released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice;
+  released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice,
+  in ``fastreq_batch_next`` (wait and drain: one call per wakeup);
 * the asyncio driver watches the batch's eventfd with ``loop.add_reader``
   or, where the loop has no add_reader (Windows' Proactor) or the library
   gives no descriptor, runs one helper thread blocked in
@@ -97,7 +98,7 @@ def forward_engine_logs() -> None:
     down, ...) to the "fastreq" logger. Go never calls into Python, so they
     wait in the library until a batch ends and this drains them."""
     lb = _ffi.loaded_library()
-    if lb is None:
+    if lb is None or not lb.log_waiting.value:
         return
     out = ctypes.c_void_p(None)
     n = lb.log_drain(ctypes.byref(out))
@@ -135,6 +136,7 @@ class BatchRun:
         self.h = 0
         self.plan = plan
         self._drain = lb.batch_drain
+        self._next = lb.batch_next
         self._release = lb.records_release
         self._buf = _take_buffer()
         self._raw, self._arr, self._mv = self._buf
@@ -194,6 +196,23 @@ class BatchRun:
             if max_chunks and chunks >= max_chunks:
                 self.more = True
                 return total
+
+    def next(self, timeout_ms: int) -> int:
+        """Wait up to timeout_ms for records (the GIL released), then drain
+        and process every waiting one. Returns how many it processed."""
+        arr = self._arr
+        n = self._next(self.h, arr, _CHUNK, timeout_ms)
+        if n <= 0:
+            if n < 0:
+                check_rc(n, "fastreq_batch_next")
+            return 0
+        try:
+            self._process(n)
+        finally:
+            self._release(arr, n)
+        if n < _CHUNK:
+            return n
+        return n + self.pump()
 
     def _process(self, n: int) -> None:
         plan = self.plan
@@ -326,17 +345,12 @@ class BatchRun:
 def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:
     """Wait (GIL released, in slices) and pump until the batch is done, or
     until ``until()`` says stop. The caller cancels/frees on exceptions."""
-    wait = _ffi.lib().batch_wait
-    h = run.h
     sleep = time.sleep
     below = _coalesce_below()
     while run.remaining > 0:
         if until is not None and until():
             return
-        n = wait(h, WAIT_SLICE_MS)
-        if n < 0:
-            check_rc(n, "fastreq_batch_wait")
-        elif n > 0 and run.pump() < below and run.remaining > 0:
+        if 0 < run.next(WAIT_SLICE_MS) < below and run.remaining > 0:
             sleep(COALESCE_S)
 
 

@@ -155,10 +155,12 @@ SYMBOLS = {
     "fastreq_batch_fd": (c_int32, [c_uint64]),
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
     "fastreq_batch_drain": (c_int32, [c_uint64, _recp, c_int32]),
+    "fastreq_batch_next": (c_int32, [c_uint64, _recp, c_int32, c_int32]),
     "fastreq_batch_done": (c_int32, [c_uint64]),
     "fastreq_batch_cancel": (c_int32, [c_uint64]),
     "fastreq_batch_free": (c_int32, [c_uint64]),
     "fastreq_log_drain": (c_int32, [_charpp]),
+    "fastreq_log_counter": (c_void_p, []),
 }
 
 if sys.platform == "darwin":
@@ -192,10 +194,14 @@ class Library:
     batch_fd: Any
     batch_wait: Any
     batch_drain: Any
+    batch_next: Any
     batch_done: Any
     batch_cancel: Any
     batch_free: Any
     log_drain: Any
+    log_counter: Any
+    #: The counter of fastreq_log_counter(): log records waiting.
+    log_waiting: ctypes.c_int64
 
     def __init__(self, cdll: ctypes.CDLL, path: str) -> None:
         self.cdll = cdll
@@ -208,6 +214,7 @@ class Library:
             fn.restype = restype
             fn.argtypes = argtypes
             setattr(self, name[len("fastreq_"):], fn)
+        self.log_waiting = ctypes.c_int64.from_address(self.log_counter())
         abi = self.abi_version()
         if abi != ABI_VERSION:
             raise LibraryError(

@@ -1057,6 +1057,62 @@ static void test_wait_vs_free(void)
     check_no_live_buffers();
 }
 
+/* 100 requests drained the blocking way, one fastreq_batch_next() call
+ * per wakeup; a retry leaves a debug log record, which the counter of
+ * fastreq_log_counter() announces before fastreq_log_drain() takes it. */
+static void test_batch_next_and_logs(void)
+{
+    char *out = NULL;
+    fastreq_log_drain(&out); /* start with no records */
+    fastreq_free(out);
+    const volatile int64_t *waiting = fastreq_log_counter();
+    REQUIRE(waiting && waiting == fastreq_log_counter(), "log_counter = %p", (const void *)waiting);
+    CHECK_RC(*waiting, 0);
+
+    uint64_t c = new_client("{\"max_retries\":1,\"backoff_multiplier\":0.001,\"debug\":true,"
+                            "\"timeout\":60,\"concurrency\":8}");
+    REQUIRE(c, "no client");
+    char key[64];
+    snprintf(key, sizeof key, "cnext-%ld", (long)getpid());
+    sbuf js = {0}; /* a key per request: each fails once, then succeeds */
+    sb_add(&js, "[");
+    for (int i = 0; i < 100; i++)
+        sb_add(&js, "%s{\"url\":\"%s/x/status-then-ok?fail=1&key=%s-%d\"}", i ? "," : "", g_url, key, i);
+    sb_add(&js, "]");
+    uint64_t b = submit(c, js.p, 0);
+    free(js.p);
+    if (!b) {
+        fastreq_client_close(c);
+        return;
+    }
+    fastreq_record_t recs[16];
+    CHECK_RC(fastreq_batch_next(b, NULL, 16, 0), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_batch_next(b, recs, 0, 0), FASTREQ_EINVAL);
+    int got = 0, ok = 0;
+    double deadline = now_s() + 60;
+    while (fastreq_batch_done(b) == 0 && now_s() < deadline) {
+        int32_t n = fastreq_batch_next(b, recs, 16, 100);
+        REQUIRE(n >= 0 && n <= 16, "batch_next = %d", n);
+        for (int32_t i = 0; i < n; i++) ok += recs[i].status == 200 && recs[i].error == FASTREQ_ERR_NONE;
+        got += n;
+        fastreq_records_release(recs, n);
+    }
+    CHECK(got == 100 && ok == 100, "%d records, %d ok, want 100 and 100", got, ok);
+    CHECK_RC(fastreq_batch_next(b, recs, 16, 0), 0);
+    CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_next(b, recs, 16, 0), FASTREQ_EBADHANDLE);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+
+    int64_t before = *waiting;
+    CHECK(before >= 100, "log counter = %" PRId64 " after 100 retries, want >= 100", before);
+    int32_t n = fastreq_log_drain(&out);
+    CHECK(n == before && out && strstr(out, "\"retrying\""), "log_drain = %d records (the counter said %" PRId64 ")",
+          n, before);
+    fastreq_free(out);
+    CHECK_RC(*waiting, 0);
+    check_no_live_buffers();
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -1077,6 +1133,7 @@ static const struct {
     {"output_path", test_output_path},
     {"buffer_bounds", test_buffer_bounds},
     {"wait_vs_free", test_wait_vs_free},
+    {"batch_next_and_logs", test_batch_next_and_logs},
 };
 
 int main(int argc, char **argv)
