@@ -146,6 +146,24 @@ func TestBigBodyFlowControl(t *testing.T) {
 		}
 	})
 
+	t.Run("cancelled while reads wait", func(t *testing.T) {
+		b, rc, msg := hookSubmit(h, []byte(body), 0)
+		if rc != 0 {
+			t.Fatalf("submit: %d %s", rc, msg)
+		}
+		for got := 0; got < 8; { // drain a few: the caller counts as draining
+			hookBatchWait(b, 10000)
+			recs, _ := hookBatchDrain(b, 4)
+			got += len(recs)
+		}
+		time.Sleep(50 * time.Millisecond) // let reads pile up behind the limit
+		start := time.Now()
+		hookBatchFree(b)
+		if d := time.Since(start); d > bigWaitMax/2 {
+			t.Errorf("fastreq_batch_free took %v: reads waiting for memory ignored the cancel", d)
+		}
+	})
+
 	t.Run("caller that drains at the end", func(t *testing.T) {
 		time.Sleep(bigWaitMax) // the previous subtest's releases are old now
 		start := time.Now()

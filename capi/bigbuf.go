@@ -6,6 +6,7 @@ package main
 import "C"
 
 import (
+	"context"
 	"sync"
 	"syscall"
 	"time"
@@ -56,12 +57,14 @@ func bigSize(n int) int {
 	return size
 }
 
-// mapBig returns a big buffer of n bytes. With wait, it first waits while
-// bigInFlight bytes are live and the caller is releasing them (see above).
-func mapBig(n int, wait bool) []byte {
+// mapBig returns a big buffer of n bytes, or nil when the system has no
+// memory to map. With a non-nil done, it first waits while bigInFlight
+// bytes are live and the caller is releasing them (see above), or until
+// done is closed.
+func mapBig(n int, done <-chan struct{}) []byte {
 	size := bigSize(n)
 	bigBuffers.Lock()
-	for wait && bigBuffers.liveBytes+size > bigInFlight {
+	for done != nil && bigBuffers.liveBytes+size > bigInFlight {
 		idle := time.Since(bigBuffers.lastFree)
 		if idle >= bigWaitMax {
 			break
@@ -72,6 +75,8 @@ func mapBig(n int, wait bool) []byte {
 		select {
 		case <-released:
 		case <-timer.C:
+		case <-done:
+			done = nil
 		}
 		timer.Stop()
 		bigBuffers.Lock()
@@ -88,7 +93,10 @@ func mapBig(n int, wait bool) []byte {
 		var err error
 		b, err = syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 		if err != nil {
-			panic("out of memory: mmap: " + err.Error())
+			bigBuffers.Lock()
+			bigBuffers.liveBytes -= size
+			bigBuffers.Unlock()
+			return nil
 		}
 	}
 	bigBuffers.Lock()
@@ -99,7 +107,11 @@ func mapBig(n int, wait bool) []byte {
 }
 
 // unmapBig releases p if it is a big buffer and reports whether it was.
-func unmapBig(p unsafe.Pointer) bool {
+// Only the caller's releases count as draining: the engine's own (a read
+// that failed) must not keep other reads waiting.
+func unmapBig(p unsafe.Pointer) bool { return releaseBig(p, true) }
+
+func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	bigBuffers.Lock()
 	size, ok := bigBuffers.live[uintptr(p)]
 	if !ok {
@@ -116,7 +128,9 @@ func unmapBig(p unsafe.Pointer) bool {
 	}
 	close(bigBuffers.released)
 	bigBuffers.released = make(chan struct{})
-	bigBuffers.lastFree = time.Now()
+	if byCaller {
+		bigBuffers.lastFree = time.Now()
+	}
 	bigBuffers.Unlock()
 	if !keep {
 		syscall.Munmap(b)
@@ -148,14 +162,14 @@ func dropBigPool() {
 // bodyAllocator gives the engine big buffers to read bodies into.
 type bodyAllocator struct{}
 
-func (bodyAllocator) Alloc(n int) []byte {
+func (bodyAllocator) Alloc(ctx context.Context, n int) []byte {
 	if n < bigBuffer {
 		return nil // a page-sized mapping per small body would waste more than the copy costs
 	}
-	return mapBig(n, true)
+	return mapBig(n, ctx.Done()) // nil (no memory to map): the engine reads into Go memory
 }
 
-func (bodyAllocator) Free(b []byte) { unmapBig(unsafe.Pointer(&b[0])) }
+func (bodyAllocator) Free(b []byte) { releaseBig(unsafe.Pointer(&b[0]), false) }
 
 // cBody hands a result body to C: a big buffer from bodyAllocator as it
 // is, anything else copied.

@@ -21,9 +21,10 @@ func cBytes(b []byte) *C.uint8_t {
 		return nil
 	}
 	if len(b) >= bigBuffer {
-		buf := mapBig(len(b), false)
-		copy(buf, b)
-		return (*C.uint8_t)(unsafe.Pointer(&buf[0]))
+		if buf := mapBig(len(b), nil); buf != nil {
+			copy(buf, b)
+			return (*C.uint8_t)(unsafe.Pointer(&buf[0]))
+		}
 	}
 	p := C.malloc(C.size_t(len(b)))
 	if p == nil {

@@ -173,11 +173,12 @@ type BatchOptions struct {
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
-// returns a slice of exactly n bytes, or nil to read into Go memory; Free
-// takes back a buffer whose read failed. A buffer that was filled becomes
-// the result's Content, and OnResult owns it from then on.
+// returns a slice of exactly n bytes, or nil to read into Go memory; ctx
+// is the request's (an allocator that waits for memory gives up when it
+// is done). Free takes back a buffer whose read failed. A buffer that was
+// filled becomes the result's Content, and OnResult owns it from then on.
 type BodyAllocator interface {
-	Alloc(n int) []byte
+	Alloc(ctx context.Context, n int) []byte
 	Free(buf []byte)
 }
 

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -127,7 +128,11 @@ func readBody(resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, er
 		if n > limit {
 			return nil, bodyTooLargeError{limit}
 		}
-		return readExact(r, int(n), alloc)
+		ctx := context.Background()
+		if resp.Request != nil {
+			ctx = resp.Request.Context()
+		}
+		return readExact(ctx, r, int(n), alloc)
 	}
 	size := int64(512)
 	if n > 0 && n < limit {
@@ -154,10 +159,10 @@ func readBody(resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, er
 
 // readExact reads exactly n bytes into a buffer from alloc, or from the Go
 // heap when alloc is nil or declines.
-func readExact(r io.Reader, n int, alloc BodyAllocator) ([]byte, error) {
+func readExact(ctx context.Context, r io.Reader, n int, alloc BodyAllocator) ([]byte, error) {
 	var buf []byte
 	if alloc != nil && n > 0 {
-		if buf = alloc.Alloc(n); buf != nil && len(buf) != n {
+		if buf = alloc.Alloc(ctx, n); buf != nil && len(buf) != n {
 			alloc.Free(buf) // a wrong size: not worth failing the request over
 			buf = nil
 		}

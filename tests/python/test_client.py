@@ -4,6 +4,7 @@ progress and logging."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -131,6 +132,18 @@ def test_each_fastreq_call_is_a_fresh_session(server):
     fastreq.fastreq(server.url("/x/set-cookie?sess=1"))
     assert fastreq.fastreq(server.url("/x/cookies"))["cookies"] == {}
     assert fastreq.fastreq(server.url("/x/cookies"), cookies={"a": "b"})["cookies"] == {"a": "b"}
+
+
+def test_big_bodies_sync_async_and_response(server):
+    # 64 KiB and up travel in pooled pages of their own; every byte must
+    # arrive, for every return type and driver, across many reuses.
+    sizes = [65535, 65536, 200000, 1 << 20] * 10
+    urls = [server.url(f"/x/bytes/{n}") for n in sizes]
+    res = fastreq.fastreq(urls, return_type="content", concurrency=16)
+    assert [len(b) for b in res] == sizes and all(b == pattern(n) for b, n in zip(res, sizes))
+    res = asyncio.run(fastreq.fastreq_async(urls[:8], return_type="response"))
+    assert [r.content for r in res] == [pattern(n) for n in sizes[:8]]
+    assert res[3].headers["content-length"] == str(1 << 20)
 
 
 # ---- per-request specs ------------------------------------------------------------
