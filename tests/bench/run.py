@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -32,7 +33,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -670,6 +671,7 @@ class Summary:
     vs_aiohttp: float = float("nan")
     vs_ceiling: float = float("nan")
     version: str = ""
+    round_rps: dict[int, float] = field(default_factory=dict)  # run index -> req/s of the good runs
 
 
 def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str]) -> Summary:
@@ -696,7 +698,19 @@ def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str])
     if w.mode == "rate" and not math.isnan(s.achieved_rate):
         s.rate_error_pct = (s.achieved_rate / w.rate - 1) * 100
     s.version = good[-1].version
+    s.round_rps = {r.index: r.rps for r in good if not math.isnan(r.rps)}
     return s
+
+
+def paired_ratio(s: Summary, ref: Summary) -> float:
+    """The median, over the interleaved rounds both ran well, of s's req/s
+    over ref's in the same round: drift over a long run (the VM's neighbours,
+    a slower hour) moves both sides of each ratio alike, where a ratio of the
+    two medians would mix rounds. Falls back to the ratio of the medians."""
+    both = sorted(set(s.round_rps) & set(ref.round_rps))
+    if both:
+        return statistics.median(s.round_rps[i] / ref.round_rps[i] for i in both)
+    return s.rps / ref.rps
 
 
 def add_ratios(summaries: list[Summary]) -> None:
@@ -706,17 +720,18 @@ def add_ratios(summaries: list[Summary]) -> None:
     for group in by_w.values():
         if group[0].workload.mode == "rate":
             continue  # throughput is fixed by the rate: no ratios
-        ref = {s.client.name: s.rps for s in group if not math.isnan(s.rps)}
-        ceil = max((s.rps for s in group if s.client.ceiling and not math.isnan(s.rps)), default=float("nan"))
+        ref = {s.client.name: s for s in group if not math.isnan(s.rps)}
+        ceilings = [s for s in group if s.client.ceiling and not math.isnan(s.rps)]
+        ceil = max(ceilings, key=lambda s: s.rps, default=None)
         for s in group:
             if math.isnan(s.rps):
                 continue
             if "go-core" in ref:
-                s.vs_go = s.rps / ref["go-core"]
+                s.vs_go = paired_ratio(s, ref["go-core"])
             if "aiohttp" in ref:
-                s.vs_aiohttp = s.rps / ref["aiohttp"]
-            if not math.isnan(ceil) and not s.client.ceiling:
-                s.vs_ceiling = s.rps / ceil
+                s.vs_aiohttp = paired_ratio(s, ref["aiohttp"])
+            if ceil is not None and not s.client.ceiling:
+                s.vs_ceiling = paired_ratio(s, ceil)
 
 
 # -------------------------------------------------------------- reports
@@ -828,7 +843,9 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         "excluded). CPU s = user+system time of the whole client process (wait4, start-up included); "
         "work CPU s = the client's own figure for the workload alone. Peak RSS = ru_maxrss of the "
         "client process. Ratios are req/s divided by that of go-core (the engine without FFI), "
-        "aiohttp, and the best ceiling tool (h2load/wrk, which neither parse nor keep bodies; wrk runs "
+        "aiohttp, and the best ceiling tool, taken round by round (each client's run against the "
+        "reference's run of the same interleaved round) and then the median, so that drift during "
+        "the run cancels out (h2load/wrk neither parse nor keep bodies; wrk runs "
         f"for a fixed {meta['wrk_duration']:g} s instead of N requests). Every run is checked: all N "
         "requests must succeed, kept bodies must add up, and the server counts which protocol it "
         "actually served (a client that asked for HTTP/2 but spoke HTTP/1.1 is `wrong-proto`). "
@@ -869,7 +886,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         lines.append("")
     lines += ["## Clients and versions", "", "| client | what | version (as it reports) |", "|---|---|---|"]
     versions = meta["client_versions"]
-    for c in meta["clients"]:
+    for c in (CLIENT_BY_NAME[n] for n in meta["clients"] if n in CLIENT_BY_NAME):
         lines.append(f"| {c.name} | {md_escape(c.desc)} | {md_escape(versions.get(c.name, ''))} |")
     lines += ["", "Virtual environments (pinned top-level requirements; `pip freeze`):", ""]
     for name, frozen in meta["freeze"].items():
@@ -938,6 +955,72 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
     readme.write_text(text[:start] + "\n".join(lines) + text[end:])
 
 
+TOP_BEGIN = "<!-- bench-table -->"
+TOP_END = "<!-- /bench-table -->"
+
+
+def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: bool) -> None:
+    """The table of the repository's README: a row per workload, a column
+    per client, then fastreq's ratios."""
+    readme = HERE.parent.parent / "README.md"
+    if not readme.exists():
+        return
+    text = readme.read_text()
+    if TOP_BEGIN not in text or TOP_END not in text:
+        return
+    m = meta["machine"]
+    names = list(dict.fromkeys(s.client.name for s in summaries))
+    cell = {(s.workload.id, s.client.name): s for s in summaries}
+    label = {"W1": "W1 20k GET /json, h1", "W2-h2c": "W2 same, h2c", "W2-tls": "W2 same, TLS h2",
+             "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
+             "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50"}
+    lines = [
+        TOP_BEGIN,
+        f"Measured on a {m['cores']}-core {m['cpu']} (server on CPU 0, each client on CPU 1), median of "
+        f"{meta['runs']} interleaved runs, {meta['date']} (commit {m['repo']}). Requests/s unless noted; "
+        "n/a: the peer cannot do it (no HTTP/2, no rate limit); wrong-proto: asked for h2c, spoke HTTP/1.1.",
+        "",
+        "| workload | " + " | ".join(names) + " |",
+        "|---|" + "---:|" * len(names),
+    ]
+    for wid in dict.fromkeys(s.workload.id for s in summaries):
+        row = []
+        for n in names:
+            s = cell.get((wid, n))
+            if s is None:
+                row.append("")
+            elif math.isnan(s.rps):
+                row.append(s.status)
+            elif s.workload.mode == "rate":
+                row.append(f"{s.achieved_rate:.1f}/s ({s.rate_error_pct:+.2f}%)")
+            elif s.workload.mode == "serial":
+                row.append(f"{s.p50_ms * 1000:.0f} µs")
+            elif wid == "W5":
+                row.append(f"{s.rps:,.0f} ({s.rss_mib:.0f} MiB)")
+            else:
+                row.append(f"{s.rps:,.0f}")
+        lines.append(f"| {label.get(wid, wid)} | " + " | ".join(row) + " |")
+    ratios = []
+    for wid in dict.fromkeys(s.workload.id for s in summaries):
+        s = cell.get((wid, "fastreq"))
+        if s is None or math.isnan(s.vs_go):
+            continue
+        r = f"{wid}: {s.vs_go:.2f}x go-core"
+        if not math.isnan(s.vs_aiohttp):
+            r += f", {s.vs_aiohttp:.2f}x aiohttp"
+        if s.workload.mode == "bytes":
+            r += f", peak RSS {s.rss_mib:.0f} MiB"
+        ratios.append(r)
+    lines += ["", "fastreq (the sync `fastreq()` call), each ratio the median of the rounds' ratios: "
+              + "; ".join(ratios) + "."]
+    if has_chart:
+        lines += ["", "![benchmark chart](tests/bench/results/chart.png)"]
+    lines += ["", "All figures, CPU seconds and ratios: [tests/bench/results/results.md]"
+              "(tests/bench/results/results.md). Rerun with `make bench`.", TOP_END]
+    start, end = text.index(TOP_BEGIN), text.index(TOP_END) + len(TOP_END)
+    readme.write_text(text[:start] + "\n".join(lines) + text[end:])
+
+
 # ------------------------------------------------------------------ main
 
 
@@ -956,6 +1039,8 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin with taskset")
     p.add_argument("--no-install", action="store_true", help="neither apt-get nor pip: use what is there")
     p.add_argument("--list", action="store_true", help="list workloads and clients, then exit")
+    p.add_argument("--report", default="", metavar="DIR", help="measure nothing: rebuild DIR's results.md, "
+                   "results.csv and chart (and the READMEs for results/) from its runs.csv and meta.json")
     a = p.parse_args()
     a.timeout = a.timeout or (120 if a.quick else 900)
     a.wrk_duration = a.wrk_duration or (2 if a.quick else 10)
@@ -984,6 +1069,8 @@ def select_items(args: argparse.Namespace) -> tuple[list[Workload], list[Client]
 
 def main() -> int:
     args = parse_args()
+    if args.report:
+        return report_only(Path(args.report).resolve())
     ws, cs = select_items(args)
     if args.list:
         for w in ws:
@@ -1101,9 +1188,8 @@ def main() -> int:
         server.stop()
 
     measure_lock.close()
-    add_ratios(summaries)
     load_after = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    meta = {
+    meta: dict[str, Any] = {
         "date": dt.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
         "command": command_line,
         "runs": args.runs,
@@ -1113,30 +1199,70 @@ def main() -> int:
         "machine": machine,
         "load_before": load_before,
         "load_after": load_after,
-        "clients": cs,
         "client_versions": versions,
         "freeze": freeze,
+        "clients": [c.name for c in cs],
     }
-    write_csv(out_dir / "results.csv", summaries)
     write_runs_csv(out_dir / "runs.csv", all_runs)
-    (out_dir / "meta.json").write_text(json.dumps(
-        {k: v for k, v in meta.items() if k != "clients"} | {"clients": [c.name for c in cs]}, indent=2))
+    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2))
+    write_reports(out_dir, summaries, meta, interrupted)
+    log(f"   raw output of every run: {RUN_DIR / 'logs'}")
+    return 130 if interrupted else 0
+
+
+def write_reports(out_dir: Path, summaries: list[Summary], meta: dict[str, Any], interrupted: bool = False) -> None:
+    """results.csv, the chart, results.md and (for a full run in results/)
+    the READMEs' tables, from the summaries of a run."""
+    add_ratios(summaries)
+    machine = meta["machine"]
+    write_csv(out_dir / "results.csv", summaries)
     chart = None
     if venv_python("report").exists() and summaries:
         r = sh([str(venv_python("report")), str(HERE / "chart.py"), str(out_dir / "results.csv"),
                 str(out_dir / "chart.png"), "--title",
-                f"fastreq benchmark: {machine['cpu']}, {meta['date']}" + (" (QUICK smoke run)" if args.quick else "")],
+                f"fastreq benchmark: {machine['cpu']}, {meta['date']}" + (" (QUICK smoke run)" if meta["quick"] else "")],
                timeout=300, env=clean_env({"MPLBACKEND": "Agg"}))
         if r.returncode == 0:
             chart = "chart.png"
         else:
             log("  chart failed: " + r.stderr.strip()[-500:])
     (out_dir / "results.md").write_text(markdown(summaries, meta, chart))
-    if out_dir == (HERE / "results").resolve() and not interrupted:
+    if out_dir == (HERE / "results").resolve() and not interrupted and not meta["quick"]:
         update_readme(summaries, meta, chart is not None)
+        update_top_readme(summaries, meta, chart is not None)
     log(f"== wrote {out_dir}/results.md, results.csv, runs.csv" + (", chart.png" if chart else ""))
-    log(f"   raw output of every run: {RUN_DIR / 'logs'}")
-    return 130 if interrupted else 0
+
+
+def report_only(out_dir: Path) -> int:
+    """--report: rebuild the reports of a finished run from its files."""
+    meta = json.loads((out_dir / "meta.json").read_text())
+    types = {f.name: f.type for f in dataclasses.fields(Run)}
+    runs: list[Run] = []
+    with open(out_dir / "runs.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            kw: dict[str, Any] = {}
+            for k, v in row.items():
+                t = types.get(k)
+                if t in (int, "int"):
+                    kw[k] = int(v) if v else 0
+                elif t in (float, "float"):
+                    kw[k] = float(v) if v else float("nan")
+                elif t is not None:
+                    kw[k] = v
+            runs.append(Run(**kw))
+    names = meta["clients"]
+    summaries = []
+    for w in workloads(meta["quick"]):
+        wr = [r for r in runs if r.workload == w.id]
+        if not wr:
+            continue
+        for c in (CLIENT_BY_NAME[n] for n in names if n in CLIENT_BY_NAME):
+            mine = [r for r in wr if r.client == c.name]
+            na = [r for r in mine if r.status == "n/a"]
+            reason = c.support(w) or (na[-1].note if na and len(na) == len(mine) else None)
+            summaries.append(summarize(w, c, [r for r in mine if r.status != "n/a"], reason))
+    write_reports(out_dir, summaries, meta)
+    return 0
 
 
 if __name__ == "__main__":
