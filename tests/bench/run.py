@@ -911,13 +911,19 @@ README_BEGIN = "<!-- bench-results:begin -->"
 README_END = "<!-- bench-results:end -->"
 
 
+def replace_block(path: Path, begin: str, end: str, lines: list[str]) -> None:
+    """Replace what lies between the markers begin and end (included) in
+    the file at path with lines; nothing happens without both markers."""
+    if not path.exists():
+        return
+    text = path.read_text()
+    if begin not in text or end not in text:
+        return
+    start, stop = text.index(begin), text.index(end) + len(end)
+    path.write_text(text[:start] + "\n".join(lines) + text[stop:])
+
+
 def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: bool) -> None:
-    readme = HERE / "README.md"
-    if not readme.exists():
-        return
-    text = readme.read_text()
-    if README_BEGIN not in text or README_END not in text:
-        return
     m = meta["machine"]
     lines = [
         README_BEGIN,
@@ -951,8 +957,7 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
                 row.append(f"{s.rps:,.0f}")
         lines.append(f"| {n} | " + " | ".join(row) + " |")
     lines += ["", README_END]
-    start, end = text.index(README_BEGIN), text.index(README_END) + len(README_END)
-    readme.write_text(text[:start] + "\n".join(lines) + text[end:])
+    replace_block(HERE / "README.md", README_BEGIN, README_END, lines)
 
 
 TOP_BEGIN = "<!-- bench-table -->"
@@ -962,12 +967,6 @@ TOP_END = "<!-- /bench-table -->"
 def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: bool) -> None:
     """The table of the repository's README: a row per workload, a column
     per client, then fastreq's ratios."""
-    readme = HERE.parent.parent / "README.md"
-    if not readme.exists():
-        return
-    text = readme.read_text()
-    if TOP_BEGIN not in text or TOP_END not in text:
-        return
     m = meta["machine"]
     names = list(dict.fromkeys(s.client.name for s in summaries))
     cell = {(s.workload.id, s.client.name): s for s in summaries}
@@ -1017,8 +1016,7 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
         lines += ["", "![benchmark chart](tests/bench/results/chart.png)"]
     lines += ["", "All figures, CPU seconds and ratios: [tests/bench/results/results.md]"
               "(tests/bench/results/results.md). Rerun with `make bench`.", TOP_END]
-    start, end = text.index(TOP_BEGIN), text.index(TOP_END) + len(TOP_END)
-    readme.write_text(text[:start] + "\n".join(lines) + text[end:])
+    replace_block(HERE.parent.parent / "README.md", TOP_BEGIN, TOP_END, lines)
 
 
 # ------------------------------------------------------------------ main
