@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/fastreq/fastreq/tests/testserver"
 )
@@ -184,4 +186,40 @@ func TestBigBodyFlowControl(t *testing.T) {
 			t.Errorf("drained %d records, want %d", got, n)
 		}
 	})
+}
+
+// Released big buffers are reused, and fastreq_free_os_memory really
+// unmaps the ones kept for reuse (checked in /proc/self/maps).
+func TestBigBufferPool(t *testing.T) {
+	dropBigPool()
+	mapped := func(p uintptr) bool {
+		maps, err := os.ReadFile("/proc/self/maps")
+		if err != nil {
+			t.Skipf("no /proc/self/maps: %v", err)
+		}
+		for _, line := range strings.Split(string(maps), "\n") {
+			var lo, hi uintptr
+			if _, err := fmt.Sscanf(line, "%x-%x", &lo, &hi); err == nil && p >= lo && p < hi {
+				return true
+			}
+		}
+		return false
+	}
+	a := mapBig(1<<20, nil)
+	pa := uintptr(unsafe.Pointer(&a[0]))
+	unmapBig(unsafe.Pointer(&a[0]))
+	b := mapBig(1<<20-5, nil) // the same size class: the same pages again
+	if pb := uintptr(unsafe.Pointer(&b[0])); pb != pa || len(b) != 1<<20-5 {
+		t.Errorf("second buffer at %#x (%d bytes), want the released one at %#x", pb, len(b), pa)
+	}
+	unmapBig(unsafe.Pointer(&b[0]))
+	if !mapped(pa) {
+		t.Fatal("a buffer kept for reuse is not mapped")
+	}
+	if rc := hookFreeOSMemory(); rc != 0 {
+		t.Fatalf("fastreq_free_os_memory = %d", rc)
+	}
+	if mapped(pa) {
+		t.Errorf("%#x still mapped after fastreq_free_os_memory", pa)
+	}
 }
