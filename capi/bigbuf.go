@@ -45,9 +45,9 @@ var bigBuffers = struct {
 	liveBytes int
 	free      map[int][][]byte // mapped length -> released buffers
 	kept      int              // bytes in free
-	released  chan struct{}    // closed (and replaced) when a buffer is released
-	lastFree  time.Time        // when a buffer was last released
-}{live: map[uintptr]int{}, free: map[int][][]byte{}, released: make(chan struct{})}
+	released  chan struct{}    // made by a waiting read, closed by the next release
+	lastFree  time.Time        // when the caller last released a buffer
+}{live: map[uintptr]int{}, free: map[int][][]byte{}}
 
 func bigSize(n int) int {
 	size := bigBuffer
@@ -69,6 +69,9 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		if idle >= bigWaitMax {
 			break
 		}
+		if bigBuffers.released == nil {
+			bigBuffers.released = make(chan struct{})
+		}
 		released := bigBuffers.released
 		bigBuffers.Unlock()
 		timer := time.NewTimer(bigWaitMax - idle)
@@ -81,27 +84,28 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		timer.Stop()
 		bigBuffers.Lock()
 	}
-	var b []byte
+	bigBuffers.liveBytes += size // counted before any mapping: waiters see it at once
 	if l := bigBuffers.free[size]; len(l) > 0 {
-		b = l[len(l)-1]
+		b := l[len(l)-1]
 		bigBuffers.free[size] = l[:len(l)-1]
 		bigBuffers.kept -= size
+		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = size
+		bigBuffers.Unlock()
+		liveBuffers.Add(1)
+		return b[:n]
 	}
-	bigBuffers.liveBytes += size // counted before the mapping: waiters see it at once
 	bigBuffers.Unlock()
-	if b == nil {
-		var err error
-		b, err = syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
-		if err != nil {
-			bigBuffers.Lock()
-			bigBuffers.liveBytes -= size
-			bigBuffers.Unlock()
-			return nil
-		}
-	}
+	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
 	bigBuffers.Lock()
-	bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = size
+	if err != nil {
+		bigBuffers.liveBytes -= size
+	} else {
+		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = size
+	}
 	bigBuffers.Unlock()
+	if err != nil {
+		return nil
+	}
 	liveBuffers.Add(1)
 	return b[:n]
 }
@@ -126,8 +130,10 @@ func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 		bigBuffers.free[size] = append(bigBuffers.free[size], b)
 		bigBuffers.kept += size
 	}
-	close(bigBuffers.released)
-	bigBuffers.released = make(chan struct{})
+	if bigBuffers.released != nil {
+		close(bigBuffers.released)
+		bigBuffers.released = nil
+	}
 	if byCaller {
 		bigBuffers.lastFree = time.Now()
 	}

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"runtime/debug"
 	"strings"
 
@@ -72,6 +73,20 @@ func call(errOut **C.char, fn func() error) (rc C.int32_t) {
 		return C.int32_t(code)
 	}
 	return C.FASTREQ_OK
+}
+
+// callCount is call for the exports that return a count (>= 0) or a
+// negative code.
+func callCount(fn func() (int, error)) C.int32_t {
+	n := 0
+	rc := call(nil, func() (err error) {
+		n, err = fn()
+		return err
+	})
+	if rc != C.FASTREQ_OK {
+		return rc
+	}
+	return C.int32_t(min(n, math.MaxInt32))
 }
 
 func setErr(errOut **C.char, e *core.Error) {

@@ -48,19 +48,11 @@ func cString(b []byte) *C.char {
 	return (*C.char)(p)
 }
 
-// cFree frees one buffer from cBytes or cString; nil is ignored.
-func cFree(p unsafe.Pointer) {
-	if p == nil || unmapBig(p) {
-		return
-	}
-	C.free(p)
-	liveBuffers.Add(-1)
-}
-
-// freeSized frees a buffer of n bytes from cBytes or cString without the
-// big-buffer lookup cFree needs when the size says it is malloc'd.
-func freeSized(p unsafe.Pointer, n int) {
-	if p == nil || (n >= bigBuffer && unmapBig(p)) {
+// cFree frees one buffer from cBytes or cString; nil is ignored. n is its
+// length, or -1 when unknown: a known small length skips the big-buffer
+// lookup, which every record release would otherwise pay.
+func cFree(p unsafe.Pointer, n int) {
+	if p == nil || ((n < 0 || n >= bigBuffer) && unmapBig(p)) {
 		return
 	}
 	C.free(p)

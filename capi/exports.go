@@ -10,7 +10,6 @@ import "C"
 
 import (
 	"context"
-	"math"
 	"runtime/debug"
 	"time"
 	"unsafe"
@@ -36,7 +35,7 @@ func fastreq_abi_version() C.int32_t { return C.FASTREQ_ABI_VERSION }
 //export fastreq_free
 func fastreq_free(p unsafe.Pointer) {
 	defer func() { recover() }()
-	cFree(p)
+	cFree(p, -1)
 }
 
 //export fastreq_records_release
@@ -45,8 +44,9 @@ func fastreq_records_release(recs *C.fastreq_record_t, n C.int32_t) {
 	if recs == nil || n <= 0 {
 		return
 	}
-	for i := range unsafe.Slice(recs, int(n)) {
-		releaseRecord(&unsafe.Slice(recs, int(n))[i])
+	rs := unsafe.Slice(recs, int(n))
+	for i := range rs {
+		releaseRecord(&rs[i])
 	}
 }
 
@@ -74,23 +74,18 @@ func fastreq_free_os_memory() C.int32_t {
 func fastreq_log_counter() *C.int64_t { return (*C.int64_t)(unsafe.Pointer(logCounter)) }
 
 //export fastreq_log_drain
-func fastreq_log_drain(out **C.char) (n C.int32_t) {
-	rc := call(nil, func() error {
+func fastreq_log_drain(out **C.char) C.int32_t {
+	return callCount(func() (int, error) {
 		if out == nil {
-			return errInvalid("out", "out is NULL")
+			return 0, errInvalid("out", "out is NULL")
 		}
 		*out = nil
 		b, count := drainLogs()
 		if count > 0 {
 			*out = cString(b)
 		}
-		n = C.int32_t(count)
-		return nil
+		return count, nil
 	})
-	if rc != C.FASTREQ_OK {
-		return rc
-	}
-	return n
 }
 
 //export fastreq_client_new
@@ -242,19 +237,14 @@ func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
 }
 
 //export fastreq_batch_wait
-func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) (n C.int32_t) {
-	rc := call(nil, func() error {
+func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) C.int32_t {
+	return callCount(func() (int, error) {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		n = C.int32_t(min(bt.q.wait(waitTimeout(timeoutMS)), math.MaxInt32))
-		return nil
+		return bt.q.wait(waitTimeout(timeoutMS)), nil
 	})
-	if rc != C.FASTREQ_OK {
-		return rc
-	}
-	return n
 }
 
 // waitTimeout maps the ABI's timeout_ms (0 = check, negative = no limit).
@@ -266,63 +256,46 @@ func waitTimeout(ms C.int32_t) time.Duration {
 }
 
 //export fastreq_batch_next
-func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, timeoutMS C.int32_t) (n C.int32_t) {
-	rc := call(nil, func() error {
+func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, timeoutMS C.int32_t) C.int32_t {
+	return callCount(func() (int, error) {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if recs == nil || max <= 0 {
-			return errInvalid("records", "records is NULL or max is not positive")
+			return 0, errInvalid("records", "records is NULL or max is not positive")
 		}
 		bt.q.wait(waitTimeout(timeoutMS))
-		n = C.int32_t(bt.q.drain(unsafe.Slice(recs, int(max))))
-		return nil
+		return bt.q.drain(unsafe.Slice(recs, int(max))), nil
 	})
-	if rc != C.FASTREQ_OK {
-		return rc
-	}
-	return n
 }
 
 //export fastreq_batch_drain
-func fastreq_batch_drain(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t) (n C.int32_t) {
-	rc := call(nil, func() error {
+func fastreq_batch_drain(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t) C.int32_t {
+	return callCount(func() (int, error) {
 		bt, err := lookupAs[*batch](uint64(h))
-		if err != nil {
-			return err
+		if err != nil || max == 0 {
+			return 0, err
 		}
-		if recs == nil || max <= 0 {
-			if max == 0 {
-				return nil
-			}
-			return errInvalid("records", "records is NULL or max is negative")
+		if recs == nil || max < 0 {
+			return 0, errInvalid("records", "records is NULL or max is negative")
 		}
-		n = C.int32_t(bt.q.drain(unsafe.Slice(recs, int(max))))
-		return nil
+		return bt.q.drain(unsafe.Slice(recs, int(max))), nil
 	})
-	if rc != C.FASTREQ_OK {
-		return rc
-	}
-	return n
 }
 
 //export fastreq_batch_done
-func fastreq_batch_done(h C.uint64_t) (done C.int32_t) {
-	rc := call(nil, func() error {
+func fastreq_batch_done(h C.uint64_t) C.int32_t {
+	return callCount(func() (int, error) {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return err
+			return 0, err
 		}
-		if _, d := bt.q.waiting(); d {
-			done = 1
+		if _, done := bt.q.waiting(); done {
+			return 1, nil
 		}
-		return nil
+		return 0, nil
 	})
-	if rc != C.FASTREQ_OK {
-		return rc
-	}
-	return done
 }
 
 //export fastreq_batch_cancel

@@ -155,8 +155,8 @@ func (q *queue) close() {
 }
 
 func releaseRecord(r *C.fastreq_record_t) {
-	freeSized(unsafe.Pointer(r.body), int(r.body_len))
-	freeSized(unsafe.Pointer(r.meta), 0) // cString: always malloc'd
+	cFree(unsafe.Pointer(r.body), int(r.body_len))
+	cFree(unsafe.Pointer(r.meta), int(r.meta_len))
 	r.body, r.meta, r.body_len, r.meta_len = nil, nil, 0, 0
 }
 

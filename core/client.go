@@ -234,6 +234,7 @@ func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOpt
 	if opts.OnResult == nil {
 		b.results = make([]*NormalizedResponse, len(reqs))
 		b.ch = make(chan *NormalizedResponse, len(reqs))
+		b.opts.BodyAllocator = nil // the batch keeps the bodies: they must be Go memory
 	}
 
 	c.mu.Lock()
@@ -545,11 +546,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		if p.cfg.MaxBodySize > 0 {
 			limit = p.cfg.MaxBodySize
 		}
-		var alloc BodyAllocator
-		if b.opts.OnResult != nil {
-			alloc = b.opts.BodyAllocator
-		}
-		res.Content, err = readBody(resp, limit, alloc)
+		res.Content, err = readBody(ctx, resp, limit, b.opts.BodyAllocator)
 		n = int64(len(res.Content))
 	}
 	res.ContentLength = n

@@ -114,7 +114,7 @@ func decodedBody(resp *http.Response) (io.Reader, func(), error) {
 // readBody reads the whole (decoded) body, failing with bodyTooLargeError
 // past limit. A known Content-Length on an unencoded body sizes the buffer
 // exactly, so the common case allocates once, from alloc when it is set.
-func readBody(resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, error) {
+func readBody(ctx context.Context, resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, error) {
 	if resp.Body == http.NoBody { // HEAD, 204, 304: Content-Length describes nothing sent
 		return nil, nil
 	}
@@ -127,10 +127,6 @@ func readBody(resp *http.Response, limit int64, alloc BodyAllocator) ([]byte, er
 	if r == resp.Body && n >= 0 {
 		if n > limit {
 			return nil, bodyTooLargeError{limit}
-		}
-		ctx := context.Background()
-		if resp.Request != nil {
-			ctx = resp.Request.Context()
 		}
 		return readExact(ctx, r, int(n), alloc)
 	}

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -78,7 +79,7 @@ func TestReadBodyDecodings(t *testing.T) {
 			if tt.encoding != "" {
 				resp.Header.Set("Content-Encoding", tt.encoding)
 			}
-			got, err := readBody(resp, 1<<20, nil)
+			got, err := readBody(context.Background(), resp, 1<<20, nil)
 			if err != nil {
 				t.Errorf("%s (length known %v): %v", tt.name, known, err)
 				continue
@@ -90,7 +91,7 @@ func TestReadBodyDecodings(t *testing.T) {
 	}
 	// Corrupt gzip fails rather than returning garbage.
 	resp := &http.Response{Header: http.Header{"Content-Encoding": {"gzip"}}, Body: io.NopCloser(strings.NewReader("not gzip at all")), ContentLength: -1}
-	if _, err := readBody(resp, 1<<20, nil); err == nil {
+	if _, err := readBody(context.Background(), resp, 1<<20, nil); err == nil {
 		t.Error("corrupt gzip body accepted")
 	}
 }
@@ -118,7 +119,7 @@ func TestReadBodyLimit(t *testing.T) {
 		if tt.enc != "" {
 			resp.Header.Set("Content-Encoding", tt.enc)
 		}
-		got, err := readBody(resp, tt.limit, nil)
+		got, err := readBody(context.Background(), resp, tt.limit, nil)
 		var tl bodyTooLargeError
 		switch {
 		case tt.ok && (err != nil || !bytes.Equal(got, data)):

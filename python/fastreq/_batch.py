@@ -139,7 +139,7 @@ class BatchRun:
         self._next = lb.batch_next
         self._release = lb.records_release
         self._buf = _take_buffer()
-        self._raw, self._arr, self._mv = self._buf
+        _, self._arr, self._mv = self._buf  # the bytearray lives on in self._buf
         self.total = plan.n
         self.remaining = plan.n
         self.results: List[Any] = [None] * plan.n
@@ -170,20 +170,25 @@ class BatchRun:
 
     # ---- draining ------------------------------------------------------
 
-    def pump(self, max_chunks: int = 0) -> int:
+    def pump(self, max_chunks: int = 0, wait_ms: Optional[int] = None) -> int:
         """Drain and process every waiting record (at most max_chunks
-        chunks when > 0). Returns how many records it drained; sets
-        ``self.more`` when it stopped early with records possibly still
-        waiting."""
+        chunks when > 0). With wait_ms, first wait up to that long for
+        records (GIL released), in the same library call as the first
+        drain. Returns how many records it drained; sets ``self.more``
+        when it stopped early with records possibly still waiting."""
         drain, release, h, arr = self._drain, self._release, self.h, self._arr
         chunks = 0
         total = 0
         self.more = False
         while True:
-            n = drain(h, arr, _CHUNK)
+            if wait_ms is None:
+                n = drain(h, arr, _CHUNK)
+            else:
+                n = self._next(h, arr, _CHUNK, wait_ms)
+                wait_ms = None
             if n <= 0:
                 if n < 0:
-                    check_rc(n, "fastreq_batch_drain")
+                    check_rc(n, "draining the batch")
                 return total
             try:
                 self._process(n)
@@ -196,23 +201,6 @@ class BatchRun:
             if max_chunks and chunks >= max_chunks:
                 self.more = True
                 return total
-
-    def next(self, timeout_ms: int) -> int:
-        """Wait up to timeout_ms for records (the GIL released), then drain
-        and process every waiting one. Returns how many it processed."""
-        arr = self._arr
-        n = self._next(self.h, arr, _CHUNK, timeout_ms)
-        if n <= 0:
-            if n < 0:
-                check_rc(n, "fastreq_batch_next")
-            return 0
-        try:
-            self._process(n)
-        finally:
-            self._release(arr, n)
-        if n < _CHUNK:
-            return n
-        return n + self.pump()
 
     def _process(self, n: int) -> None:
         plan = self.plan
@@ -350,7 +338,7 @@ def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:
     while run.remaining > 0:
         if until is not None and until():
             return
-        if 0 < run.next(WAIT_SLICE_MS) < below and run.remaining > 0:
+        if 0 < run.pump(wait_ms=WAIT_SLICE_MS) < below and run.remaining > 0:
             sleep(COALESCE_S)
 
 

@@ -55,6 +55,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+def fastreq_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The fastreq() keywords both fastreq clients (ours and the original)
+    share: no retries, failures as None, no TLS checks, no logging, and
+    the return type of the mode."""
+    o: dict[str, Any] = dict(
+        concurrency=args.concurrency,
+        max_retries=0,
+        return_none_on_failure=True,
+        verify_ssl=False,
+        verbose=False,
+        return_type="content" if args.mode == "bytes" else "json",
+    )
+    if args.mode == "rate":
+        o["rate_limit"] = args.rate
+    return o
+
+
 def unsupported(why: str) -> None:
     print(f"unsupported: {why}", file=sys.stderr)
     sys.exit(UNSUPPORTED)

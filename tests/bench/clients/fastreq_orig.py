@@ -17,17 +17,8 @@ warnings.simplefilter("ignore")
 
 def main() -> None:
     args = c.parse_args()
-    o = dict(
-        concurrency=args.concurrency,
-        max_retries=0,
-        return_none_on_failure=True,
-        verify_ssl=False,
-        verbose=False,
-        http2=args.proto != "h1",
-        return_type="content" if args.mode == "bytes" else "json",
-    )
-    if args.mode == "rate":
-        o["rate_limit"] = args.rate
+    o = c.fastreq_options(args)
+    o["http2"] = args.proto != "h1"
     version = importlib.metadata.version("fastreq") + " (niquests " + importlib.metadata.version("niquests") + ")"
     if args.mode == "serial":
         o["concurrency"] = 1

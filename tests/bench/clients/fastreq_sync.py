@@ -14,22 +14,13 @@ warnings.simplefilter("ignore")
 
 
 def options(args) -> dict:
-    o = dict(
-        concurrency=args.concurrency,
-        max_retries=0,
-        return_none_on_failure=True,
-        verify_ssl=False,
-        verbose=False,
-        return_type="content" if args.mode == "bytes" else "json",
-    )
+    o = c.fastreq_options(args)
     if args.proto == "h1":
         o["http2"] = False
     elif args.proto == "h2c":
         o["backend"] = "http2"  # h2c with prior knowledge
     else:
         o["http2"] = True  # h2 by ALPN
-    if args.mode == "rate":
-        o["rate_limit"] = args.rate
     return o
 
 
