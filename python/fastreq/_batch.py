@@ -31,7 +31,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
-from ._handles import BatchHandle, check_rc
+from ._handles import BatchHandle, _raise_for, check_rc
 from .exceptions import FailureDetails, error_from_json
 from .models import NormalizedResponse
 
@@ -61,6 +61,7 @@ def _coalesce_below() -> int:
 
 
 _iter_unpack = _ffi.RECORD_STRUCT.iter_unpack
+_unpack_record = _ffi.RECORD_STRUCT.unpack_from
 _ctypes_string_at = ctypes.string_at
 #: ctypes.string_at takes its size as a C int.
 _BIG = 2**31 - 1
@@ -235,7 +236,6 @@ class BatchRun:
             self.remaining -= done
             return
 
-        string_at = _string_at  # any size: the general path
         for idx, typ, status, err, _r, bptr, blen, mptr, mlen in _iter_unpack(self._mv[: n * _RECORD_SIZE]):
             if typ:
                 self._chunk(idx, string_at(bptr, blen) if blen else b"")
@@ -245,21 +245,10 @@ class BatchRun:
                 self._fail(idx, status, mptr, mlen)
             else:
                 rt = rtype if rtypes is None else rtypes[idx]
-                if rt == RT_JSON:
-                    v = None
-                    if blen:
-                        try:
-                            v = loads(string_at(bptr, blen))
-                        except ValueError:
-                            pass
-                elif rt == RT_TEXT:
-                    v = string_at(bptr, blen).decode("utf-8", "replace") if blen else ""
-                elif rt == RT_CONTENT:
-                    v = string_at(bptr, blen) if blen else b""
-                elif rt == RT_RESPONSE:
+                if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
-                else:  # RT_STREAM: the chunks went to stream_callback
-                    v = None
+                else:
+                    v = _value(rt, bptr, blen)
                 if save_paths is not None and rt != RT_RESPONSE and idx in save_paths:
                     v = save_paths[idx]
                 if parse is not None:
@@ -281,28 +270,12 @@ class BatchRun:
         if cb is not None:
             cb(chunk)
 
-    def _meta(self, mptr: int, mlen: int) -> Dict[str, Any]:
-        if not mptr:
-            return {}
-        try:
-            m = _json.loads(_string_at(mptr, mlen))
-        except ValueError:
-            return {}
-        return m if isinstance(m, dict) else {}
-
     def _fail(self, idx: int, status: int, mptr: int, mlen: int) -> None:
-        meta = self._meta(mptr, mlen)
-        err = meta.get("error")
-        url = self.plan.urls[idx]
-        exc = error_from_json(err, backend_name=self.backend_name, status=status, default_url=url)
-        attempts = int(meta.get("attempts") or (err or {}).get("attempts") or 1)
-        self.failures[idx] = FailureDetails(url=url, error=exc, attempt=max(attempts - 1, 0), index=idx)
+        self.failures[idx] = _failure(self.plan.urls[idx], idx, status, mptr, mlen, self.backend_name)
         self.results[idx] = None
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug("request %d failed: %s: %s", idx, url, exc)
 
     def _response(self, idx: int, status: int, bptr: int, blen: int, mptr: int, mlen: int) -> NormalizedResponse:
-        meta = self._meta(mptr, mlen)
+        meta = _meta(mptr, mlen)
         content = _string_at(bptr, blen) if blen else b""
         json_data = None
         is_json = False
@@ -327,7 +300,82 @@ class BatchRun:
         )
 
 
+def _value(rt: int, bptr: int, blen: int) -> Any:
+    """A successful body as return type rt (not "response")."""
+    if rt == RT_JSON:
+        if blen:
+            try:
+                return _json.loads(_string_at(bptr, blen))
+            except ValueError:
+                pass
+        return None
+    if rt == RT_TEXT:
+        return _string_at(bptr, blen).decode("utf-8", "replace") if blen else ""
+    if rt == RT_CONTENT:
+        return _string_at(bptr, blen) if blen else b""
+    return None  # RT_STREAM: the chunks went to stream_callback
+
+
+def _meta(mptr: int, mlen: int) -> Dict[str, Any]:
+    if not mptr:
+        return {}
+    try:
+        m = _json.loads(_string_at(mptr, mlen))
+    except ValueError:
+        return {}
+    return m if isinstance(m, dict) else {}
+
+
+def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name: Optional[str]) -> FailureDetails:
+    """The FailureDetails of a failed record (its metadata holds the error)."""
+    meta = _meta(mptr, mlen)
+    err = meta.get("error")
+    exc = error_from_json(err, backend_name=backend_name, status=status, default_url=url)
+    attempts = int(meta.get("attempts") or (err or {}).get("attempts") or 1)
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("request %d failed: %s: %s", idx, url, exc)
+    return FailureDetails(url=url, error=exc, attempt=max(attempts - 1, 0), index=idx)
+
+
 # ---- synchronous driver -------------------------------------------------
+
+
+def run_one_sync(client: int, payload: bytes, url: str, rtype: int,
+                 backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
+    """One request of return type JSON, TEXT or CONTENT, start to end: the
+    lean path of ``request_sync(url)`` (the latency of one call is mostly
+    the Python around the library calls, so this one makes only the calls
+    and the work it needs: no BatchRun, no handle objects). Returns the
+    value and None, or None and the failure."""
+    lb = _ffi.lib()
+    out = ctypes.c_uint64(0)
+    err = ctypes.c_void_p(None)
+    rc = lb.batch_submit(client, payload, len(payload), _ffi.SUBMIT_STRICT | _ffi.SUBMIT_META_ON_FAILURE,
+                         ctypes.byref(out), ctypes.byref(err))
+    if rc != _ffi.OK:
+        _raise_for(rc, err.value, "submitting requests", backend_name)
+    h = out.value
+    buf = _take_buffer()
+    arr = buf[1]
+    n = 0
+    try:
+        while n == 0:  # in slices, so that Ctrl-C gets through
+            n = lb.batch_next(h, arr, 1, WAIT_SLICE_MS)
+        if n < 0:
+            check_rc(n, "waiting for the request")
+        try:
+            _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
+            if e:
+                return None, _failure(url, 0, status, mptr, mlen, backend_name)
+            return _value(rtype, bptr, blen), None
+        finally:
+            lb.records_release(arr, n)
+    finally:
+        lb.batch_free(h)  # cancels the request first when an exception (Ctrl-C) ends the wait
+        if len(_buffers) < 8:
+            _buffers.append(buf)
+        if lb.log_waiting.value:
+            forward_engine_logs()
 
 
 def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:

@@ -33,8 +33,8 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _ffi, _json
-from ._batch import AsyncPump, BatchRun, run_sync
-from ._encode import RT_RESPONSE, Plan, build_plan, check_str_map
+from ._batch import AsyncPump, BatchRun, run_one_sync, run_sync
+from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan, check_str_map
 from ._handles import ClientHandle, check_rc
 from ._progress import make_notifier, open_reporter
 from .backends import EngineBackend, resolve_backend
@@ -55,6 +55,8 @@ _debug_handler: Optional[logging.Handler] = None
 #: Sent as a per-request timeout to mean "no limit" when the engine client
 #: was created with a timeout but the caller set client.timeout = None.
 _NO_TIMEOUT = 1e9
+#: The return types request_sync's single-request path serves (see run_one_sync).
+_ONE_RTYPES = (RT_JSON, RT_TEXT, RT_CONTENT)
 
 ProgressOption = Union[bool, str, None]
 ProgressCallback = Callable[[int, int], Any]
@@ -414,15 +416,19 @@ class FastRequests:
     def _finish(self, run: BatchRun, plan: Plan, started: float) -> Any:
         failures = run.failures
         if self.verbose and log.isEnabledFor(logging.INFO):
-            log.info("fastreq: %d requests, %d failed, %.3f s", plan.n, len(failures), time.monotonic() - started)
+            self._log_summary(plan.n, len(failures), started)
         if failures and not self.return_none_on_failure:
-            raise _partial_failure(run, plan)
+            raise _partial_failure(run.failures, run.results, plan.n)
         results = run.results
         if plan.single:
             return results[0]
         if plan.keys is not None:
             return dict(zip(plan.keys, results))
         return results
+
+    @staticmethod
+    def _log_summary(n: int, failed: int, started: float) -> None:
+        log.info("fastreq: %d requests, %d failed, %.3f s", n, failed, time.monotonic() - started)
 
     @staticmethod
     def _empty(plan: Plan) -> Any:
@@ -534,6 +540,15 @@ class FastRequests:
                           follow_redirects, verify_ssl, stream_callback, keys, save_to)
         if plan.n == 0:
             return self._empty(plan)
+        if (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
+                and parse_func is None and not progress and progress_callback is None):
+            value, failure = run_one_sync(self._client().handle, plan.payload, plan.urls[0], plan.rtype,
+                                          self.backend_name)
+            if self.verbose and log.isEnabledFor(logging.INFO):
+                self._log_summary(1, 0 if failure is None else 1, started)
+            if failure is not None and not self.return_none_on_failure:
+                raise _partial_failure({0: failure}, [None], 1)
+            return value
         run, reporter = self._start(plan, parse_func, progress, progress_callback, collect=False)
         cancel = True
         try:
@@ -640,19 +655,19 @@ async def _drive(run: BatchRun, reporter: Any) -> None:
             reporter.close()
 
 
-def _partial_failure(run: BatchRun, plan: Plan) -> PartialFailureError:
-    by_index = dict(sorted(run.failures.items()))
+def _partial_failure(failures_by_index: Dict[int, FailureDetails], results: List[Any],
+                     total: int) -> PartialFailureError:
+    by_index = dict(sorted(failures_by_index.items()))
     failures: Dict[str, FailureDetails] = {}
     for fd in by_index.values():
         failures[fd.url] = fd
-    total = plan.n
     exc = PartialFailureError(
         f"Partial failure: {len(by_index)} of {total} requests failed",
         failures=failures,
         successes=total - len(by_index),
         total=total,
     )
-    results = list(run.results)
+    results = list(results)
     for i, fd in by_index.items():
         results[i] = fd.error
     exc.results = results

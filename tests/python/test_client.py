@@ -362,6 +362,11 @@ def test_logging_to_the_fastreq_logger(server, caplog):
     assert any(lv == logging.INFO and "2 requests, 1 failed" in m for lv, m in msgs)
     assert any(lv == logging.DEBUG and "/x/reset" in m for lv, m in msgs)
     caplog.clear()
+    assert fastreq.fastreq(server.url("/x/reset"), max_retries=0, return_none_on_failure=True) is None  # one request
+    msgs = [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "fastreq"]
+    assert any(lv == logging.INFO and "1 requests, 1 failed" in m for lv, m in msgs)
+    assert any(lv == logging.DEBUG and "/x/reset" in m for lv, m in msgs)
+    caplog.clear()
     fastreq.fastreq(server.url("/x/json"), verbose=False)
     assert not [r for r in caplog.records if r.name == "fastreq" and r.levelno == logging.INFO]
 

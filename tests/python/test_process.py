@@ -32,13 +32,15 @@ except KeyboardInterrupt:
 """
 
 
-@pytest.mark.parametrize("variant", ["fastreq", "as_completed"])
+@pytest.mark.parametrize("variant", ["fastreq", "as_completed", "single"])
 def test_ctrl_c_raises_keyboard_interrupt_quickly(server, variant):
     code = CTRL_C_CHILD
+    call = "fastreq.fastreq([fast, stall], progress_callback=progress, max_retries=0)"
     if variant == "as_completed":
-        code = code.replace(
-            "fastreq.fastreq([fast, stall], progress_callback=progress, max_retries=0)",
-            "[progress(1, 2) for _ in fastreq.fastreq_as_completed([fast, stall], max_retries=0)]")
+        code = code.replace(call, "[progress(1, 2) for _ in fastreq.fastreq_as_completed([fast, stall], max_retries=0)]")
+    elif variant == "single":  # request_sync's one-request path
+        code = code.replace(call, "with fastreq.FastRequests(max_retries=0) as c:\n"
+                                  "        c.request_sync(fast); progress(1, 1); c.request_sync(stall)")
     env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
     p = subprocess.Popen([sys.executable, "-c", code, server.url("/x/stall?seconds=60"), server.url("/x/json")],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
