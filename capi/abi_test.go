@@ -134,3 +134,71 @@ func TestBatchNext(t *testing.T) {
 		t.Errorf("fastreq_batch_next on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", n)
 	}
 }
+
+// TestBatchNextMin: the bunch wait returns once min records wait, once
+// every result is in (fewer than min), once 4 MiB of bodies wait, or on
+// its timeout -- and not at the first record, as fastreq_batch_next does.
+func TestBatchNextMin(t *testing.T) {
+	srv := testServers(t)
+	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
+	if rc != 0 {
+		t.Fatalf("client: %d %s", rc, msg)
+	}
+	defer hookClientClose(h)
+	submit := func(urls ...string) uint64 {
+		t.Helper()
+		parts := make([]string, len(urls))
+		for i, u := range urls {
+			parts[i] = fmt.Sprintf(`{"url":%q}`, srv.HTTPURL+u)
+		}
+		b, rc, msg := hookSubmit(h, []byte("["+strings.Join(parts, ",")+"]"), 0)
+		if rc != 0 {
+			t.Fatalf("submit: %d %s", rc, msg)
+		}
+		return b
+	}
+	timed := func(f func() int32) (int32, time.Duration) {
+		t0 := time.Now()
+		n := f()
+		return n, time.Since(t0)
+	}
+
+	// Four fast requests and a slow one: with min 5 nothing comes back
+	// before the slow one ends.
+	b := submit("/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
+	n, took := timed(func() int32 { return hookBatchNextMin(b, 16, 5, 5000) })
+	if n != 5 || took < 300*time.Millisecond {
+		t.Errorf("next_min(min 5) = %d after %v, want 5 after the 0.4 s request", n, took)
+	}
+	hookBatchFree(b)
+
+	// min above the batch size: returns when every result is in.
+	b = submit("/x/json", "/x/json", "/x/json")
+	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 100, 5000) })
+	if n != 3 || took > 3*time.Second {
+		t.Errorf("next_min(min 100) on 3 requests = %d after %v, want 3 at once", n, took)
+	}
+	if hookBatchDone(b) != 1 {
+		t.Error("batch not done")
+	}
+	hookBatchFree(b)
+
+	// 4 MiB of bodies wake the waiter before min records are in.
+	b = submit("/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
+	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 3, 10000) })
+	if n != 2 || took > 2*time.Second {
+		t.Errorf("next_min with 5 MB of bodies waiting = %d after %v, want 2 before the stall ends", n, took)
+	}
+	// The timeout: returns what is waiting (nothing) after ~100 ms.
+	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 3, 100) })
+	if n != 0 || took < 90*time.Millisecond || took > 2*time.Second {
+		t.Errorf("next_min timeout = %d after %v, want 0 after 100 ms", n, took)
+	}
+	if got := hookBatchNextMin(b, 0, 3, 0); got != -1 {
+		t.Errorf("next_min(max 0) = %d, want FASTREQ_EINVAL (-1)", got)
+	}
+	hookBatchFree(b)
+	if got := hookBatchNextMin(b, 4, 3, 0); got != -2 {
+		t.Errorf("next_min on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", got)
+	}
+}

@@ -270,6 +270,21 @@ func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, t
 	})
 }
 
+//export fastreq_batch_next_min
+func fastreq_batch_next_min(h C.uint64_t, recs *C.fastreq_record_t, maxRecs C.int32_t, minRecs C.int32_t, timeoutMS C.int32_t) C.int32_t {
+	return callCount(func() (int, error) {
+		bt, err := lookupAs[*batch](uint64(h))
+		if err != nil {
+			return 0, err
+		}
+		if recs == nil || maxRecs <= 0 {
+			return 0, errInvalid("records", "records is NULL or max is not positive")
+		}
+		bt.q.waitFor(max(int(minRecs), 1), waitTimeout(timeoutMS))
+		return bt.q.drain(unsafe.Slice(recs, int(maxRecs))), nil
+	})
+}
+
 //export fastreq_batch_drain
 func fastreq_batch_drain(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t) C.int32_t {
 	return callCount(func() (int, error) {

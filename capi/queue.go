@@ -23,20 +23,33 @@ import (
 // The eventfd is made on the first fastreq_batch_fd call: a caller that
 // only waits with fastreq_batch_wait (every synchronous caller) never pays
 // the three system calls it costs per batch.
+//
+// A waiter may ask for a bunch instead (fastreq_batch_next_min): it is
+// woken when want records or minBytes of bodies are waiting, or the last
+// result arrives, so a caller that only needs the whole batch pays one
+// wakeup per bunch, not one per burst of completions.
 type queue struct {
 	mu      sync.Mutex
 	items   []C.fastreq_record_t
 	head    int
-	total   int // RESULT records the batch will produce
-	drained int // RESULT records drained so far
+	total   int   // RESULT records the batch will produce
+	pushed  int   // RESULT records pushed so far
+	drained int   // RESULT records drained so far
+	bytes   int64 // body bytes of the waiting records
+	want    int   // the blocked waiter's record threshold (1: any record)
 	closed  bool
 	notify  chan struct{}
 	efd     int  // -1 until fd() is first called
 	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
+// minBytes: a bunch waiter is woken once the waiting bodies hold this
+// much, whatever its record threshold, so bodies do not pile up in
+// memory while it sleeps.
+const minBytes = 4 << 20
+
 func newQueue(total int) *queue {
-	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1}
+	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1, want: 1}
 }
 
 // fd returns the batch's eventfd, making it on first use; when records are
@@ -69,12 +82,18 @@ func (q *queue) push(r C.fastreq_record_t) {
 	q.mu.Lock()
 	wasEmpty := q.head == len(q.items)
 	q.items = append(q.items, r)
+	q.bytes += int64(r.body_len)
+	if r._type == C.FASTREQ_RECORD_RESULT {
+		q.pushed++
+	}
+	n := len(q.items) - q.head
+	wake := n >= q.want || q.pushed == q.total || q.bytes >= minBytes
 	efd := q.efd
 	q.mu.Unlock()
-	if wasEmpty {
-		if efd >= 0 {
-			signalEventFD(efd)
-		}
+	if wasEmpty && efd >= 0 {
+		signalEventFD(efd)
+	}
+	if wake {
 		select {
 		case q.notify <- struct{}{}:
 		default:
@@ -91,6 +110,7 @@ func (q *queue) drain(dst []C.fastreq_record_t) int {
 		if dst[i]._type == C.FASTREQ_RECORD_RESULT {
 			q.drained++
 		}
+		q.bytes -= int64(dst[i].body_len)
 		q.items[q.head+i] = C.fastreq_record_t{}
 	}
 	q.head += n
@@ -116,18 +136,28 @@ func (q *queue) waiting() (n int, done bool) {
 
 // wait blocks until records are waiting, the batch is done, or timeout
 // passes (negative: no limit).
-func (q *queue) wait(timeout time.Duration) int {
+func (q *queue) wait(timeout time.Duration) int { return q.waitFor(1, timeout) }
+
+// waitFor blocks until want records (or minBytes of bodies) are waiting,
+// every result has been pushed, the queue is closed, or timeout passes.
+// It returns the number of records waiting.
+func (q *queue) waitFor(want int, timeout time.Duration) int {
 	var deadline <-chan time.Time
 	if timeout > 0 { // 0 only checks: no timer
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		deadline = t.C
 	}
+	defer q.setWant(1)
 	for {
-		n, done := q.waiting()
-		if n > 0 || done || timeout == 0 {
+		q.mu.Lock()
+		n := len(q.items) - q.head
+		if n >= want || q.pushed == q.total || q.bytes >= minBytes || q.closed || timeout == 0 {
+			q.mu.Unlock()
 			return n
 		}
+		q.want = want
+		q.mu.Unlock()
 		select {
 		case <-q.notify:
 		case <-deadline:
@@ -135,6 +165,12 @@ func (q *queue) wait(timeout time.Duration) int {
 			return n
 		}
 	}
+}
+
+func (q *queue) setWant(want int) {
+	q.mu.Lock()
+	q.want = want
+	q.mu.Unlock()
 }
 
 // close releases records nobody drained and the eventfd.

@@ -273,6 +273,19 @@ int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records,
                            int32_t max, int32_t timeout_ms);
 
 /*
+ * fastreq_batch_next() for a caller that wants the whole batch rather than
+ * each result as soon as it lands: it waits until min_records records are
+ * waiting, the waiting bodies hold 4 MiB, every result has arrived, or
+ * timeout_ms passes, then moves up to max waiting records into
+ * records[0..n). One wakeup per bunch instead of one per burst of
+ * completions costs the caller's thread (and the engine) far less.
+ * min_records <= 1 is fastreq_batch_next().
+ * Returns: as fastreq_batch_next().
+ */
+int32_t fastreq_batch_next_min(uint64_t batch, fastreq_record_t *records,
+                               int32_t max, int32_t min_records, int32_t timeout_ms);
+
+/*
  * Moves up to max waiting records into records[0..n). Never blocks.
  * Returns: n (0 when none is waiting) or a negative code. The caller owns
  * the drained records' buffers (see fastreq_record_t).

@@ -11,7 +11,9 @@ Go never calls into Python: records wait in the batch's queue, and
 
 * the synchronous driver waits in slices of ``WAIT_SLICE_MS`` with the GIL
   released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice,
-  in ``fastreq_batch_next`` (wait and drain: one call per wakeup);
+  in ``fastreq_batch_next`` (wait and drain: one call per wakeup), or in
+  ``fastreq_batch_next_min`` for bunches of records when nothing needs
+  them before the batch ends;
 * the asyncio driver watches the batch's eventfd with ``loop.add_reader``
   or, where the loop has no add_reader (Windows' Proactor) or the library
   gives no descriptor, runs one helper thread blocked in
@@ -54,6 +56,9 @@ ASYNC_CHUNKS_PER_CALLBACK = 16
 #: (Otherwise the library keeps at least two slots, also on one CPU.)
 COALESCE_BELOW = 32
 COALESCE_S = 0.0005
+#: Records per wakeup of a synchronous call that only wants the whole
+#: batch (see run_sync); the library also wakes it once 4 MiB of bodies wait.
+BUNCH = 1024
 
 
 def _coalesce_below() -> int:
@@ -138,6 +143,7 @@ class BatchRun:
         self.plan = plan
         self._drain = lb.batch_drain
         self._next = lb.batch_next
+        self._next_min = lb.batch_next_min
         self._release = lb.records_release
         self._buf = _take_buffer()
         _, self._arr, self._mv = self._buf  # the bytearray lives on in self._buf
@@ -171,12 +177,13 @@ class BatchRun:
 
     # ---- draining ------------------------------------------------------
 
-    def pump(self, max_chunks: int = 0, wait_ms: Optional[int] = None) -> int:
+    def pump(self, max_chunks: int = 0, wait_ms: Optional[int] = None, min_records: int = 1) -> int:
         """Drain and process every waiting record (at most max_chunks
         chunks when > 0). With wait_ms, first wait up to that long for
-        records (GIL released), in the same library call as the first
-        drain. Returns how many records it drained; sets ``self.more``
-        when it stopped early with records possibly still waiting."""
+        min_records records (GIL released), in the same library call as
+        the first drain. Returns how many records it drained; sets
+        ``self.more`` when it stopped early with records possibly still
+        waiting."""
         drain, release, h, arr = self._drain, self._release, self.h, self._arr
         chunks = 0
         total = 0
@@ -185,7 +192,10 @@ class BatchRun:
             if wait_ms is None:
                 n = drain(h, arr, _CHUNK)
             else:
-                n = self._next(h, arr, _CHUNK, wait_ms)
+                if min_records > 1:
+                    n = self._next_min(h, arr, _CHUNK, min_records, wait_ms)
+                else:
+                    n = self._next(h, arr, _CHUNK, wait_ms)
                 wait_ms = None
             if n <= 0:
                 if n < 0:
@@ -380,7 +390,15 @@ def run_one_sync(client: int, payload: bytes, url: str, rtype: int,
 
 def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:
     """Wait (GIL released, in slices) and pump until the batch is done, or
-    until ``until()`` says stop. The caller cancels/frees on exceptions."""
+    until ``until()`` says stop. The caller cancels/frees on exceptions.
+
+    When nobody looks at results before the end (no progress, no
+    as-completed consumer), the wait asks the library for bunches of
+    ``BUNCH`` records: one wakeup per bunch instead of one per burst."""
+    if until is None and run.notify is None and run.completed is None:
+        while run.remaining > 0:
+            run.pump(wait_ms=WAIT_SLICE_MS, min_records=BUNCH)
+        return
     sleep = time.sleep
     below = _coalesce_below()
     while run.remaining > 0:
