@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -135,17 +136,17 @@ func TestBatchNext(t *testing.T) {
 	}
 }
 
-// TestBatchNextMin: the bunch wait returns once min records wait, once
-// every result is in (fewer than min), once 4 MiB of bodies wait, or on
-// its timeout -- and not at the first record, as fastreq_batch_next does.
-func TestBatchNextMin(t *testing.T) {
+// TestBatchSetWake: with a wake threshold, waits return once that many
+// records wait, once every result is in (fewer), once 4 MiB of bodies
+// wait, or on their timeout -- not at the first record, as by default.
+func TestBatchSetWake(t *testing.T) {
 	srv := testServers(t)
 	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
 	if rc != 0 {
 		t.Fatalf("client: %d %s", rc, msg)
 	}
 	defer hookClientClose(h)
-	submit := func(urls ...string) uint64 {
+	submit := func(min int, urls ...string) uint64 {
 		t.Helper()
 		parts := make([]string, len(urls))
 		for i, u := range urls {
@@ -155,6 +156,9 @@ func TestBatchNextMin(t *testing.T) {
 		if rc != 0 {
 			t.Fatalf("submit: %d %s", rc, msg)
 		}
+		if rc := hookBatchSetWake(b, min); rc != 0 {
+			t.Fatalf("set_wake(%d) = %d", min, rc)
+		}
 		return b
 	}
 	timed := func(f func() int32) (int32, time.Duration) {
@@ -163,42 +167,102 @@ func TestBatchNextMin(t *testing.T) {
 		return n, time.Since(t0)
 	}
 
-	// Four fast requests and a slow one: with min 5 nothing comes back
-	// before the slow one ends.
-	b := submit("/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
-	n, took := timed(func() int32 { return hookBatchNextMin(b, 16, 5, 5000) })
+	// Four fast requests and a slow one: with 5 nothing comes back before
+	// the slow one ends.
+	b := submit(5, "/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
+	n, took := timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 5 || took < 300*time.Millisecond {
-		t.Errorf("next_min(min 5) = %d after %v, want 5 after the 0.4 s request", n, took)
+		t.Errorf("next with wake 5 = %d after %v, want 5 after the 0.4 s request", n, took)
 	}
 	hookBatchFree(b)
 
-	// min above the batch size: returns when every result is in.
-	b = submit("/x/json", "/x/json", "/x/json")
-	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 100, 5000) })
+	// A threshold above the batch size: the wait ends when every result is in.
+	b = submit(100, "/x/json", "/x/json", "/x/json")
+	n, took = timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 3 || took > 3*time.Second {
-		t.Errorf("next_min(min 100) on 3 requests = %d after %v, want 3 at once", n, took)
+		t.Errorf("next with wake 100 on 3 requests = %d after %v, want 3 at once", n, took)
 	}
 	if hookBatchDone(b) != 1 {
 		t.Error("batch not done")
 	}
 	hookBatchFree(b)
 
-	// 4 MiB of bodies wake the waiter before min records are in.
-	b = submit("/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
-	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 3, 10000) })
+	// 4 MiB of bodies wake the waiter before the threshold is met.
+	b = submit(3, "/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
+	n, took = timed(func() int32 { return hookBatchNext(b, 16, 10000) })
 	if n != 2 || took > 2*time.Second {
-		t.Errorf("next_min with 5 MB of bodies waiting = %d after %v, want 2 before the stall ends", n, took)
+		t.Errorf("next with 5 MB of bodies waiting = %d after %v, want 2 before the stall ends", n, took)
 	}
 	// The timeout: returns what is waiting (nothing) after ~100 ms.
-	n, took = timed(func() int32 { return hookBatchNextMin(b, 16, 3, 100) })
+	n, took = timed(func() int32 { return hookBatchWait(b, 100) })
 	if n != 0 || took < 90*time.Millisecond || took > 2*time.Second {
-		t.Errorf("next_min timeout = %d after %v, want 0 after 100 ms", n, took)
+		t.Errorf("wait timeout = %d after %v, want 0 after 100 ms", n, took)
 	}
-	if got := hookBatchNextMin(b, 0, 3, 0); got != -1 {
-		t.Errorf("next_min(max 0) = %d, want FASTREQ_EINVAL (-1)", got)
+	if rc := hookBatchSetWake(b, 0); rc != -1 {
+		t.Errorf("set_wake(0) = %d, want FASTREQ_EINVAL (-1)", rc)
 	}
 	hookBatchFree(b)
-	if got := hookBatchNextMin(b, 4, 3, 0); got != -2 {
-		t.Errorf("next_min on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", got)
+	if rc := hookBatchSetWake(b, 3); rc != -2 {
+		t.Errorf("set_wake on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", rc)
+	}
+}
+
+// TestWakeThresholdEventFD: the descriptor follows the threshold: written
+// once when the records waiting reach it, or when 4 MiB of bodies wait, or
+// at the last result; lowering the threshold below what waits writes it.
+func TestWakeThresholdEventFD(t *testing.T) {
+	q := newQueue(9)
+	defer q.close()
+	efd, err := q.fd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	readable := func() bool {
+		var c [8]byte
+		n, _ := syscall.Read(efd, c[:])
+		return n == 8
+	}
+	result := func(bodyLen int) { q.push(_Ctype_fastreq_record_t{body_len: _Ctype_int64_t(bodyLen)}) }
+	drainAll := func() int {
+		recs := make([]_Ctype_fastreq_record_t, 16)
+		return q.drain(recs)
+	}
+	q.setWake(4)
+	for i := 0; i < 3; i++ {
+		result(10)
+	}
+	if readable() {
+		t.Error("eventfd readable with 3 records waiting, threshold 4")
+	}
+	result(10)
+	if !readable() {
+		t.Error("eventfd not readable once 4 records wait")
+	}
+	result(10)
+	if readable() {
+		t.Error("eventfd written again by a 5th record (already awake)")
+	}
+	if n := drainAll(); n != 5 {
+		t.Fatalf("drained %d, want 5", n)
+	}
+	result(3 << 20)
+	if readable() {
+		t.Error("eventfd readable with 3 MiB waiting")
+	}
+	result(2 << 20)
+	if !readable() {
+		t.Error("eventfd not readable with 5 MiB of bodies waiting")
+	}
+	drainAll()
+	result(10)
+	q.setWake(1)
+	if !readable() {
+		t.Error("eventfd not readable after the threshold dropped below the records waiting")
+	}
+	q.setWake(4)
+	drainAll()
+	result(10) // the 9th and last result
+	if !readable() {
+		t.Error("eventfd not readable at the last result")
 	}
 }

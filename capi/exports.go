@@ -270,18 +270,18 @@ func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, t
 	})
 }
 
-//export fastreq_batch_next_min
-func fastreq_batch_next_min(h C.uint64_t, recs *C.fastreq_record_t, maxRecs C.int32_t, minRecs C.int32_t, timeoutMS C.int32_t) C.int32_t {
-	return callCount(func() (int, error) {
+//export fastreq_batch_set_wake
+func fastreq_batch_set_wake(h C.uint64_t, minRecords C.int32_t) C.int32_t {
+	return call(nil, func() error {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return 0, err
+			return err
 		}
-		if recs == nil || maxRecs <= 0 {
-			return 0, errInvalid("records", "records is NULL or max is not positive")
+		if minRecords < 1 {
+			return errInvalid("min_records", "min_records must be at least 1")
 		}
-		bt.q.waitFor(max(int(minRecs), 1), waitTimeout(timeoutMS))
-		return bt.q.drain(unsafe.Slice(recs, int(maxRecs))), nil
+		bt.q.setWake(int(minRecords))
+		return nil
 	})
 }
 

@@ -16,18 +16,19 @@ import (
 
 // queue is a batch's completion queue. Engine goroutines push records; the
 // C caller drains them in chunks. The eventfd (and the notify channel for
-// fastreq_batch_wait) is signalled only when the queue goes from empty to
-// non-empty, so a caller that reads the fd and then drains until a short
+// fastreq_batch_wait) is signalled when the records waiting reach the wake
+// threshold -- by default one, so when the queue goes from empty to
+// non-empty -- so a caller that reads the fd and then drains until a short
 // read never misses a wakeup and is not woken once per record.
+//
+// A caller that wants the whole batch rather than each result as it lands
+// raises the threshold (fastreq_batch_set_wake): it is then woken when
+// that many records wait, when the waiting bodies hold minBytes, or when
+// the last result arrives -- one wakeup per bunch, not per burst.
 //
 // The eventfd is made on the first fastreq_batch_fd call: a caller that
 // only waits with fastreq_batch_wait (every synchronous caller) never pays
 // the three system calls it costs per batch.
-//
-// A waiter may ask for a bunch instead (fastreq_batch_next_min): it is
-// woken when want records or minBytes of bodies are waiting, or the last
-// result arrives, so a caller that only needs the whole batch pays one
-// wakeup per bunch, not one per burst of completions.
 type queue struct {
 	mu      sync.Mutex
 	items   []C.fastreq_record_t
@@ -36,20 +37,38 @@ type queue struct {
 	pushed  int   // RESULT records pushed so far
 	drained int   // RESULT records drained so far
 	bytes   int64 // body bytes of the waiting records
-	want    int   // the blocked waiter's record threshold (1: any record)
+	want    int   // the wake threshold in records (>= 1)
 	closed  bool
 	notify  chan struct{}
 	efd     int  // -1 until fd() is first called
 	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
-// minBytes: a bunch waiter is woken once the waiting bodies hold this
-// much, whatever its record threshold, so bodies do not pile up in
-// memory while it sleeps.
+// minBytes: with a raised threshold, waiters are woken anyway once the
+// waiting bodies hold this much, so bodies do not pile up unseen.
 const minBytes = 4 << 20
 
 func newQueue(total int) *queue {
 	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1, want: 1}
+}
+
+// awake reports whether a waiter should be up: the caller holds q.mu.
+func (q *queue) awake() bool {
+	n := len(q.items) - q.head
+	return n >= q.want || q.bytes >= minBytes || q.pushed == q.total || q.closed
+}
+
+// setWake sets the wake threshold; when it is already met (records
+// waiting, a lower threshold) the waiters are woken at once.
+func (q *queue) setWake(want int) {
+	q.mu.Lock()
+	q.want = max(want, 1)
+	wake := q.awake()
+	efd := q.efd
+	q.mu.Unlock()
+	if wake {
+		q.signal(efd)
+	}
 }
 
 // fd returns the batch's eventfd, making it on first use; when records are
@@ -66,7 +85,7 @@ func (q *queue) fd() (int, error) {
 			return -1, err
 		}
 		q.efd = efd
-		if q.head < len(q.items) {
+		if q.head < len(q.items) && q.awake() {
 			signalEventFD(efd)
 		}
 	}
@@ -80,24 +99,28 @@ func signalEventFD(efd int) {
 
 func (q *queue) push(r C.fastreq_record_t) {
 	q.mu.Lock()
-	wasEmpty := q.head == len(q.items)
+	was := q.awake()
 	q.items = append(q.items, r)
 	q.bytes += int64(r.body_len)
 	if r._type == C.FASTREQ_RECORD_RESULT {
 		q.pushed++
 	}
-	n := len(q.items) - q.head
-	wake := n >= q.want || q.pushed == q.total || q.bytes >= minBytes
+	wake := !was && q.awake()
 	efd := q.efd
 	q.mu.Unlock()
-	if wasEmpty && efd >= 0 {
+	if wake {
+		q.signal(efd)
+	}
+}
+
+// signal wakes the fd's watcher and a blocked waiter.
+func (q *queue) signal(efd int) {
+	if efd >= 0 {
 		signalEventFD(efd)
 	}
-	if wake {
-		select {
-		case q.notify <- struct{}{}:
-		default:
-		}
+	select {
+	case q.notify <- struct{}{}:
+	default:
 	}
 }
 
@@ -134,30 +157,23 @@ func (q *queue) waiting() (n int, done bool) {
 	return n, (n == 0 && q.drained == q.total) || q.closed
 }
 
-// wait blocks until records are waiting, the batch is done, or timeout
-// passes (negative: no limit).
-func (q *queue) wait(timeout time.Duration) int { return q.waitFor(1, timeout) }
-
-// waitFor blocks until want records (or minBytes of bodies) are waiting,
-// every result has been pushed, the queue is closed, or timeout passes.
-// It returns the number of records waiting.
-func (q *queue) waitFor(want int, timeout time.Duration) int {
+// wait blocks until the wake threshold is met (see queue), the batch is
+// done, or timeout passes (negative: no limit). It returns the number of
+// records waiting.
+func (q *queue) wait(timeout time.Duration) int {
 	var deadline <-chan time.Time
 	if timeout > 0 { // 0 only checks: no timer
 		t := time.NewTimer(timeout)
 		defer t.Stop()
 		deadline = t.C
 	}
-	defer q.setWant(1)
 	for {
 		q.mu.Lock()
-		n := len(q.items) - q.head
-		if n >= want || q.pushed == q.total || q.bytes >= minBytes || q.closed || timeout == 0 {
-			q.mu.Unlock()
+		n, up := len(q.items)-q.head, q.awake()
+		q.mu.Unlock()
+		if up || timeout == 0 {
 			return n
 		}
-		q.want = want
-		q.mu.Unlock()
 		select {
 		case <-q.notify:
 		case <-deadline:
@@ -165,12 +181,6 @@ func (q *queue) waitFor(want int, timeout time.Duration) int {
 			return n
 		}
 	}
-}
-
-func (q *queue) setWant(want int) {
-	q.mu.Lock()
-	q.want = want
-	q.mu.Unlock()
 }
 
 // close releases records nobody drained and the eventfd.

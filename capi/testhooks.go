@@ -136,18 +136,8 @@ func hookBatchNext(h uint64, max int, ms int32) int32 {
 	return int32(n)
 }
 
-// hookBatchNextMin is hookBatchNext for fastreq_batch_next_min.
-func hookBatchNextMin(h uint64, max, min int, ms int32) int32 {
-	if max <= 0 {
-		return int32(C.fastreq_batch_next_min(C.uint64_t(h), nil, C.int32_t(max), C.int32_t(min), C.int32_t(ms)))
-	}
-	buf := (*C.fastreq_record_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.fastreq_record_t{}))))
-	defer C.free(unsafe.Pointer(buf))
-	n := C.fastreq_batch_next_min(C.uint64_t(h), buf, C.int32_t(max), C.int32_t(min), C.int32_t(ms))
-	if n > 0 {
-		C.fastreq_records_release(buf, n)
-	}
-	return int32(n)
+func hookBatchSetWake(h uint64, min int) int32 {
+	return int32(C.fastreq_batch_set_wake(C.uint64_t(h), C.int32_t(min)))
 }
 
 func hookFreeOSMemory() int32 { return int32(C.fastreq_free_os_memory()) }

@@ -241,7 +241,8 @@ int32_t fastreq_batch_submit(uint64_t client, const char *requests_json,
 
 /*
  * Returns: a file descriptor that becomes readable when records are waiting
- * (an eventfd, written only when the queue goes from empty to non-empty).
+ * (an eventfd, written only when the queue goes from empty to non-empty,
+ * or with fastreq_batch_set_wake() when its threshold is reached).
  * Read it (8 bytes, non-blocking) before draining, then drain until a short
  * read, and no wakeup is lost. The descriptor belongs to the batch: do not
  * close it; it is closed by fastreq_batch_free(). It is made on the first
@@ -251,8 +252,9 @@ int32_t fastreq_batch_submit(uint64_t client, const char *requests_json,
 int32_t fastreq_batch_fd(uint64_t batch);
 
 /*
- * Waits until at least one record is waiting, the batch has delivered all
- * its records, or timeout_ms passes (0 = just check; negative = no limit).
+ * Waits until at least one record is waiting (or the threshold of
+ * fastreq_batch_set_wake()), the batch has delivered all its records, or
+ * timeout_ms passes (0 = just check; negative = no limit).
  * Wait in slices (e.g. 100 ms) to stay responsive to signals.
  * Returns: the number of records waiting (> 0), 0 on timeout, or
  * FASTREQ_EBADHANDLE. When the batch is done and drained it returns 0 at
@@ -273,17 +275,17 @@ int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records,
                            int32_t max, int32_t timeout_ms);
 
 /*
- * fastreq_batch_next() for a caller that wants the whole batch rather than
- * each result as soon as it lands: it waits until min_records records are
- * waiting, the waiting bodies hold 4 MiB, every result has arrived, or
- * timeout_ms passes, then moves up to max waiting records into
- * records[0..n). One wakeup per bunch instead of one per burst of
- * completions costs the caller's thread (and the engine) far less.
- * min_records <= 1 is fastreq_batch_next().
- * Returns: as fastreq_batch_next().
+ * Sets when the batch wakes its caller: fastreq_batch_wait(),
+ * fastreq_batch_next() and the descriptor of fastreq_batch_fd() then wake
+ * only once min_records records are waiting, the waiting bodies hold
+ * 4 MiB, or every result has arrived (the default, 1, wakes on any
+ * record). For a caller that wants the whole batch rather than each result
+ * as it lands: one wakeup per bunch instead of one per burst of
+ * completions costs its thread, and the engine, far less.
+ * Returns: FASTREQ_OK, FASTREQ_EINVAL (min_records < 1) or
+ * FASTREQ_EBADHANDLE.
  */
-int32_t fastreq_batch_next_min(uint64_t batch, fastreq_record_t *records,
-                               int32_t max, int32_t min_records, int32_t timeout_ms);
+int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records);
 
 /*
  * Moves up to max waiting records into records[0..n). Never blocks.

@@ -156,7 +156,7 @@ SYMBOLS = {
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
     "fastreq_batch_drain": (c_int32, [c_uint64, _recp, c_int32]),
     "fastreq_batch_next": (c_int32, [c_uint64, _recp, c_int32, c_int32]),
-    "fastreq_batch_next_min": (c_int32, [c_uint64, _recp, c_int32, c_int32, c_int32]),
+    "fastreq_batch_set_wake": (c_int32, [c_uint64, c_int32]),
     "fastreq_batch_done": (c_int32, [c_uint64]),
     "fastreq_batch_cancel": (c_int32, [c_uint64]),
     "fastreq_batch_free": (c_int32, [c_uint64]),
@@ -196,7 +196,7 @@ class Library:
     batch_wait: Any
     batch_drain: Any
     batch_next: Any
-    batch_next_min: Any
+    batch_set_wake: Any
     batch_done: Any
     batch_cancel: Any
     batch_free: Any

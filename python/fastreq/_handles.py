@@ -155,6 +155,11 @@ class BatchHandle(NativeHandle):
     def fd(self) -> int:
         return int(_ffi.lib().batch_fd(self.handle))
 
+    def set_wake(self, min_records: int) -> None:
+        """Wake waiters only per min_records records (or 4 MiB of bodies, or
+        the last result)."""
+        check_rc(_ffi.lib().batch_set_wake(self.handle, min_records), "fastreq_batch_set_wake")
+
     def cancel(self) -> None:
         h = self._h
         if h and not _ffi.forked():

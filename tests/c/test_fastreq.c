@@ -1113,9 +1113,10 @@ static void test_batch_next_and_logs(void)
     check_no_live_buffers();
 }
 
-/* fastreq_batch_next_min: with min 20 of 20 requests the first call comes
- * back only when all 20 are in, so it fills the 16 slots given. */
-static void test_batch_next_min(void)
+/* fastreq_batch_set_wake: with a threshold of 20 for 20 requests the first
+ * fastreq_batch_next comes back only when all 20 are in, so it fills the
+ * 16 slots given. */
+static void test_batch_set_wake(void)
 {
     uint64_t c = new_client("{\"max_retries\":0,\"timeout\":60,\"concurrency\":4}");
     REQUIRE(c, "no client");
@@ -1130,20 +1131,22 @@ static void test_batch_next_min(void)
         fastreq_client_close(c);
         return;
     }
+    CHECK_RC(fastreq_batch_set_wake(b, 0), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_batch_set_wake(b, 20), FASTREQ_OK);
     fastreq_record_t recs[16];
-    CHECK_RC(fastreq_batch_next_min(b, NULL, 16, 20, 0), FASTREQ_EINVAL);
-    int32_t n = fastreq_batch_next_min(b, recs, 16, 20, 30000);
-    CHECK(n == 16, "first next_min(min 20) = %d, want 16 (all 20 in, 16 slots)", n);
+    int32_t n = fastreq_batch_next(b, recs, 16, 30000);
+    CHECK(n == 16, "first batch_next with wake 20 = %d, want 16 (all 20 in, 16 slots)", n);
     int ok = 0;
     for (int32_t i = 0; i < n; i++) ok += recs[i].status == 200;
     if (n > 0) fastreq_records_release(recs, n);
-    int32_t m = fastreq_batch_next_min(b, recs, 16, 20, 0);
-    CHECK(m == 4, "second next_min = %d, want the 4 left", m);
+    int32_t m = fastreq_batch_next(b, recs, 16, 0);
+    CHECK(m == 4, "second batch_next = %d, want the 4 left", m);
     for (int32_t i = 0; i < m; i++) ok += recs[i].status == 200;
     if (m > 0) fastreq_records_release(recs, m);
     CHECK(ok == 20, "%d records with status 200, want 20", ok);
     CHECK_RC(fastreq_batch_done(b), 1);
     CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_set_wake(b, 2), FASTREQ_EBADHANDLE);
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
@@ -1168,7 +1171,7 @@ static const struct {
     {"buffer_bounds", test_buffer_bounds},
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
-    {"batch_next_min", test_batch_next_min},
+    {"batch_set_wake", test_batch_set_wake},
 };
 
 int main(int argc, char **argv)

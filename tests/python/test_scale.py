@@ -68,3 +68,46 @@ def test_memory_controls():
     assert fastreq.engine.set_memory_limit(1 << 34) == prev
     fastreq.engine.set_memory_limit(prev)
     fastreq.engine.free_os_memory()
+
+
+def test_whole_batch_calls_are_woken_per_bunch(server, monkeypatch):
+    """fastreq()/fastreq_async() without progress ask the library to wake
+    them per bunch of records (fastreq_batch_set_wake), so a batch smaller
+    than a bunch wakes its driver at its end or at a 100 ms wait slice, not
+    once per burst of completions; with progress it is woken as results land."""
+    import time
+
+    from fastreq import _batch, _ffi
+
+    lib = _ffi.lib()
+    real_next = lib.batch_next
+    calls = []
+
+    def counting_next(*args):
+        calls.append(1)
+        return real_next(*args)
+
+    monkeypatch.setattr(lib, "batch_next", counting_next)
+    urls = [server.url(f"/x/echo?i={i}") for i in range(400)]
+    t0 = time.monotonic()
+    res = get(urls, concurrency=4)
+    slices = (time.monotonic() - t0) / (_batch.WAIT_SLICE_MS / 1000)
+    assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(400)]
+    assert len(calls) <= slices + 2, (len(calls), slices)
+
+    calls.clear()
+    seen = []
+    get(urls, concurrency=4, progress_callback=lambda done, total: seen.append(done))
+    assert seen[-1] == 400 and len(calls) > 2 * (slices + 2)  # results as they land
+
+    wakeups = []
+    real_readable = _batch.AsyncPump._on_readable
+
+    def counting_readable(self):
+        wakeups.append(1)
+        real_readable(self)
+
+    monkeypatch.setattr(_batch.AsyncPump, "_on_readable", counting_readable)
+    res = asyncio.run(fastreq_async(urls, concurrency=4))
+    assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(400)]
+    assert len(wakeups) <= 2, wakeups
