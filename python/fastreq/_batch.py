@@ -165,9 +165,12 @@ class BatchRun:
 
     def bunch(self) -> bool:
         """When nobody looks at results before the batch ends (no progress,
-        no as-completed consumer), ask the library to wake the driver per
-        ``BUNCH`` records rather than per burst. Returns whether it did."""
-        if self.notify is not None or self.completed is not None or self.total <= 1:
+        no as-completed consumer, no stream callback waiting for chunks),
+        ask the library to wake the driver per ``BUNCH`` records rather
+        than per burst. Returns whether it did."""
+        plan = self.plan
+        if (self.notify is not None or self.completed is not None or self.total <= 1
+                or plan.stream_cb is not None or plan.stream_cbs is not None):
             return False
         assert self.batch is not None
         self.batch.set_wake(BUNCH)

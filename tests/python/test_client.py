@@ -256,6 +256,26 @@ def test_stream_many_and_per_request_callbacks(server):
     assert b"".join(b) == pattern(70000)
 
 
+def test_stream_callbacks_are_not_bunched(server, monkeypatch):
+    """Whole-batch calls ask the library to wake them per bunch of records
+    (fastreq_batch_set_wake), except when a stream callback waits for
+    chunks: those must reach it as they land."""
+    from fastreq import _batch, _handles
+
+    calls = []
+    real = _handles.BatchHandle.set_wake
+    monkeypatch.setattr(_handles.BatchHandle, "set_wake", lambda self, n: (calls.append(n), real(self, n)))
+    got = []
+    fastreq.fastreq([{"url": server.url("/x/slow-chunks?n=2&size=10&interval_ms=20"), "stream": True,
+                      "stream_callback": got.append}, server.url("/x/json")])
+    assert b"".join(got) == pattern(10) * 2 and calls == []
+    fastreq.fastreq([server.url("/x/bytes/10"), server.url("/x/json")], return_type="stream",
+                    stream_callback=got.append)
+    assert calls == []
+    fastreq.fastreq([server.url("/x/json")] * 2)
+    assert calls == [_batch.BUNCH]
+
+
 def test_stream_spec_flag(server):
     got = []
     res = fastreq.fastreq([RequestConfig(server.url("/x/bytes/1000"), stream=True), server.url("/x/json")],
