@@ -98,17 +98,9 @@ func TestMetaOnFailureFlag(t *testing.T) {
 // freed batch EBADHANDLE.
 func TestBatchNext(t *testing.T) {
 	srv := testServers(t)
-	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
-	if rc != 0 {
-		t.Fatalf("client: %d %s", rc, msg)
-	}
-	defer hookClientClose(h)
+	h := newClient(t, `{"max_retries":0}`)
 	stall := srv.HTTPURL + "/x/stall?seconds=0.3"
-	reqs := fmt.Sprintf(`[{"url":%q},{"url":%q},{"url":%q}]`, srv.HTTPURL+"/x/json", srv.HTTPURL+"/x/json", stall)
-	b, rc, msg := hookSubmit(h, []byte(reqs), 0)
-	if rc != 0 {
-		t.Fatalf("submit: %d %s", rc, msg)
-	}
+	b := submit(t, h, fmt.Sprintf(`[{"url":%q},{"url":%q},{"url":%q}]`, srv.HTTPURL+"/x/json", srv.HTTPURL+"/x/json", stall))
 	if got := hookBatchNext(b, 0, 0); got != -1 {
 		t.Errorf("fastreq_batch_next(max 0) = %d, want FASTREQ_EINVAL (-1)", got)
 	}
@@ -141,21 +133,14 @@ func TestBatchNext(t *testing.T) {
 // wait, or on their timeout -- not at the first record, as by default.
 func TestBatchSetWake(t *testing.T) {
 	srv := testServers(t)
-	h, rc, msg := hookClientNew([]byte(`{"max_retries":0}`))
-	if rc != 0 {
-		t.Fatalf("client: %d %s", rc, msg)
-	}
-	defer hookClientClose(h)
-	submit := func(min int, urls ...string) uint64 {
+	h := newClient(t, `{"max_retries":0}`)
+	submitWake := func(min int, urls ...string) uint64 {
 		t.Helper()
 		parts := make([]string, len(urls))
 		for i, u := range urls {
 			parts[i] = fmt.Sprintf(`{"url":%q}`, srv.HTTPURL+u)
 		}
-		b, rc, msg := hookSubmit(h, []byte("["+strings.Join(parts, ",")+"]"), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, "["+strings.Join(parts, ",")+"]")
 		if rc := hookBatchSetWake(b, min); rc != 0 {
 			t.Fatalf("set_wake(%d) = %d", min, rc)
 		}
@@ -169,7 +154,7 @@ func TestBatchSetWake(t *testing.T) {
 
 	// Four fast requests and a slow one: with 5 nothing comes back before
 	// the slow one ends.
-	b := submit(5, "/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
+	b := submitWake(5, "/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
 	n, took := timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 5 || took < 300*time.Millisecond {
 		t.Errorf("next with wake 5 = %d after %v, want 5 after the 0.4 s request", n, took)
@@ -177,7 +162,7 @@ func TestBatchSetWake(t *testing.T) {
 	hookBatchFree(b)
 
 	// A threshold above the batch size: the wait ends when every result is in.
-	b = submit(100, "/x/json", "/x/json", "/x/json")
+	b = submitWake(100, "/x/json", "/x/json", "/x/json")
 	n, took = timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 3 || took > 3*time.Second {
 		t.Errorf("next with wake 100 on 3 requests = %d after %v, want 3 at once", n, took)
@@ -188,7 +173,7 @@ func TestBatchSetWake(t *testing.T) {
 	hookBatchFree(b)
 
 	// 4 MiB of bodies wake the waiter before the threshold is met.
-	b = submit(3, "/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
+	b = submitWake(3, "/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
 	n, took = timed(func() int32 { return hookBatchNext(b, 16, 10000) })
 	if n != 2 || took > 2*time.Second {
 		t.Errorf("next with 5 MB of bodies waiting = %d after %v, want 2 before the stall ends", n, took)

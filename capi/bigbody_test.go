@@ -37,11 +37,7 @@ func TestBigBodies(t *testing.T) {
 	}))
 	defer cut.Close()
 
-	h, rc, msg := hookClientNew([]byte(`{"max_retries":0,"http2":false}`))
-	if rc != 0 {
-		t.Fatalf("client: %d %s", rc, msg)
-	}
-	defer hookClientClose(h)
+	h := newClient(t, `{"max_retries":0,"http2":false}`)
 
 	sizes := []int{1 << 20, bigBuffer, bigBuffer - 1, 300000}
 	for _, freeEach := range []bool{false, true} {
@@ -53,16 +49,14 @@ func TestBigBodies(t *testing.T) {
 		reqs = append(reqs,
 			fmt.Sprintf(`{"url":"%s/stream-bytes/300000?chunk_size=65536&seed=1"}`, srv.HTTPURL), // chunked
 			fmt.Sprintf(`{"url":%q}`, cut.URL))
-		b, rc, msg := hookSubmit(h, []byte("["+strings.Join(reqs, ",")+"]"), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, "["+strings.Join(reqs, ",")+"]")
 		var got []hookRecord
 		for len(got) < len(reqs) {
 			if hookBatchWait(b, 10000) <= 0 {
 				t.Fatalf("no records after 10 s (have %d)", len(got))
 			}
 			var recs []hookRecord
+			var rc int32
 			if freeEach {
 				recs, rc = hookBatchDrainFreeEach(b, 16)
 			} else {
@@ -105,17 +99,9 @@ func TestBigBodies(t *testing.T) {
 // never stalled by it.
 func TestBigBodyFlowControl(t *testing.T) {
 	srv := testServers(t)
-	h, rc, msg := hookClientNew([]byte(`{"max_retries":0,"http2":false,"concurrency":32}`))
-	if rc != 0 {
-		t.Fatalf("client: %d %s", rc, msg)
-	}
-	defer hookClientClose(h)
+	h := newClient(t, `{"max_retries":0,"http2":false,"concurrency":32}`)
 	const n, size = 120, 1 << 20 // 120 MiB, about twice bigInFlight
-	var reqs []string
-	for i := 0; i < n; i++ {
-		reqs = append(reqs, fmt.Sprintf(`{"url":"%s/x/bytes/%d"}`, srv.HTTPURL, size))
-	}
-	body := "[" + strings.Join(reqs, ",") + "]"
+	body := requests(n, fmt.Sprintf(`{"url":"%s/x/bytes/%d"}`, srv.HTTPURL, size))
 	liveBytes := func() int {
 		bigBuffers.Lock()
 		defer bigBuffers.Unlock()
@@ -123,10 +109,7 @@ func TestBigBodyFlowControl(t *testing.T) {
 	}
 
 	t.Run("draining caller", func(t *testing.T) {
-		b, rc, msg := hookSubmit(h, []byte(body), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, body)
 		defer hookBatchFree(b)
 		got, most := 0, 0
 		for got < n {
@@ -149,10 +132,7 @@ func TestBigBodyFlowControl(t *testing.T) {
 	})
 
 	t.Run("cancelled while reads wait", func(t *testing.T) {
-		b, rc, msg := hookSubmit(h, []byte(body), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, body)
 		for got := 0; got < 8; { // drain a few: the caller counts as draining
 			hookBatchWait(b, 10000)
 			recs, _ := hookBatchDrain(b, 4)
@@ -169,10 +149,7 @@ func TestBigBodyFlowControl(t *testing.T) {
 	t.Run("caller that drains at the end", func(t *testing.T) {
 		time.Sleep(bigWaitMax) // the previous subtest's releases are old now
 		start := time.Now()
-		b, rc, msg := hookSubmit(h, []byte(body), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, body)
 		defer hookBatchFree(b)
 		for hookBatchWait(b, 100) < n {
 			if time.Since(start) > 20*time.Second {

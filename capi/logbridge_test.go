@@ -20,16 +20,9 @@ func TestLogDrainCarriesRetries(t *testing.T) {
 		{`{"debug":true,"max_retries":1,"backoff_multiplier":0.001}`, true},
 		{`{"debug":false,"verbose":true,"max_retries":1,"backoff_multiplier":0.001}`, false},
 	} {
-		h, rc, msg := hookClientNew([]byte(tc.cfg))
-		if rc != 0 {
-			t.Fatalf("client: %d %s", rc, msg)
-		}
+		h := newClient(t, tc.cfg)
 		key := fmt.Sprintf("logdrain-%d", time.Now().UnixNano())
-		reqs := fmt.Sprintf(`[{"url":%q}]`, srv.HTTPURL+"/x/status-then-ok?fail=1&key="+key)
-		b, rc, msg := hookSubmit(h, []byte(reqs), 0)
-		if rc != 0 {
-			t.Fatalf("submit: %d %s", rc, msg)
-		}
+		b := submit(t, h, fmt.Sprintf(`[{"url":%q}]`, srv.HTTPURL+"/x/status-then-ok?fail=1&key="+key))
 		var recs []hookRecord
 		for len(recs) == 0 {
 			hookBatchWait(b, 1000)

@@ -144,6 +144,7 @@ func hookFreeOSMemory() int32 { return int32(C.fastreq_free_os_memory()) }
 
 // hookLogWaiting reads fastreq_log_counter's counter as a C caller does.
 func hookLogWaiting() int64 { return int64(*C.fastreq_log_counter()) }
+
 func hookBatchWait(h uint64, ms int32) int32 {
 	return int32(C.fastreq_batch_wait(C.uint64_t(h), C.int32_t(ms)))
 }

@@ -34,7 +34,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
-from ._handles import BatchHandle, _raise_for, check_rc
+from ._handles import BatchHandle, ClientHandle, check_rc
 from .exceptions import FailureDetails, error_from_json
 from .models import NormalizedResponse
 
@@ -97,6 +97,12 @@ def _take_buffer() -> Any:
     except IndexError:
         raw = bytearray(_RECORD_SIZE * _CHUNK)
         return raw, _ffi.RecordArray.from_buffer(raw), memoryview(raw)
+
+
+def _give_buffer(buf: Any) -> None:
+    """Keep a record buffer for the next batch (at most 8 are kept)."""
+    if len(_buffers) < 8:
+        _buffers.append(buf)
 
 
 _LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
@@ -185,8 +191,8 @@ class BatchRun:
                 batch.cancel()
             batch.close()
         buf, self._buf = self._buf, None
-        if buf is not None and len(_buffers) < 8:
-            _buffers.append(buf)
+        if buf is not None:
+            _give_buffer(buf)
         if batch is not None:
             forward_engine_logs()
 
@@ -259,7 +265,7 @@ class BatchRun:
 
         for idx, typ, status, err, _r, bptr, blen, mptr, mlen in _iter_unpack(self._mv[: n * _RECORD_SIZE]):
             if typ:
-                self._chunk(idx, string_at(bptr, blen) if blen else b"")
+                self._chunk(idx, _string_at(bptr, blen) if blen else b"")
                 continue
             done += 1
             if err:
@@ -361,21 +367,15 @@ def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name
 # ---- synchronous driver -------------------------------------------------
 
 
-def run_one_sync(client: int, payload: bytes, url: str, rtype: int,
+def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
                  backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
     """One request of return type JSON, TEXT or CONTENT, start to end: the
     lean path of ``request_sync(url)`` (the latency of one call is mostly
     the Python around the library calls, so this one makes only the calls
-    and the work it needs: no BatchRun, no handle objects). Returns the
-    value and None, or None and the failure."""
+    and the work it needs: no BatchRun, no batch handle object). Returns
+    the value and None, or None and the failure."""
     lb = _ffi.lib()
-    out = ctypes.c_uint64(0)
-    err = ctypes.c_void_p(None)
-    rc = lb.batch_submit(client, payload, len(payload), _ffi.SUBMIT_STRICT | _ffi.SUBMIT_META_ON_FAILURE,
-                         ctypes.byref(out), ctypes.byref(err))
-    if rc != _ffi.OK:
-        _raise_for(rc, err.value, "submitting requests", backend_name)
-    h = out.value
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
     arr = buf[1]
     n = 0
@@ -393,10 +393,8 @@ def run_one_sync(client: int, payload: bytes, url: str, rtype: int,
             lb.records_release(arr, n)
     finally:
         lb.batch_free(h)  # cancels the request first when an exception (Ctrl-C) ends the wait
-        if len(_buffers) < 8:
-            _buffers.append(buf)
-        if lb.log_waiting.value:
-            forward_engine_logs()
+        _give_buffer(buf)
+        forward_engine_logs()
 
 
 def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:

@@ -130,6 +130,12 @@ class ClientHandle(NativeHandle):
         """Submit a JSON array of requests. need_meta=False asks the engine
         to skip the metadata of successful results (headers, final URL),
         which only return_type="response" uses."""
+        return BatchHandle(self.submit_raw(requests_json, strict, backend_name, need_meta))
+
+    def submit_raw(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None,
+                   need_meta: bool = True) -> int:
+        """:meth:`submit`, returning the bare batch handle (the caller frees
+        it with fastreq_batch_free)."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
@@ -140,7 +146,7 @@ class ClientHandle(NativeHandle):
                              ctypes.byref(err))
         if rc != _ffi.OK:
             _raise_for(rc, err.value, "submitting requests", backend_name)
-        return BatchHandle(out.value)
+        return out.value
 
 
 class BatchHandle(NativeHandle):

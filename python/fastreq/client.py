@@ -542,8 +542,7 @@ class FastRequests:
             return self._empty(plan)
         if (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
                 and parse_func is None and not progress and progress_callback is None):
-            value, failure = run_one_sync(self._client().handle, plan.payload, plan.urls[0], plan.rtype,
-                                          self.backend_name)
+            value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
             if self.verbose and log.isEnabledFor(logging.INFO):
                 self._log_summary(1, 0 if failure is None else 1, started)
             if failure is not None and not self.return_none_on_failure:

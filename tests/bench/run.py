@@ -928,6 +928,21 @@ def replace_block(path: Path, begin: str, end: str, lines: list[str]) -> None:
     path.write_text(text[:start] + "\n".join(lines) + text[stop:])
 
 
+def table_cell(s: Optional[Summary]) -> str:
+    """One client's figure for one workload in the READMEs' tables."""
+    if s is None:
+        return ""
+    if math.isnan(s.rps):
+        return s.status
+    if s.workload.mode == "rate":
+        return f"{s.achieved_rate:.1f}/s ({s.rate_error_pct:+.2f}%)"
+    if s.workload.mode == "serial":
+        return f"{s.p50_ms * 1000:.0f} µs"
+    if s.workload.id == "W5":
+        return f"{s.rps:,.0f} ({s.rss_mib:.0f} MiB)"
+    return f"{s.rps:,.0f}"
+
+
 def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: bool) -> None:
     m = meta["machine"]
     lines = [
@@ -940,8 +955,8 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
     ]
     if has_chart:
         lines += ["![fastreq benchmark](results/chart.png)", ""]
-    lines += ["Requests/s, medians (W6: achieved rate and its error against 500/s; W7: p50 latency of one "
-              "request at a time). Full tables with CPU, peak memory, ratios and versions: "
+    lines += ["Requests/s, medians (W5: and peak RSS; W6: achieved rate and its error against 500/s; W7: p50 "
+              "latency of one request at a time). Full tables with CPU, peak memory, ratios and versions: "
               "[results/results.md](results/results.md), [results/results.csv](results/results.csv).", ""]
     wids = list(dict.fromkeys(s.workload.id for s in summaries))
     names = list(dict.fromkeys(s.client.name for s in summaries))
@@ -949,18 +964,7 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
     lines.append("| client | " + " | ".join(wids) + " |")
     lines.append("|---|" + "---:|" * len(wids))
     for n in names:
-        row = []
-        for wid in wids:
-            s = cell.get((wid, n))
-            if s is None or math.isnan(s.rps):
-                row.append("n/a" if s is not None and s.status == "n/a" else (s.status if s else ""))
-            elif s.workload.mode == "rate":
-                row.append(f"{s.achieved_rate:.1f} ({s.rate_error_pct:+.2f} %)")
-            elif s.workload.mode == "serial":
-                row.append(f"p50 {s.p50_ms:.3f} ms")
-            else:
-                row.append(f"{s.rps:,.0f}")
-        lines.append(f"| {n} | " + " | ".join(row) + " |")
+        lines.append(f"| {n} | " + " | ".join(table_cell(cell.get((wid, n))) for wid in wids) + " |")
     lines += ["", README_END]
     replace_block(HERE / "README.md", README_BEGIN, README_END, lines)
 
@@ -988,22 +992,7 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
         "|---|" + "---:|" * len(names),
     ]
     for wid in dict.fromkeys(s.workload.id for s in summaries):
-        row = []
-        for n in names:
-            s = cell.get((wid, n))
-            if s is None:
-                row.append("")
-            elif math.isnan(s.rps):
-                row.append(s.status)
-            elif s.workload.mode == "rate":
-                row.append(f"{s.achieved_rate:.1f}/s ({s.rate_error_pct:+.2f}%)")
-            elif s.workload.mode == "serial":
-                row.append(f"{s.p50_ms * 1000:.0f} µs")
-            elif wid == "W5":
-                row.append(f"{s.rps:,.0f} ({s.rss_mib:.0f} MiB)")
-            else:
-                row.append(f"{s.rps:,.0f}")
-        lines.append(f"| {label.get(wid, wid)} | " + " | ".join(row) + " |")
+        lines.append(f"| {label.get(wid, wid)} | " + " | ".join(table_cell(cell.get((wid, n))) for n in names) + " |")
     ratios = []
     for wid in dict.fromkeys(s.workload.id for s in summaries):
         s = cell.get((wid, "fastreq"))
@@ -1029,8 +1018,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
 
 def runs_description(args: argparse.Namespace, ws: list[Workload]) -> str:
     """"5", or "5 (W5: 3)" when workloads differ."""
-    if args.runs or not ws:
-        return str(args.runs or 0)
+    if args.runs:
+        return str(args.runs)
     common = max({w.runs for w in ws}, key=lambda r: sum(w.runs == r for w in ws))
     odd = ", ".join(f"{w.id}: {w.runs}" for w in ws if w.runs != common)
     return f"{common} ({odd})" if odd else str(common)
@@ -1058,7 +1047,7 @@ def parse_args() -> argparse.Namespace:
     a.timeout = a.timeout or (120 if a.quick else 900)
     a.wrk_duration = a.wrk_duration or (2 if a.quick else 10)
     if a.runs < 0:
-        p.error("--runs must be at least 1")
+        p.error("--runs must be at least 1 (or 0: each workload's own)")
     return a
 
 

@@ -1118,15 +1118,11 @@ static void test_batch_next_and_logs(void)
  * 16 slots given. */
 static void test_batch_set_wake(void)
 {
-    uint64_t c = new_client("{\"max_retries\":0,\"timeout\":60,\"concurrency\":4}");
+    uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":4}");
     REQUIRE(c, "no client");
-    sbuf js = {0};
-    sb_add(&js, "[");
-    for (int i = 0; i < 20; i++)
-        sb_add(&js, "%s{\"url\":\"%s/x/echo?i=%d\"}", i ? "," : "", g_url, i);
-    sb_add(&js, "]");
-    uint64_t b = submit(c, js.p, 0);
-    free(js.p);
+    char *json = requests_json(20, "\"url\":\"%s/x/json\"", g_url);
+    uint64_t b = submit(c, json, 0);
+    free(json);
     if (!b) {
         fastreq_client_close(c);
         return;
