@@ -10,6 +10,7 @@ import "C"
 
 import (
 	"context"
+	"runtime"
 	"runtime/debug"
 	"time"
 	"unsafe"
@@ -60,6 +61,12 @@ func fastreq_live_handles() C.int64_t { return C.int64_t(handles.len()) }
 func fastreq_set_memory_limit(limit C.int64_t) (prev C.int64_t) {
 	defer func() { recover() }()
 	return C.int64_t(debug.SetMemoryLimit(int64(limit)))
+}
+
+//export fastreq_scheduler_slots
+func fastreq_scheduler_slots() C.int32_t {
+	defer func() { recover() }()
+	return C.int32_t(runtime.GOMAXPROCS(0))
 }
 
 //export fastreq_free_os_memory
@@ -231,6 +238,7 @@ func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
 			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
 		}
 		fd = C.int32_t(efd)
+		hostWillRun(true) // an event loop: the host runs between wakeups
 		return nil
 	})
 	return fd
@@ -243,7 +251,9 @@ func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) C.int32_t {
 		if err != nil {
 			return 0, err
 		}
-		return bt.q.wait(waitTimeout(timeoutMS)), nil
+		n := bt.q.wait(waitTimeout(timeoutMS))
+		hostWillRun(false)
+		return n, nil
 	})
 }
 
@@ -266,7 +276,9 @@ func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, t
 			return 0, errInvalid("records", "records is NULL or max is not positive")
 		}
 		bt.q.wait(waitTimeout(timeoutMS))
-		return bt.q.drain(unsafe.Slice(recs, int(max))), nil
+		n := bt.q.drain(unsafe.Slice(recs, int(max)))
+		hostWillRun(false)
+		return n, nil
 	})
 }
 
@@ -295,7 +307,9 @@ func fastreq_batch_drain(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t) 
 		if recs == nil || max < 0 {
 			return 0, errInvalid("records", "records is NULL or max is negative")
 		}
-		return bt.q.drain(unsafe.Slice(recs, int(max))), nil
+		n := bt.q.drain(unsafe.Slice(recs, int(max)))
+		hostWillRun(false)
+		return n, nil
 	})
 }
 
@@ -309,6 +323,7 @@ func fastreq_batch_done(h C.uint64_t) C.int32_t {
 		if _, done := bt.q.waiting(); done {
 			return 1, nil
 		}
+		hostWillRun(false)
 		return 0, nil
 	})
 }

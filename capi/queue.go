@@ -49,6 +49,9 @@ type queue struct {
 const minBytes = 4 << 20
 
 func newQueue(total int) *queue {
+	if total > 0 {
+		unfinished.Add(1)
+	}
 	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1, want: 1}
 }
 
@@ -104,6 +107,9 @@ func (q *queue) push(r C.fastreq_record_t) {
 	q.bytes += int64(r.body_len)
 	if r._type == C.FASTREQ_RECORD_RESULT {
 		q.pushed++
+		if q.pushed == q.total {
+			unfinished.Add(-1) // before the waiter wakes: it reads the count on return
+		}
 	}
 	wake := !was && q.awake()
 	efd := q.efd
@@ -188,6 +194,9 @@ func (q *queue) close() {
 	q.mu.Lock()
 	rest := q.items[q.head:]
 	q.items, q.head = nil, 0
+	if !q.closed && q.pushed < q.total {
+		unfinished.Add(-1)
+	}
 	q.closed = true
 	efd := q.efd
 	q.mu.Unlock()

@@ -141,6 +141,7 @@ func hookBatchSetWake(h uint64, min int) int32 {
 }
 
 func hookFreeOSMemory() int32 { return int32(C.fastreq_free_os_memory()) }
+func hookSchedulerSlots() int32 { return int32(C.fastreq_scheduler_slots()) }
 
 // hookLogWaiting reads fastreq_log_counter's counter as a C caller does.
 func hookLogWaiting() int64 { return int64(*C.fastreq_log_counter()) }

@@ -149,6 +149,15 @@ int64_t fastreq_set_memory_limit(int64_t bytes);
  * system as possible. Returns: FASTREQ_OK. */
 int32_t fastreq_free_os_memory(void);
 
+/* Returns: the Go runtime's scheduler slots (GOMAXPROCS). In a process
+ * confined to one CPU (and without GOMAXPROCS in the environment) the
+ * library runs one slot while the host only blocks in it, and takes a
+ * second for good the first time the host gets control back while requests
+ * are still in flight (a wait that returns early, fastreq_batch_fd): a
+ * thread returning from the library keeps its slot for a while, and the
+ * engine must not wait for it. */
+int32_t fastreq_scheduler_slots(void);
+
 /* Returns: the number of live handles (clients and batches). For leak
  * tests: 0 once every client was closed and every batch freed. */
 int64_t fastreq_live_handles(void);

@@ -54,7 +54,8 @@ ASYNC_CHUNKS_PER_CALLBACK = 16
 #: scheduler slot until Go's monitor takes it back (up to ~10 ms), so the
 #: engine stalls while Python sleeps; measured: 20k requests in 14 s
 #: instead of 1 s. There the drivers go straight back into the library.
-#: (Otherwise the library keeps at least two slots, also on one CPU.)
+#: (Otherwise the library has taken a second slot before any wait returns
+#: early, also on one CPU: capi/slots.go.)
 COALESCE_BELOW = 32
 COALESCE_S = 0.0005
 #: Records per wakeup of a driver that only wants the whole batch (see

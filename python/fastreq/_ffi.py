@@ -146,6 +146,7 @@ SYMBOLS = {
     "fastreq_live_buffers": (c_int64, []),
     "fastreq_set_memory_limit": (c_int64, [c_int64]),
     "fastreq_free_os_memory": (c_int32, []),
+    "fastreq_scheduler_slots": (c_int32, []),
     "fastreq_live_handles": (c_int64, []),
     "fastreq_client_new": (c_int32, [c_char_p, c_size_t, _u64p, _charpp]),
     "fastreq_client_close": (c_int32, [c_uint64]),
@@ -186,6 +187,7 @@ class Library:
     live_buffers: Any
     set_memory_limit: Any
     free_os_memory: Any
+    scheduler_slots: Any
     live_handles: Any
     client_new: Any
     client_close: Any
@@ -308,10 +310,11 @@ def loaded_library() -> Optional[Library]:
 
 
 def single_scheduler_slot() -> bool:
-    """Whether the Go runtime runs with one scheduler slot (GOMAXPROCS=1).
-    The library keeps at least two (capi/main.go) unless the GOMAXPROCS
-    environment variable says otherwise; the Go runtime reads it once, when
-    the library is loaded, and so does this."""
+    """Whether the Go runtime is held to one scheduler slot (GOMAXPROCS=1
+    in the environment). Without it the library takes a second slot itself
+    before handing Python control while requests are in flight (capi/slots.go);
+    the Go runtime reads the variable once, when the library is loaded, and
+    so does this."""
     global _single_slot
     if _single_slot is None:
         try:

@@ -1146,6 +1146,30 @@ static void test_batch_set_wake(void)
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
+/* fastreq_scheduler_slots: at least one; once a batch's eventfd was asked
+ * for (an event loop runs between wakeups) at least two, also when the
+ * process is confined to one CPU, unless GOMAXPROCS in the environment
+ * says otherwise. */
+static void test_scheduler_slots(void)
+{
+    int32_t before = fastreq_scheduler_slots();
+    CHECK(before >= 1, "fastreq_scheduler_slots = %d", before);
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    char *json = requests_json(1, "\"url\":\"%s/x/stall?seconds=0.2\"", g_url);
+    uint64_t b = submit(c, json, 0);
+    free(json);
+    if (b) {
+        CHECK(fastreq_batch_fd(b) >= 0, "no eventfd");
+        int32_t after = fastreq_scheduler_slots();
+        printf("  scheduler slots %d, with an eventfd %d\n", before, after);
+        if (!getenv("GOMAXPROCS"))
+            CHECK(after >= 2, "%d scheduler slot(s) with an event loop, want 2", after);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -1168,6 +1192,7 @@ static const struct {
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
+    {"scheduler_slots", test_scheduler_slots},
 };
 
 int main(int argc, char **argv)

@@ -165,3 +165,42 @@ def test_library_is_loaded_from_fastreq_library(server):
     path, version, abi = out.stdout.split()
     assert os.path.samefile(path, os.environ["FASTREQ_LIBRARY"])
     assert version.count(".") == 2 and abi == "1"
+
+
+ONE_CPU_CHILD = r"""
+import asyncio, os, sys, fastreq
+url = sys.argv[1]
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # before the engine loads: it sizes itself then
+with fastreq.FastRequests(max_retries=0) as c:
+    for _ in range(20):
+        assert c.request_sync(url)["id"] == 12345
+    print(fastreq.engine.scheduler_slots())
+    assert fastreq.fastreq(url, max_retries=0)["id"] == 12345
+    print(fastreq.engine.scheduler_slots())
+    if sys.argv[2] == "batch":  # Python sees nothing before the end
+        assert len(fastreq.fastreq([url] * 50, max_retries=0)) == 50
+    elif sys.argv[2] == "progress":  # Python runs after each result
+        assert len(fastreq.fastreq([url] * 50, max_retries=0, progress_callback=lambda done, total: None)) == 50
+    else:
+        async def one():
+            async with fastreq.FastRequests(max_retries=0) as a:
+                return await a.request(url)
+        assert asyncio.run(one())["id"] == 12345
+    print(fastreq.engine.scheduler_slots())
+"""
+
+
+@pytest.mark.parametrize("then,slots", [("batch", "1"), ("progress", "2"), ("async", "2")])
+def test_one_cpu_process_keeps_one_slot_while_calls_block(server, then, slots):
+    # On one CPU the engine runs one scheduler slot while every call blocks
+    # until done, and takes a second once Python runs while requests are
+    # in flight (a progress callback, an event loop).
+    out = run_python(ONE_CPU_CHILD, server.url("/x/json"), then)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", slots]
+
+
+def test_gomaxprocs_in_environment_wins(server):
+    out = run_python(ONE_CPU_CHILD, server.url("/x/json"), "progress", env={"GOMAXPROCS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["1", "1", "1"]

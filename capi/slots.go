@@ -1,0 +1,52 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Scheduler slots (GOMAXPROCS) for a host confined to one CPU.
+//
+// A host thread that returns from a call into the library keeps its Go
+// scheduler slot until the runtime's monitor takes it back, 20 us to 10 ms
+// later (cgo's callback return leaves it "in a system call"). With a single
+// slot the engine then cannot run while the host does anything but wait in
+// the library: an event loop, an as-completed consumer, another host
+// thread. Yet while the host only waits, one slot is what a one-CPU process
+// wants: with two, every goroutine the engine wakes starts a second thread
+// that competes for the same CPU (measured: a third more CPU and ~11
+// context switches per one-at-a-time request instead of ~4).
+//
+// So on one CPU the library starts with one slot and takes a second, for
+// good, the first time the host gets control back while a batch still has
+// results to come: a wait or drain that returns early, or an eventfd asked
+// for. One-at-a-time blocking requests never do that and keep one slot.
+// GOMAXPROCS set in the environment wins; with two or more CPUs nothing
+// changes.
+var oneSlot atomic.Bool
+
+// unfinished counts live batches whose last result has not been pushed.
+var unfinished atomic.Int64
+
+func init() {
+	oneSlot.Store(os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2)
+}
+
+// hostWillRun is called before control returns to the host from a call
+// that lets it do other work while requests are in flight: eventfd means
+// an event loop, always; a wait or drain only while batches are unfinished.
+func hostWillRun(always bool) {
+	if !oneSlot.Load() || (!always && unfinished.Load() == 0) {
+		return
+	}
+	if oneSlot.CompareAndSwap(true, false) {
+		runtime.GOMAXPROCS(2) // a short stop-the-world, once per process
+		engineLogs.add(logRecord{
+			TimeNS:  time.Now().UnixNano(),
+			Level:   "debug",
+			Message: "engine: a second scheduler slot (the host runs while requests are in flight)",
+		})
+	}
+}
