@@ -368,6 +368,15 @@ def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name
 # ---- synchronous driver -------------------------------------------------
 
 
+def _one_record(buf: Any, url: str, rtype: int,
+                backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
+    """The value (or failure) of the single record in buf."""
+    _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
+    if e:
+        return None, _failure(url, 0, status, mptr, mlen, backend_name)
+    return _value(rtype, bptr, blen), None
+
+
 def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
                  backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
     """One request of return type JSON, TEXT or CONTENT, start to end: the
@@ -386,16 +395,65 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
         if n < 0:
             check_rc(n, "waiting for the request")
         try:
-            _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
-            if e:
-                return None, _failure(url, 0, status, mptr, mlen, backend_name)
-            return _value(rtype, bptr, blen), None
+            return _one_record(buf, url, rtype, backend_name)
         finally:
             lb.records_release(arr, n)
     finally:
         lb.batch_free(h)  # cancels the request first when an exception (Ctrl-C) ends the wait
         _give_buffer(buf)
         forward_engine_logs()
+
+
+async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
+                        backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
+    """:func:`run_one_sync` for ``await request(url)``: the batch's eventfd
+    is watched with ``loop.add_reader`` for the one wakeup (a loop without
+    add_reader waits in a worker thread instead). Cancelling the awaiting
+    task cancels the request."""
+    lb = _ffi.lib()
+    loop = asyncio.get_running_loop()
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
+    buf = _take_buffer()
+    arr = buf[1]
+    n = 0
+    try:
+        fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
+        try:
+            while n == 0:
+                ready = loop.create_future()
+                loop.add_reader(fd, _resolve, ready)
+                try:
+                    await ready
+                finally:
+                    loop.remove_reader(fd)
+                n = lb.batch_next(h, arr, 1, 0)
+        except NotImplementedError:  # no add_reader (Windows' Proactor)
+            check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
+            n = lb.batch_next(h, arr, 1, 0)
+        if n < 0:
+            check_rc(n, "waiting for the request")
+        try:
+            return _one_record(buf, url, rtype, backend_name)
+        finally:
+            lb.records_release(arr, n)
+    finally:
+        lb.batch_free(h)  # cancels the request when the task was cancelled; wakes _wait_one
+        _give_buffer(buf)
+        forward_engine_logs()
+
+
+def _resolve(fut: "asyncio.Future[None]") -> None:
+    if not fut.done():  # the reader may fire again before the task runs
+        fut.set_result(None)
+
+
+def _wait_one(lb: Any, h: int) -> int:
+    """Wait for the record in a worker thread; the loop drains it (a thread
+    that drained could lose the record to a cancellation)."""
+    n = 0
+    while n == 0:  # a freed batch gives EBADHANDLE
+        n = lb.batch_wait(h, WAIT_SLICE_MS)
+    return n
 
 
 def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:

@@ -33,7 +33,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 from . import _ffi, _json
-from ._batch import AsyncPump, BatchRun, run_one_sync, run_sync
+from ._batch import AsyncPump, BatchRun, run_one_async, run_one_sync, run_sync
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan, check_str_map
 from ._handles import ClientHandle, check_rc
 from ._progress import make_notifier, open_reporter
@@ -427,6 +427,22 @@ class FastRequests:
         return results
 
     @staticmethod
+    def _one_path(plan: Plan, parse_func: Any, progress: ProgressOption, progress_callback: Any) -> bool:
+        """Whether a call is one request the single-request paths serve
+        (run_one_sync, run_one_async): a value of type json, text or
+        content, nothing to call or write on the way."""
+        return (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
+                and parse_func is None and not progress
+                and progress_callback is None)
+
+    def _one_result(self, value: Any, failure: Optional[FailureDetails], started: float) -> Any:
+        if self.verbose and log.isEnabledFor(logging.INFO):
+            self._log_summary(1, 0 if failure is None else 1, started)
+        if failure is not None and not self.return_none_on_failure:
+            raise _partial_failure({0: failure}, [None], 1)
+        return value
+
+    @staticmethod
     def _log_summary(n: int, failed: int, started: float) -> None:
         log.info("fastreq: %d requests, %d failed, %.3f s", n, failed, time.monotonic() - started)
 
@@ -503,6 +519,10 @@ class FastRequests:
                           follow_redirects, verify_ssl, stream_callback, keys, save_to)
         if plan.n == 0:
             return self._empty(plan)
+        if self._one_path(plan, parse_func, progress, progress_callback):
+            value, failure = await run_one_async(self._client(), plan.payload, plan.urls[0], plan.rtype,
+                                                 self.backend_name)
+            return self._one_result(value, failure, started)
         run, reporter = self._start(plan, parse_func, progress, progress_callback, collect=False)
         await _drive(run, reporter)
         return self._finish(run, plan, started)
@@ -540,14 +560,9 @@ class FastRequests:
                           follow_redirects, verify_ssl, stream_callback, keys, save_to)
         if plan.n == 0:
             return self._empty(plan)
-        if (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
-                and parse_func is None and not progress and progress_callback is None):
+        if self._one_path(plan, parse_func, progress, progress_callback):
             value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
-            if self.verbose and log.isEnabledFor(logging.INFO):
-                self._log_summary(1, 0 if failure is None else 1, started)
-            if failure is not None and not self.return_none_on_failure:
-                raise _partial_failure({0: failure}, [None], 1)
-            return value
+            return self._one_result(value, failure, started)
         run, reporter = self._start(plan, parse_func, progress, progress_callback, collect=False)
         cancel = True
         try:

@@ -127,19 +127,33 @@ def test_thread_fallback_without_add_reader(server, monkeypatch):
         return orig(self)
 
     monkeypatch.setattr(_batch.AsyncPump, "_thread_main", spy)
+    waits = []
+    orig_one = _batch._wait_one
+
+    def spy_one(lb, h):
+        waits.append(h)
+        return orig_one(lb, h)
+
+    monkeypatch.setattr(_batch, "_wait_one", spy_one)  # the single-request path's thread
 
     async def main():
         res = await fastreq_async([server.url(f"/x/echo?i={i}") for i in range(50)], concurrency=10)
-        task = asyncio.ensure_future(fastreq_async(server.url("/x/stall?seconds=30"), max_retries=0))
+        task = asyncio.ensure_future(fastreq_async([server.url("/x/stall?seconds=30")] * 2, max_retries=0))
+        one = await fastreq_async(server.url("/x/json"))
+        single = asyncio.ensure_future(fastreq_async(server.url("/x/stall?seconds=30"), max_retries=0))
         await asyncio.sleep(0.2)
         task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
-        return res
+        single.cancel()
+        for t in (task, single):
+            with pytest.raises(asyncio.CancelledError):
+                await t
+        return res, one
 
-    res = run(main())
+    res, one = run(main())
     assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(50)]
-    assert len(started) == 2
+    assert one["id"] == JSON_DOC_ID
+    assert len(started) == 2 and len(waits) == 2
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
 
 
 def test_as_completed_async(server):
@@ -195,3 +209,37 @@ def test_fastreq_sync_inside_running_loop(server):
         return fastreq.fastreq([server.url("/x/json")] * 3)
 
     assert [r["id"] for r in run(main())] == [JSON_DOC_ID] * 3
+
+
+def test_single_request_values_failures_and_cancel(server):
+    """await request(url) (one request, one value): every return type it
+    serves, a failure raising or giving None, and a cancelled call leaving
+    nothing behind while the client keeps working."""
+
+    async def main():
+        async with FastRequests(max_retries=0) as c:
+            js = await c.request(server.url("/x/json"))
+            text = await c.request(server.url("/x/proto"), return_type="text")
+            body = await c.request(server.url("/x/bytes/100000"), return_type="content")
+            with pytest.raises(PartialFailureError) as ei:
+                await c.request(server.url("/x/reset"))
+            async with FastRequests(max_retries=0, return_none_on_failure=True) as quiet:
+                none = await quiet.request(server.url("/x/status/503"))
+            many = await asyncio.gather(*[c.request(server.url(f"/x/echo?i={i}")) for i in range(30)])
+            stalled = asyncio.ensure_future(c.request(server.url("/x/stall?seconds=30")))
+            await asyncio.sleep(0.2)
+            assert fastreq.engine.live_handles() == 2  # the client and the stalled request
+            stalled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await stalled
+            after = await c.request(server.url("/x/json"))
+        return js, text, body, ei.value, none, many, after
+
+    js, text, body, err, none, many, after = run(main())
+    assert js["id"] == JSON_DOC_ID and after["id"] == JSON_DOC_ID
+    assert text == "HTTP/1.1"
+    assert isinstance(body, bytes) and len(body) == 100000
+    assert err.total == 1 and err.successes == 0
+    assert none is None
+    assert [r["query"]["i"][0] for r in many] == [str(i) for i in range(30)]
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
