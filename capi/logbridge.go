@@ -40,9 +40,11 @@ type logRecord struct {
 // (and counted), so a host that never drains cannot exhaust memory.
 const maxLogRecords = 10000
 
+// logQueue is a ring: once full, each new record overwrites the oldest.
 type logQueue struct {
 	mu      sync.Mutex
-	recs    []logRecord
+	recs    []logRecord // grows to maxLogRecords, then wraps
+	head    int         // the oldest record, once full
 	dropped int
 }
 
@@ -51,13 +53,14 @@ var engineLogs = &logQueue{}
 func (q *logQueue) add(r logRecord) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if len(q.recs) >= maxLogRecords {
-		copy(q.recs, q.recs[1:])
-		q.recs = q.recs[:len(q.recs)-1]
-		q.dropped++
+	if len(q.recs) < maxLogRecords {
+		q.recs = append(q.recs, r)
+		q.publish()
+		return
 	}
-	q.recs = append(q.recs, r)
-	q.publish()
+	q.recs[q.head] = r
+	q.head = (q.head + 1) % len(q.recs)
+	q.dropped++
 }
 
 // logCounter is the address fastreq_log_counter hands out.
@@ -66,19 +69,22 @@ var logCounter = (*int64)(unsafe.Pointer(C.log_waiting_addr()))
 // publish stores the queue length in the log counter; q.mu is held.
 func (q *logQueue) publish() { atomic.StoreInt64(logCounter, int64(len(q.recs))) }
 
-// take returns the waiting records, with a warning first when some were
-// dropped since the last call.
+// take returns the waiting records, oldest first, with a warning first
+// when some were dropped since the last call.
 func (q *logQueue) take() []logRecord {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	recs, dropped := q.recs, q.dropped
-	q.recs, q.dropped = nil, 0
+	recs, head, dropped := q.recs, q.head, q.dropped
+	q.recs, q.head, q.dropped = nil, 0, 0
 	q.publish()
-	if dropped > 0 {
-		recs = append([]logRecord{{TimeNS: time.Now().UnixNano(), Level: "warning",
-			Message: "log records dropped: nobody drained them", Attrs: map[string]any{"dropped": dropped}}}, recs...)
+	if dropped == 0 {
+		return recs // head is 0 until the ring is full and wraps
 	}
-	return recs
+	out := make([]logRecord, 0, len(recs)+1)
+	out = append(out, logRecord{TimeNS: time.Now().UnixNano(), Level: "warning",
+		Message: "log records dropped: nobody drained them", Attrs: map[string]any{"dropped": dropped}})
+	out = append(out, recs[head:]...)
+	return append(out, recs[:head]...)
 }
 
 // queueHandler is the slog.Handler of every client the library creates.

@@ -72,6 +72,11 @@ func TestLogQueueIsBounded(t *testing.T) {
 	if len(recs) != maxLogRecords+1 || recs[0].Level != "warning" || recs[0].Attrs["dropped"] != 5 || recs[1].Message != "5" {
 		t.Fatalf("got %d records, first %+v, second %+v", len(recs), recs[0], recs[1])
 	}
+	for i, r := range recs[1:] { // oldest first across the ring's wrap
+		if r.Message != fmt.Sprint(i+5) {
+			t.Fatalf("record %d is %q, want %d", i, r.Message, i+5)
+		}
+	}
 	if len(q.take()) != 0 {
 		t.Error("take did not empty the queue")
 	}
