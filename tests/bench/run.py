@@ -677,6 +677,8 @@ class Summary:
     vs_ceiling: float = float("nan")
     version: str = ""
     round_rps: dict[int, float] = field(default_factory=dict)  # run index -> req/s of the good runs
+    round_p50: dict[int, float] = field(default_factory=dict)  # run index -> p50 ms (mode serial)
+    p50_gap_us: float = float("nan")  # mode serial: p50 minus go-core's, median over the rounds
 
 
 def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str]) -> Summary:
@@ -704,6 +706,7 @@ def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str])
         s.rate_error_pct = (s.achieved_rate / w.rate - 1) * 100
     s.version = good[-1].version
     s.round_rps = {r.index: r.rps for r in good if not math.isnan(r.rps)}
+    s.round_p50 = {r.index: r.p50_ms for r in good if not math.isnan(r.p50_ms)}
     return s
 
 
@@ -733,6 +736,10 @@ def add_ratios(summaries: list[Summary]) -> None:
                 continue
             if "go-core" in ref:
                 s.vs_go = paired_ratio(s, ref["go-core"])
+                go = ref["go-core"].round_p50
+                both = sorted(set(s.round_p50) & set(go))
+                if both:  # latency: the gap round by round, like the ratios
+                    s.p50_gap_us = statistics.median((s.round_p50[i] - go[i]) * 1000 for i in both)
             if "aiohttp" in ref:
                 s.vs_aiohttp = paired_ratio(s, ref["aiohttp"])
             if ceil is not None and not s.client.ceiling:
@@ -1003,6 +1010,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
             r += f", {s.vs_aiohttp:.2f}x aiohttp"
         if s.workload.mode == "bytes":
             r += f", peak RSS {s.rss_mib:.0f} MiB"
+        if not math.isnan(s.p50_gap_us):
+            r += f", p50 {s.p50_gap_us:+.0f} µs from go-core's"
         ratios.append(r)
     lines += ["", "fastreq (the sync `fastreq()` call), each ratio the median of the rounds' ratios: "
               + "; ".join(ratios) + "."]
