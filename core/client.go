@@ -40,8 +40,9 @@ type Client struct {
 	// and not following.
 	follow, noFollow func(*http.Request, []*http.Request) error
 
-	ctx    context.Context
-	cancel context.CancelCauseFunc
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	runners *runners // the goroutines requests run on
 
 	mu      sync.Mutex
 	closed  bool
@@ -104,6 +105,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		}
 	}
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
+	c.runners = newRunners(c.ctx.Done())
 	return c, nil
 }
 
@@ -294,7 +296,7 @@ func (b *Batch) dispatch() {
 			b.cancelFrom(i)
 			return
 		}
-		go c.run(b, p)
+		c.runners.start(func() { c.run(b, p) })
 	}
 }
 
