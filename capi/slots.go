@@ -21,8 +21,11 @@ import (
 //
 // So on one CPU the library starts with one slot and takes a second, for
 // good, the first time the host gets control back while a batch still has
-// results to come: a wait or drain that returns early, or an eventfd asked
-// for. One-at-a-time blocking requests never do that and keep one slot.
+// results to come: a wait that returns records early, a poll (a zero
+// timeout, a drain, fastreq_batch_done), or an eventfd asked for. A timed
+// wait that ran out does not count: its caller was blocked all along and
+// goes straight back (the slices that keep Ctrl-C working). One-at-a-time
+// blocking requests never do any of it and keep one slot.
 // GOMAXPROCS set in the environment wins; with two or more CPUs nothing
 // changes.
 var oneSlot atomic.Bool

@@ -140,7 +140,7 @@ func hookBatchSetWake(h uint64, min int) int32 {
 	return int32(C.fastreq_batch_set_wake(C.uint64_t(h), C.int32_t(min)))
 }
 
-func hookFreeOSMemory() int32 { return int32(C.fastreq_free_os_memory()) }
+func hookFreeOSMemory() int32   { return int32(C.fastreq_free_os_memory()) }
 func hookSchedulerSlots() int32 { return int32(C.fastreq_scheduler_slots()) }
 
 // hookLogWaiting reads fastreq_log_counter's counter as a C caller does.

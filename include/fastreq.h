@@ -153,9 +153,11 @@ int32_t fastreq_free_os_memory(void);
  * confined to one CPU (and without GOMAXPROCS in the environment) the
  * library runs one slot while the host only blocks in it, and takes a
  * second for good the first time the host gets control back while requests
- * are still in flight (a wait that returns early, fastreq_batch_fd): a
- * thread returning from the library keeps its slot for a while, and the
- * engine must not wait for it. */
+ * are still in flight (a wait that returns records before the batch is
+ * done, a poll with a zero timeout, fastreq_batch_drain or _done,
+ * fastreq_batch_fd; not a timed wait that ran out): a thread returning
+ * from the library keeps its slot for a while, and the engine must not
+ * wait for it. */
 int32_t fastreq_scheduler_slots(void);
 
 /* Returns: the number of live handles (clients and batches). For leak
