@@ -252,9 +252,7 @@ func fastreq_batch_wait(h C.uint64_t, timeoutMS C.int32_t) C.int32_t {
 			return 0, err
 		}
 		n := bt.q.wait(waitTimeout(timeoutMS))
-		if n > 0 || timeoutMS == 0 { // not a slice of a longer wait that ran out
-			hostWillRun(false)
-		}
+		afterWait(n, int32(timeoutMS))
 		return n, nil
 	})
 }
@@ -279,9 +277,7 @@ func fastreq_batch_next(h C.uint64_t, recs *C.fastreq_record_t, max C.int32_t, t
 		}
 		bt.q.wait(waitTimeout(timeoutMS))
 		n := bt.q.drain(unsafe.Slice(recs, int(max)))
-		if n > 0 || timeoutMS == 0 { // not a slice of a longer wait that ran out
-			hostWillRun(false)
-		}
+		afterWait(n, int32(timeoutMS))
 		return n, nil
 	})
 }

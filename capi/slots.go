@@ -53,3 +53,12 @@ func hostWillRun(always bool) {
 		})
 	}
 }
+
+// afterWait is hostWillRun for a wait that returned n records after
+// waiting up to timeoutMS: one that ran out of time is a slice of a longer
+// wait (the Ctrl-C slices) and does not count.
+func afterWait(n int, timeoutMS int32) {
+	if n > 0 || timeoutMS == 0 {
+		hostWillRun(false)
+	}
+}

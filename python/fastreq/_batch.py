@@ -368,13 +368,26 @@ def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name
 # ---- synchronous driver -------------------------------------------------
 
 
-def _one_record(buf: Any, url: str, rtype: int,
-                backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """The value (or failure) of the single record in buf."""
-    _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
-    if e:
-        return None, _failure(url, 0, status, mptr, mlen, backend_name)
-    return _value(rtype, bptr, blen), None
+def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
+               backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
+    """The value and None, or None and the failure, of the record that
+    fastreq_batch_next put in buf (n is what it returned); released after."""
+    check_rc(n, "waiting for the request")
+    try:
+        _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
+        if e:
+            return None, _failure(url, 0, status, mptr, mlen, backend_name)
+        return _value(rtype, bptr, blen), None
+    finally:
+        lb.records_release(buf[1], n)
+
+
+def _one_end(lb: Any, h: int, buf: Any) -> None:
+    """Free a one-request batch (cancelling the request when an exception
+    ended the wait) and give its record buffer back."""
+    lb.batch_free(h)
+    _give_buffer(buf)
+    forward_engine_logs()
 
 
 def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
@@ -387,21 +400,13 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
     lb = _ffi.lib()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
-    arr = buf[1]
-    n = 0
     try:
+        n = 0
         while n == 0:  # in slices, so that Ctrl-C gets through
-            n = lb.batch_next(h, arr, 1, WAIT_SLICE_MS)
-        if n < 0:
-            check_rc(n, "waiting for the request")
-        try:
-            return _one_record(buf, url, rtype, backend_name)
-        finally:
-            lb.records_release(arr, n)
+            n = lb.batch_next(h, buf[1], 1, WAIT_SLICE_MS)
+        return _one_value(lb, buf, n, url, rtype, backend_name)
     finally:
-        lb.batch_free(h)  # cancels the request first when an exception (Ctrl-C) ends the wait
-        _give_buffer(buf)
-        forward_engine_logs()
+        _one_end(lb, h, buf)
 
 
 async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
@@ -414,10 +419,9 @@ async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: i
     loop = asyncio.get_running_loop()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
-    arr = buf[1]
-    n = 0
     try:
         fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
+        n = 0
         try:
             while n == 0:
                 ready = loop.create_future()
@@ -426,20 +430,13 @@ async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: i
                     await ready
                 finally:
                     loop.remove_reader(fd)
-                n = lb.batch_next(h, arr, 1, 0)
+                n = lb.batch_next(h, buf[1], 1, 0)
         except NotImplementedError:  # no add_reader (Windows' Proactor)
             check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
-            n = lb.batch_next(h, arr, 1, 0)
-        if n < 0:
-            check_rc(n, "waiting for the request")
-        try:
-            return _one_record(buf, url, rtype, backend_name)
-        finally:
-            lb.records_release(arr, n)
+            n = lb.batch_next(h, buf[1], 1, 0)
+        return _one_value(lb, buf, n, url, rtype, backend_name)
     finally:
-        lb.batch_free(h)  # cancels the request when the task was cancelled; wakes _wait_one
-        _give_buffer(buf)
-        forward_engine_logs()
+        _one_end(lb, h, buf)  # wakes _wait_one too
 
 
 def _resolve(fut: "asyncio.Future[None]") -> None:

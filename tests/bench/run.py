@@ -710,15 +710,20 @@ def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str])
     return s
 
 
+def paired(mine: dict[int, float], ref: dict[int, float], f: Callable[[float, float], float]) -> float:
+    """The median, over the interleaved rounds both ran well, of f(mine,
+    ref) in the same round: drift over a long run (the VM's neighbours, a
+    slower hour) moves both sides alike, where comparing two medians would
+    mix rounds. NaN when no round is shared."""
+    both = sorted(set(mine) & set(ref))
+    return statistics.median(f(mine[i], ref[i]) for i in both) if both else float("nan")
+
+
 def paired_ratio(s: Summary, ref: Summary) -> float:
-    """The median, over the interleaved rounds both ran well, of s's req/s
-    over ref's in the same round: drift over a long run (the VM's neighbours,
-    a slower hour) moves both sides of each ratio alike, where a ratio of the
-    two medians would mix rounds. Falls back to the ratio of the medians."""
-    both = sorted(set(s.round_rps) & set(ref.round_rps))
-    if both:
-        return statistics.median(s.round_rps[i] / ref.round_rps[i] for i in both)
-    return s.rps / ref.rps
+    """s's req/s over ref's, paired by round (falls back to the ratio of
+    the medians)."""
+    r = paired(s.round_rps, ref.round_rps, lambda a, b: a / b)
+    return s.rps / ref.rps if math.isnan(r) else r
 
 
 def add_ratios(summaries: list[Summary]) -> None:
@@ -736,10 +741,7 @@ def add_ratios(summaries: list[Summary]) -> None:
                 continue
             if "go-core" in ref:
                 s.vs_go = paired_ratio(s, ref["go-core"])
-                go = ref["go-core"].round_p50
-                both = sorted(set(s.round_p50) & set(go))
-                if both:  # latency: the gap round by round, like the ratios
-                    s.p50_gap_us = statistics.median((s.round_p50[i] - go[i]) * 1000 for i in both)
+                s.p50_gap_us = paired(s.round_p50, ref["go-core"].round_p50, lambda a, b: (a - b) * 1000)
             if "aiohttp" in ref:
                 s.vs_aiohttp = paired_ratio(s, ref["aiohttp"])
             if ceil is not None and not s.client.ceiling:

@@ -113,21 +113,6 @@ static void sb_add(sbuf *b, const char *fmt, ...)
     }
 }
 
-/* A JSON array of n copies of one request object (given without braces). */
-static char *requests_json(int n, const char *fmt, ...)
-{
-    char obj[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(obj, sizeof obj, fmt, ap);
-    va_end(ap);
-    sbuf b = {0};
-    sb_add(&b, "[");
-    for (int i = 0; i < n; i++) sb_add(&b, "%s{%s}", i ? "," : "", obj);
-    sb_add(&b, "]");
-    return b.p;
-}
-
 /* Whether the JSON text has "key":"value" (the library writes compact JSON). */
 static bool json_has_str(const char *json, const char *key, const char *value)
 {
@@ -176,6 +161,24 @@ static uint64_t submit(uint64_t c, const char *json, uint32_t flags)
         return 0;
     }
     if (err != NULL) failf(__FILE__, __LINE__, "batch_submit OK but err_out set");
+    return b;
+}
+
+/* Submits a JSON array of n copies of one request object, given without
+ * its braces as printf-style fields. Returns the batch or 0 (test failed). */
+static uint64_t submit_each(uint64_t c, int n, const char *fmt, ...)
+{
+    char obj[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(obj, sizeof obj, fmt, ap);
+    va_end(ap);
+    sbuf json = {0};
+    sb_add(&json, "[");
+    for (int i = 0; i < n; i++) sb_add(&json, "%s{%s}", i ? "," : "", obj);
+    sb_add(&json, "]");
+    uint64_t b = submit(c, json.p, 0);
+    free(json.p);
     return b;
 }
 
@@ -394,10 +397,8 @@ static void test_batch_1000_fd(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":50,\"http2\":false}");
     REQUIRE(c, "no client");
-    char *json = requests_json(BATCH_N, "\"url\":\"%s/x/json\"", g_url);
     double t0 = now_s();
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, BATCH_N, "\"url\":\"%s/x/json\"", g_url);
     if (!b) {
         fastreq_client_close(c);
         return;
@@ -480,9 +481,7 @@ static void test_cancel(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":4}");
     REQUIRE(c, "no client");
-    char *json = requests_json(12, "\"url\":\"%s/x/stall\"", g_url);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 12, "\"url\":\"%s/x/stall\"", g_url);
     if (!b) {
         fastreq_client_close(c);
         return;
@@ -526,10 +525,8 @@ static void test_timeout(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"backoff_multiplier\":0.01}");
     REQUIRE(c, "no client");
-    char *json = requests_json(1, "\"url\":\"%s/x/stall\",\"timeout\":0.2,\"id\":\"t\"", g_url);
     double t0 = now_s();
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/stall\",\"timeout\":0.2,\"id\":\"t\"", g_url);
     if (b) {
         recvec v = {0};
         int got = collect(b, &v, 1, 30);
@@ -554,9 +551,7 @@ static void test_timeout(void)
 
     c = new_client("{\"max_retries\":1,\"backoff_multiplier\":0.01,\"jitter\":0}");
     REQUIRE(c, "no client");
-    json = requests_json(1, "\"url\":\"%s/x/stall\",\"timeout\":0.2", g_url);
-    b = submit(c, json, 0);
-    free(json);
+    b = submit_each(c, 1, "\"url\":\"%s/x/stall\",\"timeout\":0.2", g_url);
     if (b) {
         recvec v = {0};
         CHECK(collect(b, &v, 1, 30) == 1 && v.n == 1, "got %d records", v.n);
@@ -580,9 +575,7 @@ static void test_wait_timeout(void)
 {
     uint64_t c = new_client(TEST_CLIENT "}");
     REQUIRE(c, "no client");
-    char *json = requests_json(1, "\"url\":\"%s/x/stall\"", g_url);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/stall\"", g_url);
     if (b) {
         double t0 = now_s();
         CHECK_RC(fastreq_batch_wait(b, 0), 0);
@@ -770,9 +763,7 @@ static void test_close_inflight(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":3}");
     REQUIRE(c, "no client");
-    char *json = requests_json(8, "\"url\":\"%s/x/stall\"", g_url);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 8, "\"url\":\"%s/x/stall\"", g_url);
     if (!b) {
         fastreq_client_close(c);
         return;
@@ -801,9 +792,7 @@ static void test_close_inflight(void)
      * records nobody drained. */
     c = new_client(TEST_CLIENT ",\"concurrency\":2}");
     REQUIRE(c, "no client");
-    json = requests_json(4, "\"url\":\"%s/x/stall\"", g_url);
-    b = submit(c, json, 0);
-    free(json);
+    b = submit_each(c, 4, "\"url\":\"%s/x/stall\"", g_url);
     if (b) {
         CHECK_RC(fastreq_batch_wait(b, 100), 0);
         t0 = now_s();
@@ -823,10 +812,8 @@ static void test_streaming(void)
     uint64_t c = new_client(TEST_CLIENT "}");
     REQUIRE(c, "no client");
     const int nchunks = 5, size = 16;
-    char *json = requests_json(STREAMS, "\"url\":\"%s/x/slow-chunks?n=%d&interval_ms=30&size=%d\",\"stream\":true",
-                               g_url, nchunks, size);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, STREAMS, "\"url\":\"%s/x/slow-chunks?n=%d&interval_ms=30&size=%d\",\"stream\":true",
+                             g_url, nchunks, size);
     if (!b) {
         fastreq_client_close(c);
         return;
@@ -886,9 +873,7 @@ static void test_output_path(void)
 
     uint64_t c = new_client(TEST_CLIENT "}");
     if (c) {
-        char *json = requests_json(1, "\"url\":\"%s/x/bytes/%d\",\"output_path\":\"%s\"", g_url, size, path);
-        uint64_t b = submit(c, json, 0);
-        free(json);
+        uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/bytes/%d\",\"output_path\":\"%s\"", g_url, size, path);
         if (b) {
             recvec v = {0};
             CHECK(collect(b, &v, 1, 30) == 1 && v.n == 1, "want one record, got %d", v.n);
@@ -974,6 +959,7 @@ static void test_buffer_bounds(void)
     CHECK(rc == FASTREQ_OK, "submit = %d: %s", rc, err ? err : "");
     fastreq_free(err);
     if (rc == FASTREQ_OK) {
+        CHECK_RC(fastreq_batch_set_wake(b, 3), FASTREQ_OK); /* waits return once all three wait */
         double deadline = now_s() + 30;
         while (fastreq_batch_wait(b, 100) < 3 && now_s() < deadline) {
         }
@@ -1028,9 +1014,7 @@ static void test_wait_vs_free(void)
     uint64_t c = new_client(TEST_CLIENT "}");
     REQUIRE(c, "no client");
     for (int i = 0; i < 5; i++) {
-        char *json = requests_json(2, "\"url\":\"%s/x/stall\"", g_url);
-        uint64_t b = submit(c, json, 0);
-        free(json);
+        uint64_t b = submit_each(c, 2, "\"url\":\"%s/x/stall\"", g_url);
         if (!b) break;
         struct waiter w[2] = {{b, 0, 0}, {b, 0, 0}};
         pthread_t th[2];
@@ -1120,9 +1104,7 @@ static void test_batch_set_wake(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":4}");
     REQUIRE(c, "no client");
-    char *json = requests_json(20, "\"url\":\"%s/x/json\"", g_url);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 20, "\"url\":\"%s/x/json\"", g_url);
     if (!b) {
         fastreq_client_close(c);
         return;
@@ -1156,9 +1138,7 @@ static void test_scheduler_slots(void)
     CHECK(before >= 1, "fastreq_scheduler_slots = %d", before);
     uint64_t c = new_client(TEST_CLIENT "}");
     REQUIRE(c, "no client");
-    char *json = requests_json(1, "\"url\":\"%s/x/stall?seconds=0.2\"", g_url);
-    uint64_t b = submit(c, json, 0);
-    free(json);
+    uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/stall?seconds=0.2\"", g_url);
     if (b) {
         CHECK(fastreq_batch_fd(b) >= 0, "no eventfd");
         int32_t after = fastreq_scheduler_slots();
