@@ -21,6 +21,8 @@ import (
 
 var versionString = C.CString(core.Version) // static for the process's life
 
+const submitFlags = C.FASTREQ_SUBMIT_STRICT | C.FASTREQ_SUBMIT_META_ON_FAILURE | C.FASTREQ_SUBMIT_NOTIFY_CLIENT
+
 // batch is the C view of a core batch: its completion queue.
 type batch struct {
 	b *core.Batch
@@ -112,7 +114,7 @@ func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C
 		if err != nil {
 			return err
 		}
-		*out = C.uint64_t(handles.add(c, kindClient))
+		*out = C.uint64_t(handles.add(wrapClient(c), kindClient))
 		return nil
 	})
 }
@@ -120,7 +122,7 @@ func fastreq_client_new(cfgJSON *C.char, n C.size_t, out *C.uint64_t, errOut **C
 //export fastreq_client_close
 func fastreq_client_close(h C.uint64_t) C.int32_t {
 	return call(nil, func() error {
-		c, err := lookupAs[*core.Client](uint64(h))
+		c, err := lookupAs[*client](uint64(h))
 		if err != nil {
 			if handles.wasClosed(uint64(h), kindClient) {
 				return nil // already closed: closing again is a no-op
@@ -128,14 +130,16 @@ func fastreq_client_close(h C.uint64_t) C.int32_t {
 			return err // never a client (a freed batch is not a closed client)
 		}
 		handles.remove(uint64(h))
-		return c.Close()
+		err = c.Close() // the last records are pushed before it returns
+		c.ready.close()
+		return err
 	})
 }
 
 //export fastreq_client_set_cookies
 func fastreq_client_set_cookies(h C.uint64_t, cookiesJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {
 	return call(errOut, func() error {
-		c, err := lookupAs[*core.Client](uint64(h))
+		c, err := lookupAs[*client](uint64(h))
 		if err != nil {
 			return err
 		}
@@ -150,7 +154,7 @@ func fastreq_client_set_cookies(h C.uint64_t, cookiesJSON *C.char, n C.size_t, e
 //export fastreq_client_reset_cookies
 func fastreq_client_reset_cookies(h C.uint64_t) C.int32_t {
 	return call(nil, func() error {
-		c, err := lookupAs[*core.Client](uint64(h))
+		c, err := lookupAs[*client](uint64(h))
 		if err != nil {
 			return err
 		}
@@ -165,9 +169,12 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		if out == nil {
 			return errInvalid("batch_out", "batch_out is NULL")
 		}
-		c, err := lookupAs[*core.Client](uint64(h))
+		c, err := lookupAs[*client](uint64(h))
 		if err != nil {
 			return err
+		}
+		if unknown := flags &^ submitFlags; unknown != 0 {
+			return errInvalid("flags", "unknown submit flags %#x", uint32(unknown))
 		}
 		var reqs []core.RequestConfig
 		if err := decodeStrict("requests", goBytes(reqJSON, n), &reqs); err != nil {
@@ -175,19 +182,25 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		}
 		q := newQueue(len(reqs))
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
+		q.handle = handles.reserve(kindBatch) // results may arrive before Submit returns
+		if flags&C.FASTREQ_SUBMIT_NOTIFY_CLIENT != 0 {
+			q.ready = &c.ready
+		}
 		bt := &batch{q: q}
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
 			OnResult:         q.pushResult,
 			OnChunk:          q.pushChunk,
 			BodyAllocator:    bodyAllocator{},
+			Start:            startBatch(),
 		}
 		bt.b, err = c.Submit(context.Background(), reqs, opts)
 		if err != nil {
 			q.close()
 			return err
 		}
-		*out = C.uint64_t(handles.add(bt, kindBatch))
+		handles.set(q.handle, bt)
+		*out = C.uint64_t(q.handle)
 		return nil
 	})
 }
@@ -225,23 +238,56 @@ func (q *queue) pushChunk(index int, chunk []byte) error {
 }
 
 //export fastreq_batch_fd
-func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
-	fd = C.FASTREQ_EBADHANDLE
-	call(nil, func() error {
+func fastreq_batch_fd(h C.uint64_t) C.int32_t {
+	return eventFD(func() (int, error) {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return err
+			return -1, err
 		}
-		efd, err := bt.q.fd()
-		if err != nil {
-			fd = C.FASTREQ_ESYS
-			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
-		}
-		fd = C.int32_t(efd)
-		hostWillRun(true) // an event loop: the host runs between wakeups
-		return nil
+		return bt.q.fd()
 	})
-	return fd
+}
+
+// eventFD returns the descriptor fd gives (a handle error, or ESYS when
+// no eventfd could be made): for an event loop, which runs between
+// wakeups while requests are in flight.
+func eventFD(fd func() (int, error)) C.int32_t {
+	return callCount(func() (int, error) {
+		efd, err := fd()
+		if _, isAPI := err.(*apiError); err != nil && !isAPI {
+			err = &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
+		}
+		if err != nil {
+			return 0, err
+		}
+		hostWillRun(true)
+		return efd, nil
+	})
+}
+
+//export fastreq_client_fd
+func fastreq_client_fd(h C.uint64_t) C.int32_t {
+	return eventFD(func() (int, error) {
+		c, err := lookupAs[*client](uint64(h))
+		if err != nil {
+			return -1, err
+		}
+		return c.ready.fd()
+	})
+}
+
+//export fastreq_client_ready
+func fastreq_client_ready(h C.uint64_t, batches *C.uint64_t, max C.int32_t) C.int32_t {
+	return callCount(func() (int, error) {
+		c, err := lookupAs[*client](uint64(h))
+		if err != nil {
+			return 0, err
+		}
+		if batches == nil || max <= 0 {
+			return 0, errInvalid("batches", "batches is NULL or max is not positive")
+		}
+		return c.ready.take(unsafe.Slice((*uint64)(unsafe.Pointer(batches)), int(max))), nil
+	})
 }
 
 //export fastreq_batch_wait

@@ -27,14 +27,17 @@ import (
 // goes straight back (the slices that keep Ctrl-C working). One-at-a-time
 // blocking requests never do any of it and keep one slot.
 // GOMAXPROCS set in the environment wins; with two or more CPUs nothing
-// changes.
+// changes. With two slots on one CPU, batches start through the intake
+// (intake.go).
 var oneSlot atomic.Bool
 
 // unfinished counts live batches whose last result has not been pushed.
 var unfinished atomic.Int64
 
 func init() {
+	oneCPU := runtime.NumCPU() < 2 // the CPUs the process may use
 	oneSlot.Store(os.Getenv("GOMAXPROCS") == "" && runtime.GOMAXPROCS(0) < 2)
+	intakeOn.Store(oneCPU && runtime.GOMAXPROCS(0) >= 2) // GOMAXPROCS set in the environment
 }
 
 // hostWillRun is called before control returns to the host from a call
@@ -46,6 +49,7 @@ func hostWillRun(always bool) {
 	}
 	if oneSlot.CompareAndSwap(true, false) {
 		runtime.GOMAXPROCS(2) // a short stop-the-world, once per process
+		intakeOn.Store(true)  // see intake.go
 		engineLogs.add(logRecord{
 			TimeNS:  time.Now().UnixNano(),
 			Level:   "debug",

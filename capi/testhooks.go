@@ -234,7 +234,7 @@ func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) 
 		c.Close()
 		closedClient = c
 	})
-	h := handles.add(closedClient, kindClient)
+	h := handles.add(wrapClient(closedClient), kindClient)
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {

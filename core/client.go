@@ -172,6 +172,10 @@ type BatchOptions struct {
 	// known length are read into, so a caller that hands bodies to another
 	// allocator (a C library) needs no copy and no Go garbage per body.
 	BodyAllocator BodyAllocator
+	// Start starts the batch's dispatcher on a goroutine of its own (it
+	// waits for the rate limiter and the concurrency gate); nil runs
+	// `go dispatch()`. For a host that knows a better place to start it.
+	Start func(dispatch func())
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
@@ -253,7 +257,11 @@ func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOpt
 		b.finishBatch()
 		return b, nil
 	}
-	go b.dispatch()
+	if opts.Start != nil {
+		opts.Start(b.dispatch)
+	} else {
+		go b.dispatch()
+	}
 	return b, nil
 }
 

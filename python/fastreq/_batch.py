@@ -411,37 +411,154 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
 
 async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
                         backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """:func:`run_one_sync` for ``await request(url)``: the batch's eventfd
-    is watched with ``loop.add_reader`` for the one wakeup (a loop without
-    add_reader waits in a worker thread instead). Cancelling the awaiting
-    task cancels the request."""
+    """:func:`run_one_sync` for ``await request(url)``: the task waits for
+    the client's descriptor, which its event loop watches once for every
+    single request (:class:`ClientWatch`). Without one (a loop without
+    add_reader, or a client already watched by a loop running in another
+    thread) it waits for the batch's own. Cancelling the awaiting task
+    cancels the request."""
     lb = _ffi.lib()
     loop = asyncio.get_running_loop()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
+    watch = ClientWatch.of(client, loop)
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, notify=watch is not None)
     buf = _take_buffer()
     try:
-        fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
         n = 0
-        try:
-            while n == 0:
-                ready = loop.create_future()
-                loop.add_reader(fd, _resolve, ready)
-                try:
-                    await ready
-                finally:
-                    loop.remove_reader(fd)
-                n = lb.batch_next(h, buf[1], 1, 0)
-        except NotImplementedError:  # no add_reader (Windows' Proactor)
-            check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
+        if watch is not None:
+            await watch.ready(h)
             n = lb.batch_next(h, buf[1], 1, 0)
+        if n == 0:
+            n = await _own_fd_next(lb, loop, h, buf)
         return _one_value(lb, buf, n, url, rtype, backend_name)
     finally:
         _one_end(lb, h, buf)  # wakes _wait_one too
 
 
+async def _own_fd_next(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any) -> int:
+    """Wait for the batch's record on its own eventfd (or, where the loop
+    has no add_reader, in a worker thread) and drain it into buf."""
+    fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
+    n = 0
+    try:
+        while n == 0:
+            ready = loop.create_future()
+            loop.add_reader(fd, _resolve, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(fd)
+            n = lb.batch_next(h, buf[1], 1, 0)
+    except NotImplementedError:  # no add_reader (Windows' Proactor)
+        check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
+        n = lb.batch_next(h, buf[1], 1, 0)
+    return n
+
+
 def _resolve(fut: "asyncio.Future[None]") -> None:
     if not fut.done():  # the reader may fire again before the task runs
         fut.set_result(None)
+
+
+class ClientWatch:
+    """One event loop's watch of a client's descriptor (fastreq_client_fd):
+    registered with ``add_reader`` once per client and loop, it wakes the
+    task of each single request whose batch is ready, however many are in
+    flight. A per-request eventfd instead cost making, registering,
+    unregistering and closing a descriptor on every call.
+
+    The loop watches a duplicate of the descriptor, which stays valid until
+    the watch is closed even when the client closes first."""
+
+    READY_CHUNK = 64
+    _lock = threading.Lock()  # making watches (rare)
+
+    def __init__(self, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> None:
+        self.client = client
+        self.loop = loop
+        self.waiters: Dict[int, "asyncio.Future[None]"] = {}
+        self.handles = (ctypes.c_uint64 * self.READY_CHUNK)()
+        self.fd = os.dup(check_rc(_ffi.lib().client_fd(client.handle), "fastreq_client_fd"))
+        try:
+            loop.add_reader(self.fd, self._on_ready)
+        except BaseException:
+            os.close(self.fd)
+            raise
+
+    @classmethod
+    def of(cls, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> "Optional[ClientWatch]":
+        """The client's watch on loop, made (or moved from a loop that no
+        longer runs) on first use; None where it cannot be had."""
+        watch = client.watch
+        if watch is not None and watch.loop is loop:
+            return watch
+        with cls._lock:
+            watch = client.watch
+            if watch is not None and watch.loop is not loop:
+                if watch.loop.is_running():
+                    return None  # another thread's loop watches this client
+                watch.close()
+            try:
+                client.watch = watch = cls(client, loop)
+            except NotImplementedError:  # no add_reader (Windows' Proactor)
+                client.watch = None
+                return None
+            return watch
+
+    async def ready(self, h: int) -> None:
+        """Return when batch h (submitted with notify=True) is ready."""
+        fut = self.loop.create_future()
+        self.waiters[h] = fut
+        try:
+            await fut
+        finally:
+            self.waiters.pop(h, None)
+
+    def _on_ready(self) -> None:
+        lb = _ffi.lib()
+        handles, waiters = self.handles, self.waiters
+        n = self.READY_CHUNK
+        while n == self.READY_CHUNK:
+            n = lb.client_ready(self.client._h, handles, self.READY_CHUNK)
+            if n < 0:  # the client closed: every batch has its record
+                self._wake_all()
+                return
+            for i in range(n):
+                fut = waiters.pop(handles[i], None)
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
+    def _wake_all(self) -> None:
+        waiters, self.waiters = self.waiters, {}
+        for fut in waiters.values():
+            if not fut.done():
+                fut.set_result(None)
+
+    def close(self) -> None:
+        """Stop watching and wake every waiter (their batches were
+        cancelled with the client). Safe from any thread."""
+        loop = self.loop
+        try:
+            same_thread = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_thread = False
+        if loop.is_closed() or same_thread or not loop.is_running():
+            self._close_now()
+        else:
+            try:
+                loop.call_soon_threadsafe(self._close_now)
+            except RuntimeError:  # closed in the meantime
+                self._close_now()
+
+    def _close_now(self) -> None:
+        fd, self.fd = self.fd, -1
+        if fd < 0:
+            return
+        if not self.loop.is_closed():
+            self.loop.remove_reader(fd)
+        os.close(fd)
+        self._wake_all()
+        if self.client.watch is self:
+            self.client.watch = None
 
 
 def _wait_one(lb: Any, h: int) -> int:

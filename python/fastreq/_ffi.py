@@ -103,6 +103,7 @@ RECORD_CHUNK = 1
 
 SUBMIT_STRICT = 1
 SUBMIT_META_ON_FAILURE = 2
+SUBMIT_NOTIFY_CLIENT = 4
 
 DRAIN_CHUNK = 256
 
@@ -152,6 +153,8 @@ SYMBOLS = {
     "fastreq_client_close": (c_int32, [c_uint64]),
     "fastreq_client_set_cookies": (c_int32, [c_uint64, c_char_p, c_size_t, _charpp]),
     "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
+    "fastreq_client_fd": (c_int32, [c_uint64]),
+    "fastreq_client_ready": (c_int32, [c_uint64, _u64p, c_int32]),
     "fastreq_batch_submit": (c_int32, [c_uint64, c_char_p, c_size_t, c_uint32, _u64p, _charpp]),
     "fastreq_batch_fd": (c_int32, [c_uint64]),
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
@@ -193,6 +196,8 @@ class Library:
     client_close: Any
     client_set_cookies: Any
     client_reset_cookies: Any
+    client_fd: Any
+    client_ready: Any
     batch_submit: Any
     batch_fd: Any
     batch_wait: Any
