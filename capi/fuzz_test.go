@@ -19,9 +19,10 @@ import (
 // coverage-guided run: `make test-fuzz`.
 
 const (
-	rcOK     = 0
-	rcEINVAL = -1
-	rcClosed = -3
+	rcOK        = 0
+	rcEINVAL    = -1
+	rcBadHandle = -2
+	rcClosed    = -3
 )
 
 // checkErrObject asserts that errJSON is the error object fastreq.h

@@ -29,6 +29,7 @@ type intake struct {
 	pending []func()
 	efd     int
 	file    *os.File // efd, read through the network poller
+	broken  bool     // the fd failed: batches start with `go` again
 }
 
 // intakeOn: batches start through the intake (set with the second slot on
@@ -63,6 +64,11 @@ func startBatch() func(func()) {
 
 func (in *intake) start(dispatch func()) {
 	in.mu.Lock()
+	if in.broken {
+		in.mu.Unlock()
+		go dispatch()
+		return
+	}
 	in.pending = append(in.pending, dispatch)
 	first := len(in.pending) == 1
 	in.mu.Unlock()
@@ -76,15 +82,17 @@ func (in *intake) start(dispatch func()) {
 func (in *intake) loop() {
 	var counter [8]byte
 	for {
-		if _, err := in.file.Read(counter[:]); err != nil {
-			return
-		}
+		_, err := in.file.Read(counter[:])
 		in.mu.Lock()
 		list := in.pending
 		in.pending = nil
+		in.broken = err != nil
 		in.mu.Unlock()
 		for _, dispatch := range list {
 			go dispatch()
+		}
+		if err != nil {
+			return
 		}
 	}
 }

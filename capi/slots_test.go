@@ -12,10 +12,12 @@ import (
 // the process's own setting afterwards.
 func onOneCPU(t *testing.T) {
 	t.Helper()
-	prev := runtime.GOMAXPROCS(1)
+	prev, prevIntake := runtime.GOMAXPROCS(1), intakeOn.Load()
 	oneSlot.Store(true)
+	intakeOn.Store(false)
 	t.Cleanup(func() {
 		oneSlot.Store(false)
+		intakeOn.Store(prevIntake)
 		runtime.GOMAXPROCS(prev)
 	})
 	if n := unfinished.Load(); n != 0 {
@@ -59,6 +61,9 @@ func TestOneSlotForBlockingCalls(t *testing.T) {
 	if got := hookSchedulerSlots(); got != 1 {
 		t.Errorf("fastreq_scheduler_slots after blocking calls = %d, want 1", got)
 	}
+	if intakeOn.Load() {
+		t.Error("one slot, yet batches start through the intake")
+	}
 	if n := unfinished.Load(); n != 0 {
 		t.Errorf("unfinished = %d after every batch was freed", n)
 	}
@@ -84,8 +89,9 @@ func TestSecondSlotWhenHostRunsDuringRequests(t *testing.T) {
 				t.Fatal("batch done while a request stalls")
 			}
 		},
-		"wait polled": func(b uint64) { hookBatchWait(b, 0) },
-		"event loop":  func(b uint64) { hookBatchFD(b) },
+		"wait polled":       func(b uint64) { hookBatchWait(b, 0) },
+		"event loop":        func(b uint64) { hookBatchFD(b) },
+		"client descriptor": func(b uint64) { hookClientFD(h) },
 	}
 	for name, hostRuns := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -96,6 +102,9 @@ func TestSecondSlotWhenHostRunsDuringRequests(t *testing.T) {
 			hostRuns(b)
 			if got := hookSchedulerSlots(); got != 2 {
 				t.Errorf("fastreq_scheduler_slots = %d, want 2", got)
+			}
+			if !intakeOn.Load() {
+				t.Error("two slots on one CPU, but batches do not start through the intake")
 			}
 			if logs, _ := hookLogDrain(); !strings.Contains(logs, "a second scheduler slot") {
 				t.Errorf("no log record of the second slot in %s", logs)

@@ -118,7 +118,26 @@ func hookSubmit(client uint64, reqs []byte, flags uint32) (h uint64, rc int32, e
 	return uint64(out), rc, takeError(errp)
 }
 
-func hookBatchFD(h uint64) int32 { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
+func hookBatchFD(h uint64) int32  { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
+func hookClientFD(h uint64) int32 { return int32(C.fastreq_client_fd(C.uint64_t(h))) }
+
+// hookClientReady calls fastreq_client_ready with room for max handles
+// (none: a NULL array) and returns the handles, or the negative code.
+func hookClientReady(h uint64, max int) ([]uint64, int32) {
+	if max <= 0 {
+		return nil, int32(C.fastreq_client_ready(C.uint64_t(h), nil, C.int32_t(max)))
+	}
+	buf := make([]C.uint64_t, max)
+	n := int32(C.fastreq_client_ready(C.uint64_t(h), &buf[0], C.int32_t(max)))
+	if n < 0 {
+		return nil, n
+	}
+	out := make([]uint64, n)
+	for i := range out {
+		out[i] = uint64(buf[i])
+	}
+	return out, n
+}
 
 // hookBatchNext calls fastreq_batch_next with room for max records (none:
 // a NULL array) and releases what it drained; it returns the count or

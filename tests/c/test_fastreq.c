@@ -1150,6 +1150,73 @@ static void test_scheduler_slots(void)
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
+/* One descriptor for many batches: 20 single-request batches submitted
+ * with FASTREQ_SUBMIT_NOTIFY_CLIENT are each listed by fastreq_client_ready
+ * once their record waits, on wakeups of the client's one eventfd; a batch
+ * submitted without the flag is never listed. */
+static void test_client_ready(void)
+{
+    enum { N = 20 };
+    uint64_t c = new_client("{\"max_retries\":0,\"concurrency\":4}");
+    if (!c) return;
+    int fd = fastreq_client_fd(c);
+    REQUIRE(fd >= 0, "client_fd = %d", fd);
+    CHECK_RC(fastreq_client_fd(c), fd);
+    char json[512];
+    snprintf(json, sizeof json, "[{\"url\":\"%s/x/json\"}]", g_url);
+    uint64_t quiet = submit(c, json, 0);
+    uint64_t b[N];
+    for (int i = 0; i < N; i++) b[i] = submit(c, json, FASTREQ_SUBMIT_NOTIFY_CLIENT);
+    uint64_t bad = 0;
+    CHECK_RC(fastreq_batch_submit(c, json, strlen(json), 1u << 9, &bad, NULL), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_client_ready(c, NULL, 0), FASTREQ_EINVAL);
+
+    int results = 0, wakeups = 0;
+    unsigned char seen[N] = {0};
+    double deadline = now_s() + 60;
+    while (results < N && now_s() < deadline) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int pr = poll(&p, 1, 100);
+        if (pr < 0 && errno == EINTR) continue;
+        REQUIRE(pr >= 0, "poll: %s", strerror(errno));
+        if (pr == 0) continue;
+        wakeups++;
+        uint64_t ready[8];
+        int32_t n;
+        while ((n = fastreq_client_ready(c, ready, 8)) > 0) {
+            for (int i = 0; i < n; i++) {
+                int k = -1;
+                for (int j = 0; j < N; j++)
+                    if (b[j] == ready[i]) k = j;
+                CHECK(k >= 0, "listed handle %" PRIu64 " is not a notifying batch", ready[i]);
+                if (k < 0) continue;
+                fastreq_record_t rec[2];
+                int32_t got = fastreq_batch_drain(b[k], rec, 2);
+                CHECK(got == 1 && rec[0].status == 200, "batch %d listed ready: %d records", k, got);
+                if (got > 0) fastreq_records_release(rec, got);
+                results += got == 1 && !seen[k];
+                seen[k] = 1;
+            }
+        }
+        CHECK(n == 0, "client_ready = %d", n);
+        struct pollfd again = {.fd = fd, .events = POLLIN};
+        CHECK(poll(&again, 1, 0) == 0 || results < N, "descriptor readable with nothing listed");
+    }
+    CHECK(results == N, "got %d of %d listed results (%d wakeups)", results, N, wakeups);
+    fastreq_record_t rec[2];
+    int32_t q = fastreq_batch_next(quiet, rec, 2, 5000);
+    CHECK(q == 1, "the unlisted batch: %d records", q);
+    if (q > 0) fastreq_records_release(rec, q);
+    for (int i = 0; i < N; i++) fastreq_batch_free(b[i]);
+    fastreq_batch_free(quiet);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    CHECK_RC(fastreq_client_fd(c), FASTREQ_EBADHANDLE);
+    uint64_t ready[1];
+    CHECK_RC(fastreq_client_ready(c, ready, 1), FASTREQ_EBADHANDLE);
+    printf("  %d requests, %d wakeups of the client descriptor\n", N, wakeups);
+    check_no_live_buffers();
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -1173,6 +1240,7 @@ static const struct {
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
     {"scheduler_slots", test_scheduler_slots},
+    {"client_ready", test_client_ready},
 };
 
 int main(int argc, char **argv)

@@ -243,3 +243,92 @@ def test_single_request_values_failures_and_cancel(server):
     assert none is None
     assert [r["query"]["i"][0] for r in many] == [str(i) for i in range(30)]
     assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
+
+
+def _open_fds() -> int:
+    import os
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_single_requests_share_the_client_descriptor(server, monkeypatch):
+    """await request(url) waits on the client's one descriptor, registered
+    once per loop: no descriptor per call, and many in flight at once each
+    get their own result."""
+    own = []
+    orig = _batch._own_fd_next
+
+    async def spy(*a):
+        own.append(True)
+        return await orig(*a)
+
+    monkeypatch.setattr(_batch, "_own_fd_next", spy)
+
+    async def main():
+        async with FastRequests(max_retries=0, concurrency=16) as c:
+            await c.request(server.url("/x/json"))
+            watch = c._native.watch
+            fds = _open_fds()
+            for i in range(100):
+                assert (await c.request(server.url(f"/x/echo?i={i}")))["query"]["i"] == [str(i)]
+            assert _open_fds() == fds  # one kept connection, no descriptor per call
+            many = await asyncio.gather(*[c.request(server.url(f"/x/echo?i={i}")) for i in range(200)])
+            assert c._native.watch is watch and _open_fds() <= fds + 16  # at most the pool's new connections
+            return watch, many
+
+    watch, many = run(main())
+    assert [r["query"]["i"][0] for r in many] == [str(i) for i in range(200)]
+    assert watch.fd == -1 and not watch.waiters  # closed with the client
+    assert own == []  # never the per-batch descriptor
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
+
+
+def test_client_watch_follows_the_loop(server):
+    """A client used from one asyncio.run and then another moves its watch
+    to the new loop; one used by loops running in two threads at once
+    serves the second loop through each batch's own descriptor."""
+    import threading
+
+    c = FastRequests(max_retries=0, concurrency=8)
+    try:
+        assert run(c.request(server.url("/x/json")))["id"] == JSON_DOC_ID
+        first = c._native.watch
+        assert run(c.request(server.url("/x/json")))["id"] == JSON_DOC_ID
+        assert c._native.watch is not first and first.fd == -1
+
+        out: dict = {}
+
+        def loop_thread(name):
+            async def many():
+                return [await c.request(server.url(f"/x/echo?t={name}&i={i}")) for i in range(40)]
+
+            out[name] = asyncio.run(many())
+
+        threads = [threading.Thread(target=loop_thread, args=(n,)) for n in ("a", "b")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        for name in ("a", "b"):
+            assert [(r["query"]["t"][0], r["query"]["i"][0]) for r in out[name]] == [
+                (name, str(i)) for i in range(40)]
+    finally:
+        c.close_sync()
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
+
+
+def test_closing_the_client_ends_waiting_single_requests(server):
+    """Single requests waiting on the client's descriptor when the client
+    closes end with the cancellation, not a hang."""
+
+    async def main():
+        c = FastRequests(max_retries=0)
+        tasks = [asyncio.ensure_future(c.request(server.url("/x/stall?seconds=30"))) for _ in range(3)]
+        await asyncio.sleep(0.2)
+        await c.close()
+        return await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+
+    started = time.monotonic()
+    results = run(main())
+    assert time.monotonic() - started < 5
+    assert all(isinstance(r, fastreq.FastRequestsError) for r in results), results
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
