@@ -881,11 +881,11 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
                     f"{fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | {runs_cell(s)} | "
                     f"{md_escape(status_note(s))} |")
         elif w.mode == "serial":
-            lines += ["| client | p50 ms | p99 ms | req/s | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | vs ceiling | runs | note |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            lines += ["| client | p50 ms | p50 − go-core's (µs) | p99 ms | req/s | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | vs ceiling | runs | note |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
             for s in group:
                 lines.append(
-                    f"| {s.client.name} | {fmt(s.p50_ms, 3)} | {fmt(s.p99_ms, 3)} | {fmt(s.rps)} | "
+                    f"| {s.client.name} | {fmt(s.p50_ms, 3)} | {fmt(s.p50_gap_us, 0)} | {fmt(s.p99_ms, 3)} | {fmt(s.rps)} | "
                     f"{fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | "
                     f"{fmt(s.vs_aiohttp, 2, 'x')} | {fmt(s.vs_ceiling, 2, 'x')} | {runs_cell(s)} | "
                     f"{md_escape(status_note(s))} |")
@@ -1015,8 +1015,11 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
         if not math.isnan(s.p50_gap_us):
             r += f", p50 {s.p50_gap_us:+.0f} µs from go-core's"
         ratios.append(r)
+    gaps = [f"{wid} p50 {a.p50_gap_us:+.0f} µs from go-core's" for wid in dict.fromkeys(x.workload.id for x in summaries)
+            if (a := cell.get((wid, "fastreq_async"))) is not None and not math.isnan(a.p50_gap_us)]
     lines += ["", "fastreq (the sync `fastreq()` call), each ratio the median of the rounds' ratios: "
-              + "; ".join(ratios) + "."]
+              + "; ".join(ratios) + "." + (" fastreq_async (`await client.request(url)`): " + "; ".join(gaps) + "."
+                                           if gaps else "")]
     if has_chart:
         lines += ["", "![benchmark chart](tests/bench/results/chart.png)"]
     lines += ["", "All figures, CPU seconds and ratios: [tests/bench/results/results.md]"
