@@ -132,6 +132,9 @@ func fastreq_client_close(h C.uint64_t) C.int32_t {
 		handles.remove(uint64(h))
 		err = c.Close() // the last records are pushed before it returns
 		c.ready.close()
+		if c.mbox != nil {
+			c.mbox.close()
+		}
 		return err
 	})
 }
@@ -273,6 +276,25 @@ func fastreq_client_fd(h C.uint64_t) C.int32_t {
 			return -1, err
 		}
 		return c.ready.fd()
+	})
+}
+
+//export fastreq_client_mailbox
+func fastreq_client_mailbox(h C.uint64_t, out **C.fastreq_mailbox_t) C.int32_t {
+	return call(nil, func() error {
+		c, err := lookupAs[*client](uint64(h))
+		if err != nil {
+			return err
+		}
+		if out == nil {
+			return errInvalid("mailbox_out", "mailbox_out is NULL")
+		}
+		mb, err := c.mailboxOf()
+		if err != nil {
+			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "mailbox: " + err.Error()}}
+		}
+		*out = mb.m
+		return nil
 	})
 }
 

@@ -12,6 +12,10 @@ import (
 type client struct {
 	*core.Client
 	ready readyList
+
+	mboxOnce sync.Once
+	mbox     *mailbox // fastreq_client_mailbox
+	mboxErr  error
 }
 
 // readyList is a client's completion descriptor (fastreq_client_fd): one

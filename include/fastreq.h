@@ -121,6 +121,9 @@ typedef struct fastreq_record {
     int64_t meta_len; /* strlen(meta) */
 } fastreq_record_t;
 
+/* A client's mailbox (fastreq_client_mailbox). */
+typedef struct fastreq_mailbox fastreq_mailbox_t;
+
 /* The library's own build defines FASTREQ_TYPES_ONLY to share the types
  * above with its generated export declarations. */
 #ifndef FASTREQ_TYPES_ONLY
@@ -248,6 +251,47 @@ int32_t fastreq_client_reset_cookies(uint64_t client);
  */
 int32_t fastreq_client_fd(uint64_t client);
 int32_t fastreq_client_ready(uint64_t client, uint64_t *batches, int32_t max);
+
+/*
+ * A client's mailbox, for an event loop that runs requests one by one:
+ * posting a request and taking its result are plain C and never enter the
+ * library's Go runtime. (A thread returning from a call into the runtime
+ * keeps one of its scheduler slots until the runtime takes it back; a loop
+ * calling in before and after every request keeps the engine's threads
+ * handing that slot around, which on one CPU costs several context
+ * switches per request.)
+ *
+ * fastreq_client_mailbox gives the client's mailbox (the same on every
+ * call; made and started on the first). Returns FASTREQ_OK,
+ * FASTREQ_EINVAL (mailbox_out NULL), FASTREQ_EBADHANDLE or FASTREQ_ESYS.
+ * The mailbox stays valid until fastreq_mailbox_free(), also after
+ * fastreq_client_close(); free it after the client is closed or when done
+ * with it.
+ *
+ * fastreq_mailbox_post queues a JSON array of exactly one request (as for
+ * fastreq_batch_submit) under the caller's tag. Every post yields exactly
+ * one RESULT record whose index is the tag -- a request that cannot start
+ * (bad JSON, an invalid request) yields a failed one, as STRICT would have
+ * refused it -- unless the client closes first: requests still in flight
+ * then end without a record. Returns FASTREQ_OK, FASTREQ_EINVAL,
+ * FASTREQ_ECLOSED (client closed) or FASTREQ_ESYS (out of memory).
+ * fastreq_mailbox_cancel asks the engine to cancel the request of a tag;
+ * its record comes with FASTREQ_ERR_CANCELLED (or its outcome, if done).
+ *
+ * fastreq_mailbox_fd returns an eventfd that is readable while records
+ * wait; do not read or close it. fastreq_mailbox_take moves up to max of
+ * them into records and returns how many (taking the last makes the fd
+ * quiet). The records' bodies and meta stay owned by the mailbox: hand the
+ * records back with fastreq_mailbox_release (plain C too; the engine frees
+ * them on its next wakeup) rather than fastreq_records_release.
+ */
+int32_t fastreq_client_mailbox(uint64_t client, fastreq_mailbox_t **mailbox_out);
+int32_t fastreq_mailbox_post(fastreq_mailbox_t *mailbox, const char *requests_json, size_t len, int64_t tag);
+int32_t fastreq_mailbox_cancel(fastreq_mailbox_t *mailbox, int64_t tag);
+int32_t fastreq_mailbox_fd(fastreq_mailbox_t *mailbox);
+int32_t fastreq_mailbox_take(fastreq_mailbox_t *mailbox, fastreq_record_t *records, int32_t max);
+int32_t fastreq_mailbox_release(fastreq_mailbox_t *mailbox, fastreq_record_t *records, int32_t n);
+void fastreq_mailbox_free(fastreq_mailbox_t *mailbox);
 
 /* ---- Batches ---------------------------------------------------------- */
 

@@ -34,8 +34,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
-from ._handles import BatchHandle, ClientHandle, check_rc
-from .exceptions import FailureDetails, error_from_json
+from ._handles import BatchHandle, ClientHandle, _raise_for, check_rc
+from .exceptions import ClientClosedError, FailureDetails, error_from_json
 from .models import NormalizedResponse
 
 log = logging.getLogger("fastreq")
@@ -330,25 +330,34 @@ class BatchRun:
 
 def _value(rt: int, bptr: int, blen: int) -> Any:
     """A successful body as return type rt (not "response")."""
+    return _value_of(rt, _string_at(bptr, blen) if blen else b"")
+
+
+def _value_of(rt: int, body: bytes) -> Any:
+    """:func:`_value` of a body already copied out."""
     if rt == RT_JSON:
-        if blen:
+        if body:
             try:
-                return _json.loads(_string_at(bptr, blen))
+                return _json.loads(body)
             except ValueError:
                 pass
         return None
     if rt == RT_TEXT:
-        return _string_at(bptr, blen).decode("utf-8", "replace") if blen else ""
+        return body.decode("utf-8", "replace")
     if rt == RT_CONTENT:
-        return _string_at(bptr, blen) if blen else b""
+        return body
     return None  # RT_STREAM: the chunks went to stream_callback
 
 
 def _meta(mptr: int, mlen: int) -> Dict[str, Any]:
-    if not mptr:
+    return _meta_of(_string_at(mptr, mlen) if mptr else None)
+
+
+def _meta_of(raw: Optional[bytes]) -> Dict[str, Any]:
+    if not raw:
         return {}
     try:
-        m = _json.loads(_string_at(mptr, mlen))
+        m = _json.loads(raw)
     except ValueError:
         return {}
     return m if isinstance(m, dict) else {}
@@ -356,7 +365,10 @@ def _meta(mptr: int, mlen: int) -> Dict[str, Any]:
 
 def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name: Optional[str]) -> FailureDetails:
     """The FailureDetails of a failed record (its metadata holds the error)."""
-    meta = _meta(mptr, mlen)
+    return _failure_of(url, idx, status, _meta(mptr, mlen), backend_name)
+
+
+def _failure_of(url: str, idx: int, status: int, meta: Dict[str, Any], backend_name: Optional[str]) -> FailureDetails:
     err = meta.get("error")
     exc = error_from_json(err, backend_name=backend_name, status=status, default_url=url)
     attempts = int(meta.get("attempts") or (err or {}).get("attempts") or 1)
@@ -411,25 +423,27 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
 
 async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
                         backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """:func:`run_one_sync` for ``await request(url)``: the task waits for
-    the client's descriptor, which its event loop watches once for every
-    single request (:class:`ClientWatch`). Without one (a loop without
-    add_reader, or a client already watched by a loop running in another
-    thread) it waits for the batch's own. Cancelling the awaiting task
-    cancels the request."""
-    lb = _ffi.lib()
+    """:func:`run_one_sync` for ``await request(url)``: the request goes
+    through the client's mailbox, which its event loop watches once for
+    every single request (:class:`ClientWatch`), so the loop's thread never
+    enters the engine's runtime. Without one (a loop without add_reader, or
+    a client already watched by a loop running in another thread) it is a
+    batch of its own, waited for on the batch's descriptor. Cancelling the
+    awaiting task cancels the request."""
     loop = asyncio.get_running_loop()
     watch = ClientWatch.of(client, loop)
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, notify=watch is not None)
+    if watch is not None:
+        status, e, refused, body, meta = await watch.run(payload)
+        if not e:
+            return _value_of(rtype, body), None
+        if refused:  # as a strict submit raises
+            raise error_from_json(_meta_of(meta).get("error"), backend_name=backend_name)
+        return None, _failure_of(url, 0, status, _meta_of(meta), backend_name)
+    lb = _ffi.lib()
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
     try:
-        n = 0
-        if watch is not None:
-            await watch.ready(h)
-            n = lb.batch_next(h, buf[1], 1, 0)
-        if n == 0:
-            n = await _own_fd_next(lb, loop, h, buf)
-        return _one_value(lb, buf, n, url, rtype, backend_name)
+        return _one_value(lb, buf, await _own_fd_next(lb, loop, h, buf), url, rtype, backend_name)
     finally:
         _one_end(lb, h, buf)  # wakes _wait_one too
 
@@ -460,24 +474,34 @@ def _resolve(fut: "asyncio.Future[None]") -> None:
 
 
 class ClientWatch:
-    """One event loop's watch of a client's descriptor (fastreq_client_fd):
-    registered with ``add_reader`` once per client and loop, it wakes the
-    task of each single request whose batch is ready, however many are in
-    flight. A per-request eventfd instead cost making, registering,
-    unregistering and closing a descriptor on every call.
+    """One event loop's watch of a client's mailbox (fastreq_client_mailbox):
+    its descriptor is registered with ``add_reader`` once per client and
+    loop, posting and taking are plain C calls, and each result wakes the
+    task that posted it, however many are in flight. (A per-request batch
+    cost making, registering, unregistering and closing a descriptor, and
+    four calls into the engine's runtime, each of which left the loop's
+    thread holding a scheduler slot.)
 
     The loop watches a duplicate of the descriptor, which stays valid until
-    the watch is closed even when the client closes first."""
+    the watch is closed. The mailbox itself lives until the client closes
+    (:meth:`ClientHandle._release` frees it through :meth:`close`)."""
 
-    READY_CHUNK = 64
+    CHUNK = 64
     _lock = threading.Lock()  # making watches (rare)
 
     def __init__(self, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> None:
+        lb = _ffi.lib()
+        if client.mailbox is None:
+            out = ctypes.c_void_p()
+            check_rc(lb.client_mailbox(client.handle, ctypes.byref(out)), "fastreq_client_mailbox")
+            client.mailbox = out.value
         self.client = client
         self.loop = loop
-        self.waiters: Dict[int, "asyncio.Future[None]"] = {}
-        self.handles = (ctypes.c_uint64 * self.READY_CHUNK)()
-        self.fd = os.dup(check_rc(_ffi.lib().client_fd(client.handle), "fastreq_client_fd"))
+        self.mbox: Optional[int] = client.mailbox
+        self.waiters: Dict[int, "asyncio.Future[tuple]"] = {}
+        self.records = (_ffi.Record * self.CHUNK)()
+        self.view = memoryview(self.records).cast("B")
+        self.fd = os.dup(lb.mailbox_fd(self.mbox))
         try:
             loop.add_reader(self.fd, self._on_ready)
         except BaseException:
@@ -496,7 +520,7 @@ class ClientWatch:
             if watch is not None and watch.loop is not loop:
                 if watch.loop.is_running():
                     return None  # another thread's loop watches this client
-                watch.close()
+                watch.close(free=False)
             try:
                 client.watch = watch = cls(client, loop)
             except NotImplementedError:  # no add_reader (Windows' Proactor)
@@ -504,61 +528,77 @@ class ClientWatch:
                 return None
             return watch
 
-    async def ready(self, h: int) -> None:
-        """Return when batch h (submitted with notify=True) is ready."""
+    async def run(self, payload: bytes) -> "tuple[int, int, int, bytes, Optional[bytes]]":
+        """Post one request (a JSON array of one) and return its record:
+        status, error code, refused (1: it never started), body, meta."""
+        lb = _ffi.lib()
+        tag = next(self.client.mail_tags)  # per mailbox: a moved watch may meet older records
         fut = self.loop.create_future()
-        self.waiters[h] = fut
+        self.waiters[tag] = fut
         try:
-            await fut
+            rc = lb.mailbox_post(self.mbox, payload, len(payload), tag) if self.mbox else _ffi.ECLOSED
+            if rc != _ffi.OK:
+                _raise_for(rc, None, "posting the request")
+            return await fut
+        except asyncio.CancelledError:
+            if self.mbox and not fut.done():
+                lb.mailbox_cancel(self.mbox, tag)
+            raise
         finally:
-            self.waiters.pop(h, None)
+            self.waiters.pop(tag, None)
 
     def _on_ready(self) -> None:
         lb = _ffi.lib()
-        handles, waiters = self.handles, self.waiters
-        n = self.READY_CHUNK
-        while n == self.READY_CHUNK:
-            n = lb.client_ready(self.client._h, handles, self.READY_CHUNK)
-            if n < 0:  # the client closed: every batch has its record
-                self._wake_all()
+        mbox, waiters, string_at = self.mbox, self.waiters, _ctypes_string_at
+        n = self.CHUNK
+        while n == self.CHUNK and mbox:
+            n = lb.mailbox_take(mbox, self.records, self.CHUNK)
+            if n <= 0:
                 return
-            for i in range(n):
-                fut = waiters.pop(handles[i], None)
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+            try:
+                for tag, _t, status, e, refused, bptr, blen, mptr, mlen in _iter_unpack(
+                        self.view[: n * _RECORD_SIZE]):
+                    fut = waiters.pop(tag, None)
+                    if fut is not None and not fut.done():
+                        fut.set_result((status, e, refused, string_at(bptr, blen) if blen else b"",
+                                        string_at(mptr, mlen) if mptr else None))
+            finally:
+                lb.mailbox_release(mbox, self.records, n)
 
-    def _wake_all(self) -> None:
-        waiters, self.waiters = self.waiters, {}
-        for fut in waiters.values():
-            if not fut.done():
-                fut.set_result(None)
-
-    def close(self) -> None:
-        """Stop watching and wake every waiter (their batches were
-        cancelled with the client). Safe from any thread."""
+    def close(self, free: bool = True) -> None:
+        """Stop watching; with free (the client closed), end every waiting
+        request with ClientClosedError and free the mailbox. Safe from any
+        thread."""
         loop = self.loop
         try:
             same_thread = asyncio.get_running_loop() is loop
         except RuntimeError:
             same_thread = False
         if loop.is_closed() or same_thread or not loop.is_running():
-            self._close_now()
+            self._close_now(free)
         else:
             try:
-                loop.call_soon_threadsafe(self._close_now)
+                loop.call_soon_threadsafe(self._close_now, free)
             except RuntimeError:  # closed in the meantime
-                self._close_now()
+                self._close_now(free)
 
-    def _close_now(self) -> None:
+    def _close_now(self, free: bool) -> None:
         fd, self.fd = self.fd, -1
-        if fd < 0:
-            return
-        if not self.loop.is_closed():
-            self.loop.remove_reader(fd)
-        os.close(fd)
-        self._wake_all()
+        if fd >= 0:
+            if not self.loop.is_closed():
+                self.loop.remove_reader(fd)
+            os.close(fd)
         if self.client.watch is self:
             self.client.watch = None
+        if not free:
+            return
+        mbox, self.mbox = self.mbox, None
+        if mbox:
+            _ffi.lib().mailbox_free(mbox)
+        waiters, self.waiters = self.waiters, {}
+        for fut in waiters.values():
+            if not fut.done():
+                fut.set_exception(ClientClosedError("the client was closed while the request ran"))
 
 
 def _wait_one(lb: Any, h: int) -> int:

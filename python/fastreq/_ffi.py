@@ -155,6 +155,13 @@ SYMBOLS = {
     "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
     "fastreq_client_fd": (c_int32, [c_uint64]),
     "fastreq_client_ready": (c_int32, [c_uint64, _u64p, c_int32]),
+    "fastreq_client_mailbox": (c_int32, [c_uint64, POINTER(c_void_p)]),
+    "fastreq_mailbox_post": (c_int32, [c_void_p, c_char_p, c_size_t, c_int64]),
+    "fastreq_mailbox_cancel": (c_int32, [c_void_p, c_int64]),
+    "fastreq_mailbox_fd": (c_int32, [c_void_p]),
+    "fastreq_mailbox_take": (c_int32, [c_void_p, _recp, c_int32]),
+    "fastreq_mailbox_release": (c_int32, [c_void_p, _recp, c_int32]),
+    "fastreq_mailbox_free": (None, [c_void_p]),
     "fastreq_batch_submit": (c_int32, [c_uint64, c_char_p, c_size_t, c_uint32, _u64p, _charpp]),
     "fastreq_batch_fd": (c_int32, [c_uint64]),
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
@@ -198,6 +205,13 @@ class Library:
     client_reset_cookies: Any
     client_fd: Any
     client_ready: Any
+    client_mailbox: Any
+    mailbox_post: Any
+    mailbox_cancel: Any
+    mailbox_fd: Any
+    mailbox_take: Any
+    mailbox_release: Any
+    mailbox_free: Any
     batch_submit: Any
     batch_fd: Any
     batch_wait: Any

@@ -11,6 +11,7 @@ the Go runtime there would hang.
 from __future__ import annotations
 
 import ctypes
+import itertools
 import threading
 from typing import Any, Optional
 
@@ -110,14 +111,21 @@ class ClientHandle(NativeHandle):
             lb.free(err.value)
         return cls(out.value)
 
-    #: The event loop's watch of the client's descriptor (_batch.ClientWatch).
+    #: The event loop's watch of the client's mailbox (_batch.ClientWatch),
+    #: and the mailbox (fastreq_client_mailbox), made on first use.
     watch: Any = None
+    mailbox: Optional[int] = None
+    mail_tags = itertools.count(1)  # tags of mailbox posts (one counter for every client: unique is enough)
 
     def _release(self, h: int) -> None:
-        _ffi.lib().client_close(h)  # cancelled requests deliver their records first
+        lb = _ffi.lib()
+        lb.client_close(h)
         watch = self.watch
         if watch is not None:
-            watch.close()
+            watch.close()  # frees the mailbox on its loop's thread
+        elif self.mailbox:
+            lb.mailbox_free(self.mailbox)
+        self.mailbox = None
 
     def set_cookies(self, cookies_json: bytes) -> None:
         lb = _ffi.lib()

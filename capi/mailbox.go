@@ -1,0 +1,184 @@
+package main
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
+#include <stdlib.h>
+#include "mailbox.h"
+*/
+import "C"
+
+import (
+	"context"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"unsafe"
+
+	"github.com/fastreq/fastreq/core"
+	json "github.com/goccy/go-json"
+)
+
+// mailbox serves a client's fastreq_mailbox_t: one goroutine, parked in
+// the network poller on the intake eventfd, submits what the host posted
+// and queues each result, tagged, in the mailbox's C queue.
+//
+// Why: a host thread that calls into the library keeps a Go scheduler
+// slot "in a system call" after it returns (slots.go). An event loop does
+// so between every two calls, and the runtime's monitor, finding the
+// engine busy meanwhile, hands the held slot to another thread: on one CPU
+// that churn ran one-at-a-time requests under asyncio at 5 to 10 context
+// switches each, sometimes settling into a cheap mode and sometimes not.
+// Through the mailbox the host never enters Go between requests, so the
+// engine keeps its one slot and each request costs two switches.
+type mailbox struct {
+	m        *C.fastreq_mailbox_t
+	intake   *os.File // the intake eventfd, read through the poller; it owns the fd
+	intakeFD int
+	c        *client
+	stopping atomic.Bool
+	mu       sync.Mutex
+	live     map[int64]*core.Batch // by tag, for cancels
+	done     chan struct{}         // serve returned
+}
+
+// mailboxOf returns the client's mailbox, starting it on first use.
+func (c *client) mailboxOf() (*mailbox, error) {
+	c.mboxOnce.Do(func() {
+		intake, err := newEventFD()
+		if err != nil {
+			c.mboxErr = err
+			return
+		}
+		ready, err := newEventFD()
+		if err != nil {
+			syscall.Close(intake)
+			c.mboxErr = err
+			return
+		}
+		m := C.mbox_new(C.int(intake), C.int(ready))
+		if m == nil {
+			syscall.Close(intake)
+			syscall.Close(ready)
+			c.mboxErr = syscall.ENOMEM
+			return
+		}
+		mb := &mailbox{m: m, intake: os.NewFile(uintptr(intake), "fastreq-mailbox"), intakeFD: intake, c: c,
+			live: make(map[int64]*core.Batch), done: make(chan struct{})}
+		c.mbox = mb
+		go mb.serve()
+	})
+	return c.mbox, c.mboxErr
+}
+
+func (mb *mailbox) serve() {
+	defer close(mb.done)
+	var counter [8]byte
+	for {
+		_, err := mb.intake.Read(counter[:])
+		mb.releaseReturned()
+		if err != nil || mb.stopping.Load() {
+			return
+		}
+		var posts *C.mbox_post
+		n := int(C.mbox_take_posts(mb.m, &posts))
+		for _, p := range unsafe.Slice(posts, n) {
+			if p.json == nil {
+				mb.cancel(int64(p.tag))
+				continue
+			}
+			mb.submit(int64(p.tag), C.GoBytes(unsafe.Pointer(p.json), C.int(p.len)))
+			C.free(unsafe.Pointer(p.json))
+		}
+		C.free(unsafe.Pointer(posts))
+	}
+}
+
+// submit starts one posted request (a JSON array of one); a request that
+// cannot start gets its failure record at once, as a strict submit would
+// have refused it.
+func (mb *mailbox) submit(tag int64, data []byte) {
+	var reqs []core.RequestConfig
+	err := decodeStrict("requests", data, &reqs)
+	if err == nil && len(reqs) != 1 {
+		err = errInvalid("requests", "a mailbox post is an array of exactly one request, not %d", len(reqs))
+	}
+	var b *core.Batch
+	if err == nil {
+		mb.mu.Lock() // held across Submit: a result must not beat the entry in live
+		b, err = mb.c.Submit(context.Background(), reqs, core.BatchOptions{
+			StrictValidation: true,
+			OnResult:         func(r *core.NormalizedResponse) { mb.complete(tag, r) },
+			BodyAllocator:    bodyAllocator{},
+			Start:            startBatch(),
+		})
+		if err == nil {
+			mb.live[tag] = b
+		}
+		mb.mu.Unlock()
+	}
+	if err != nil {
+		_, ce := codeOf(err)
+		mb.complete(tag, &core.NormalizedResponse{Error: ce})
+	}
+}
+
+func (mb *mailbox) complete(tag int64, r *core.NormalizedResponse) {
+	mb.mu.Lock()
+	delete(mb.live, tag)
+	mb.mu.Unlock()
+	rec := C.fastreq_record_t{
+		index:    C.int64_t(tag),
+		_type:    C.FASTREQ_RECORD_RESULT,
+		status:   C.int32_t(r.StatusCode),
+		error:    errorCode(r.Error),
+		body:     cBody(r.Content),
+		body_len: C.int64_t(len(r.Content)),
+	}
+	if r.Error != nil {
+		meta, err := json.Marshal(r)
+		if err != nil {
+			meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
+		}
+		rec.meta, rec.meta_len = cString(meta), C.int64_t(len(meta))
+	}
+	if C.mbox_complete(mb.m, &rec) != 0 { // the host left
+		releaseRecord(&rec)
+	}
+}
+
+func (mb *mailbox) cancel(tag int64) {
+	mb.mu.Lock()
+	b := mb.live[tag]
+	mb.mu.Unlock()
+	if b != nil {
+		b.Cancel()
+	}
+}
+
+// releaseReturned frees the records the host gave back.
+func (mb *mailbox) releaseReturned() {
+	var recs *C.fastreq_record_t
+	n := int(C.mbox_take_returned(mb.m, &recs))
+	releaseAll(recs, n)
+}
+
+func releaseAll(recs *C.fastreq_record_t, n int) {
+	for i := range unsafe.Slice(recs, n) {
+		releaseRecord(&unsafe.Slice(recs, n)[i])
+	}
+	C.free(unsafe.Pointer(recs))
+}
+
+// close ends the mailbox's engine side once the client has closed (every
+// request ended): the serving goroutine stops, and records nobody took are
+// released.
+func (mb *mailbox) close() {
+	mb.stopping.Store(true)
+	signalEventFD(mb.intakeFD)
+	<-mb.done
+	var recs *C.fastreq_record_t
+	n := int(C.mbox_engine_done(mb.m, &recs)) // no post writes the intake fd after this
+	mb.intake.Close()
+	releaseAll(recs, n)
+}
