@@ -10,6 +10,7 @@ LIB     := $(BUILD)/libfastreq.so
 HEADER  := $(BUILD)/fastreq.h
 SERVER  := $(BUILD)/fastreq-testserver
 GOFILES := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod go.sum
+CFILES  := $(shell find capi -name '*.c' -o -name '*.h')
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -std=c11
 
 .PHONY: all lib test test-go test-fuzz test-c check-mem test-python bench clean
@@ -18,7 +19,7 @@ all: lib
 
 lib: $(LIB) $(HEADER)
 
-$(LIB): $(GOFILES) include/fastreq.h
+$(LIB): $(GOFILES) $(CFILES) include/fastreq.h
 	@mkdir -p $(BUILD)
 	$(GO) build -trimpath -ldflags="-s -w" -buildmode=c-shared -o $@ ./capi
 	@rm -f $(BUILD)/libfastreq.h  # cgo's generated header is internal; include/fastreq.h is the contract

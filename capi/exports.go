@@ -21,7 +21,7 @@ import (
 
 var versionString = C.CString(core.Version) // static for the process's life
 
-const submitFlags = C.FASTREQ_SUBMIT_STRICT | C.FASTREQ_SUBMIT_META_ON_FAILURE | C.FASTREQ_SUBMIT_NOTIFY_CLIENT
+const submitFlags = C.FASTREQ_SUBMIT_STRICT | C.FASTREQ_SUBMIT_META_ON_FAILURE
 
 // batch is the C view of a core batch: its completion queue.
 type batch struct {
@@ -131,7 +131,6 @@ func fastreq_client_close(h C.uint64_t) C.int32_t {
 		}
 		handles.remove(uint64(h))
 		err = c.Close() // the last records are pushed before it returns
-		c.ready.close()
 		if c.mbox != nil {
 			c.mbox.close()
 		}
@@ -185,10 +184,6 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		}
 		q := newQueue(len(reqs))
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
-		q.handle = handles.reserve(kindBatch) // results may arrive before Submit returns
-		if flags&C.FASTREQ_SUBMIT_NOTIFY_CLIENT != 0 {
-			q.ready = &c.ready
-		}
 		bt := &batch{q: q}
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
@@ -202,8 +197,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 			q.close()
 			return err
 		}
-		handles.set(q.handle, bt)
-		*out = C.uint64_t(q.handle)
+		*out = C.uint64_t(handles.add(bt, kindBatch))
 		return nil
 	})
 }
@@ -241,42 +235,23 @@ func (q *queue) pushChunk(index int, chunk []byte) error {
 }
 
 //export fastreq_batch_fd
-func fastreq_batch_fd(h C.uint64_t) C.int32_t {
-	return eventFD(func() (int, error) {
+func fastreq_batch_fd(h C.uint64_t) (fd C.int32_t) {
+	fd = C.FASTREQ_EBADHANDLE
+	call(nil, func() error {
 		bt, err := lookupAs[*batch](uint64(h))
 		if err != nil {
-			return -1, err
+			return err
 		}
-		return bt.q.fd()
-	})
-}
-
-// eventFD returns the descriptor fd gives (a handle error, or ESYS when
-// no eventfd could be made): for an event loop, which runs between
-// wakeups while requests are in flight.
-func eventFD(fd func() (int, error)) C.int32_t {
-	return callCount(func() (int, error) {
-		efd, err := fd()
-		if _, isAPI := err.(*apiError); err != nil && !isAPI {
-			err = &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
-		}
+		efd, err := bt.q.fd()
 		if err != nil {
-			return 0, err
+			fd = C.FASTREQ_ESYS
+			return &apiError{C.FASTREQ_ESYS, &core.Error{Kind: "system", Message: "eventfd: " + err.Error()}}
 		}
-		hostWillRun(true)
-		return efd, nil
+		fd = C.int32_t(efd)
+		hostWillRun(true) // an event loop: the host runs between wakeups
+		return nil
 	})
-}
-
-//export fastreq_client_fd
-func fastreq_client_fd(h C.uint64_t) C.int32_t {
-	return eventFD(func() (int, error) {
-		c, err := lookupAs[*client](uint64(h))
-		if err != nil {
-			return -1, err
-		}
-		return c.ready.fd()
-	})
+	return fd
 }
 
 //export fastreq_client_mailbox
@@ -295,20 +270,6 @@ func fastreq_client_mailbox(h C.uint64_t, out **C.fastreq_mailbox_t) C.int32_t {
 		}
 		*out = mb.m
 		return nil
-	})
-}
-
-//export fastreq_client_ready
-func fastreq_client_ready(h C.uint64_t, batches *C.uint64_t, max C.int32_t) C.int32_t {
-	return callCount(func() (int, error) {
-		c, err := lookupAs[*client](uint64(h))
-		if err != nil {
-			return 0, err
-		}
-		if batches == nil || max <= 0 {
-			return 0, errInvalid("batches", "batches is NULL or max is not positive")
-		}
-		return c.ready.take(unsafe.Slice((*uint64)(unsafe.Pointer(batches)), int(max))), nil
 	})
 }
 

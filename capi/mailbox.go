@@ -119,11 +119,16 @@ func (mb *mailbox) submit(tag int64, data []byte) {
 	}
 	if err != nil {
 		_, ce := codeOf(err)
-		mb.complete(tag, &core.NormalizedResponse{Error: ce})
+		mb.refuse(tag, &core.NormalizedResponse{Error: ce})
 	}
 }
 
-func (mb *mailbox) complete(tag int64, r *core.NormalizedResponse) {
+func (mb *mailbox) complete(tag int64, r *core.NormalizedResponse) { mb.queue(tag, r, false) }
+func (mb *mailbox) refuse(tag int64, r *core.NormalizedResponse)   { mb.queue(tag, r, true) }
+
+// queue puts the result of tag into the mailbox; refused marks a request
+// that never started (the record's reserved field is 1).
+func (mb *mailbox) queue(tag int64, r *core.NormalizedResponse, refused bool) {
 	mb.mu.Lock()
 	delete(mb.live, tag)
 	mb.mu.Unlock()
@@ -134,6 +139,9 @@ func (mb *mailbox) complete(tag int64, r *core.NormalizedResponse) {
 		error:    errorCode(r.Error),
 		body:     cBody(r.Content),
 		body_len: C.int64_t(len(r.Content)),
+	}
+	if refused {
+		rec.reserved = 1
 	}
 	if r.Error != nil {
 		meta, err := json.Marshal(r)

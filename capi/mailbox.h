@@ -14,17 +14,19 @@ typedef struct mbox_post {
     int64_t tag;
 } mbox_post;
 
-fastreq_mailbox_t *mbox_new(int intake_fd, int ready_fd);
+#define MBOX_INTERNAL __attribute__((visibility("hidden")))
+
+MBOX_INTERNAL fastreq_mailbox_t *mbox_new(int intake_fd, int ready_fd);
 /* Moves the posts into *out (malloc'd; the caller frees it and each json). */
-int32_t mbox_take_posts(fastreq_mailbox_t *m, mbox_post **out);
+MBOX_INTERNAL int32_t mbox_take_posts(fastreq_mailbox_t *m, mbox_post **out);
 /* Moves the records the host gave back into *out (malloc'd). */
-int32_t mbox_take_returned(fastreq_mailbox_t *m, fastreq_record_t **out);
+MBOX_INTERNAL int32_t mbox_take_returned(fastreq_mailbox_t *m, fastreq_record_t **out);
 /* Queues one result record and wakes the host when the queue was empty;
  * returns 0, or -1 when the host freed the mailbox (the caller releases
  * the record). */
-int32_t mbox_complete(fastreq_mailbox_t *m, const fastreq_record_t *rec);
+MBOX_INTERNAL int32_t mbox_complete(fastreq_mailbox_t *m, const fastreq_record_t *rec);
 /* The engine is done with the mailbox: no more completions. Frees it when
  * the host has freed it too; returns the records nobody took in *out. */
-int32_t mbox_engine_done(fastreq_mailbox_t *m, fastreq_record_t **out);
+MBOX_INTERNAL int32_t mbox_engine_done(fastreq_mailbox_t *m, fastreq_record_t **out);
 
 #endif

@@ -40,10 +40,8 @@ type queue struct {
 	want    int   // the wake threshold in records (>= 1)
 	closed  bool
 	notify  chan struct{}
-	efd     int        // -1 until fd() is first called
-	lean    bool       // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
-	ready   *readyList // FASTREQ_SUBMIT_NOTIFY_CLIENT: the client's, listing handle
-	handle  uint64
+	efd     int  // -1 until fd() is first called
+	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
 }
 
 // minBytes: with a raised threshold, waiters are woken anyway once the
@@ -121,14 +119,10 @@ func (q *queue) push(r C.fastreq_record_t) {
 	}
 }
 
-// signal wakes the fd's watcher, the client's ready list and a blocked
-// waiter.
+// signal wakes the fd's watcher and a blocked waiter.
 func (q *queue) signal(efd int) {
 	if efd >= 0 {
 		signalEventFD(efd)
-	}
-	if q.ready != nil {
-		q.ready.add(q.handle)
 	}
 	select {
 	case q.notify <- struct{}{}:

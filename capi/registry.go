@@ -24,24 +24,12 @@ const (
 var handles = &registry{items: make(map[uint64]any)}
 
 func (r *registry) add(v any, kind handleKind) uint64 {
-	h := r.reserve(kind)
-	r.set(h, v)
-	return h
-}
-
-// reserve issues a handle whose object set stores later: a batch's
-// handle is known before its first result can arrive.
-func (r *registry) reserve(kind handleKind) uint64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.last++
-	return r.last<<1 | uint64(kind)
-}
-
-func (r *registry) set(h uint64, v any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	h := r.last<<1 | uint64(kind)
 	r.items[h] = v
+	return h
 }
 
 // lookup returns the object of handle h, and whether h was ever issued.

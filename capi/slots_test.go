@@ -89,9 +89,8 @@ func TestSecondSlotWhenHostRunsDuringRequests(t *testing.T) {
 				t.Fatal("batch done while a request stalls")
 			}
 		},
-		"wait polled":       func(b uint64) { hookBatchWait(b, 0) },
-		"event loop":        func(b uint64) { hookBatchFD(b) },
-		"client descriptor": func(b uint64) { hookClientFD(h) },
+		"wait polled": func(b uint64) { hookBatchWait(b, 0) },
+		"event loop":  func(b uint64) { hookBatchFD(b) },
 	}
 	for name, hostRuns := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -126,5 +125,28 @@ func TestSlotsFromEnvironmentStay(t *testing.T) {
 	hookBatchFree(b)
 	if got := hookSchedulerSlots(); got != 1 {
 		t.Errorf("fastreq_scheduler_slots = %d, want the 1 set before", got)
+	}
+}
+
+// TestMailboxKeepsOneSlot: a host that only posts and takes through the
+// mailbox never enters the runtime between requests, so a one-CPU process
+// keeps its single slot.
+func TestMailboxKeepsOneSlot(t *testing.T) {
+	srv := testServers(t)
+	h := newClient(t, `{"max_retries":0}`)
+	onOneCPU(t)
+	m, rc := hookClientMailbox(h)
+	if rc != 0 {
+		t.Fatalf("fastreq_client_mailbox = %d", rc)
+	}
+	defer hookMailboxFree(m)
+	for tag := int64(1); tag <= 10; tag++ {
+		hookMailboxPost(m, fmt.Sprintf(`[{"url":%q}]`, srv.HTTPURL+"/x/json"), tag)
+		if r := takeMail(t, m, 1, 4)[tag]; r.Status != 200 {
+			t.Fatalf("tag %d: status %d error %d", tag, r.Status, r.Error)
+		}
+	}
+	if got := hookSchedulerSlots(); got != 1 {
+		t.Errorf("fastreq_scheduler_slots = %d after mailbox requests, want 1", got)
 	}
 }

@@ -63,12 +63,13 @@ import (
 
 // hookRecord is a drained record with its buffers copied into Go memory.
 type hookRecord struct {
-	Index  int64
-	Type   int32
-	Status int32
-	Error  int32
-	Body   []byte // nil when body_len was 0
-	Meta   string // "" for CHUNK records
+	Index    int64
+	Type     int32
+	Status   int32
+	Error    int32
+	Reserved int32  // mailbox records: 1 when the request was refused before it started
+	Body     []byte // nil when body_len was 0
+	Meta     string // "" for CHUNK records
 }
 
 // cInput copies b into C memory; the caller frees it with C.free (nil for
@@ -118,25 +119,51 @@ func hookSubmit(client uint64, reqs []byte, flags uint32) (h uint64, rc int32, e
 	return uint64(out), rc, takeError(errp)
 }
 
-func hookBatchFD(h uint64) int32  { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
-func hookClientFD(h uint64) int32 { return int32(C.fastreq_client_fd(C.uint64_t(h))) }
+func hookBatchFD(h uint64) int32 { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
 
-// hookClientReady calls fastreq_client_ready with room for max handles
-// (none: a NULL array) and returns the handles, or the negative code.
-func hookClientReady(h uint64, max int) ([]uint64, int32) {
-	if max <= 0 {
-		return nil, int32(C.fastreq_client_ready(C.uint64_t(h), nil, C.int32_t(max)))
-	}
-	buf := make([]C.uint64_t, max)
-	n := int32(C.fastreq_client_ready(C.uint64_t(h), &buf[0], C.int32_t(max)))
-	if n < 0 {
+// Mailbox hooks: the C functions exactly as a host calls them. A test
+// holds the mailbox as a hookMbox (test files cannot name C types).
+type hookMbox struct{ p *C.fastreq_mailbox_t }
+
+func hookClientMailbox(h uint64) (hookMbox, int32) {
+	var m hookMbox
+	rc := int32(C.fastreq_client_mailbox(C.uint64_t(h), &m.p))
+	return m, rc
+}
+
+func hookClientMailboxNullOut() int32 {
+	h, _, _ := hookClientNew(nil)
+	defer hookClientClose(h)
+	return int32(C.fastreq_client_mailbox(C.uint64_t(h), nil))
+}
+
+func hookMailboxPost(m hookMbox, reqs string, tag int64) int32 {
+	p, n := cInput([]byte(reqs))
+	defer C.free(unsafe.Pointer(p))
+	return int32(C.fastreq_mailbox_post(m.p, p, n, C.int64_t(tag)))
+}
+
+func hookMailboxCancel(m hookMbox, tag int64) int32 {
+	return int32(C.fastreq_mailbox_cancel(m.p, C.int64_t(tag)))
+}
+
+func hookMailboxFD(m hookMbox) int32 { return int32(C.fastreq_mailbox_fd(m.p)) }
+func hookMailboxFree(m hookMbox)     { C.fastreq_mailbox_free(m.p) }
+
+// hookMailboxTake takes up to max records, copies them out and hands them
+// back with fastreq_mailbox_release; it returns them or the negative code.
+func hookMailboxTake(m hookMbox, max int) ([]hookRecord, int32) {
+	buf := (*C.fastreq_record_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.fastreq_record_t{}))))
+	defer C.free(unsafe.Pointer(buf))
+	n := int32(C.fastreq_mailbox_take(m.p, buf, C.int32_t(max)))
+	if n <= 0 {
 		return nil, n
 	}
-	out := make([]uint64, n)
-	for i := range out {
-		out[i] = uint64(buf[i])
+	recs := copyRecords(buf, int(n))
+	if rc := C.fastreq_mailbox_release(m.p, buf, C.int32_t(n)); rc != C.FASTREQ_OK {
+		return recs, int32(rc)
 	}
-	return out, n
+	return recs, n
 }
 
 // hookBatchNext calls fastreq_batch_next with room for max records (none:
@@ -187,6 +214,24 @@ func hookBatchDrainFreeEach(h uint64, max int) (recs []hookRecord, rc int32) {
 	return drainRecords(h, max, true)
 }
 
+// copyRecords copies n C records into Go values.
+func copyRecords(buf *C.fastreq_record_t, n int) []hookRecord {
+	cr := unsafe.Slice(buf, n)
+	recs := make([]hookRecord, n)
+	for i := range cr {
+		r := &cr[i]
+		recs[i] = hookRecord{Index: int64(r.index), Type: int32(r._type), Status: int32(r.status), Error: int32(r.error),
+			Reserved: int32(r.reserved)}
+		if r.body_len > 0 {
+			recs[i].Body = C.GoBytes(unsafe.Pointer(r.body), C.int(r.body_len))
+		}
+		if r.meta != nil {
+			recs[i].Meta = C.GoStringN(r.meta, C.int(r.meta_len))
+		}
+	}
+	return recs
+}
+
 func drainRecords(h uint64, max int, freeEach bool) (recs []hookRecord, rc int32) {
 	if max <= 0 {
 		return nil, int32(C.fastreq_batch_drain(C.uint64_t(h), nil, C.int32_t(max)))
@@ -197,18 +242,8 @@ func drainRecords(h uint64, max int, freeEach bool) (recs []hookRecord, rc int32
 	if n < 0 {
 		return nil, int32(n)
 	}
+	recs = copyRecords(buf, int(n))
 	cr := unsafe.Slice(buf, int(n))
-	recs = make([]hookRecord, n)
-	for i := range cr {
-		r := &cr[i]
-		recs[i] = hookRecord{Index: int64(r.index), Type: int32(r._type), Status: int32(r.status), Error: int32(r.error)}
-		if r.body_len > 0 {
-			recs[i].Body = C.GoBytes(unsafe.Pointer(r.body), C.int(r.body_len))
-		}
-		if r.meta != nil {
-			recs[i].Meta = C.GoStringN(r.meta, C.int(r.meta_len))
-		}
-	}
 	if freeEach {
 		for i := range cr {
 			C.fastreq_free(unsafe.Pointer(cr[i].body))

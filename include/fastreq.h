@@ -79,9 +79,6 @@ extern "C" {
 /* Successful RESULT records carry no meta (NULL, meta_len 0); failed ones
  * still do. Saves encoding work for callers that need only status and body. */
 #define FASTREQ_SUBMIT_META_ON_FAILURE 2u
-/* The batch is listed by fastreq_client_ready() and wakes the client's
- * descriptor (fastreq_client_fd()) when it becomes ready. */
-#define FASTREQ_SUBMIT_NOTIFY_CLIENT 4u
 
 /* Typical caller-side record chunk size for fastreq_batch_drain(). */
 #define FASTREQ_DRAIN_CHUNK 256
@@ -114,7 +111,7 @@ typedef struct fastreq_record {
     int32_t type;
     int32_t status;
     int32_t error;
-    int32_t reserved; /* zero */
+    int32_t reserved; /* zero; 1 on a mailbox record of a request refused before it started */
     uint8_t *body;
     int64_t body_len;
     char *meta;
@@ -232,27 +229,6 @@ int32_t fastreq_client_set_cookies(uint64_t client, const char *cookies_json,
 int32_t fastreq_client_reset_cookies(uint64_t client);
 
 /*
- * One descriptor for many batches, for an event loop: registered once per
- * client instead of once per batch (fastreq_batch_fd).
- *
- * fastreq_client_fd returns an eventfd that is readable while batches
- * submitted with FASTREQ_SUBMIT_NOTIFY_CLIENT have become ready -- a record
- * waiting (or the fastreq_batch_set_wake() threshold reached), or every
- * result delivered -- and fastreq_client_ready() has not yet handed them
- * out. It belongs to the client: do not read or close it; it is closed by
- * fastreq_client_close(). Negative on error.
- *
- * fastreq_client_ready moves up to max handles of such batches into
- * batches[0..n) and returns n (or a negative code). A batch is listed each
- * time it becomes ready, so drain it until fastreq_batch_next() returns 0
- * before waiting again; a handle may name a batch freed since (its calls
- * then return FASTREQ_EBADHANDLE). Handing out the last listed batch makes
- * the descriptor unreadable again.
- */
-int32_t fastreq_client_fd(uint64_t client);
-int32_t fastreq_client_ready(uint64_t client, uint64_t *batches, int32_t max);
-
-/*
  * A client's mailbox, for an event loop that runs requests one by one:
  * posting a request and taking its result are plain C and never enter the
  * library's Go runtime. (A thread returning from a call into the runtime
@@ -271,9 +247,9 @@ int32_t fastreq_client_ready(uint64_t client, uint64_t *batches, int32_t max);
  * fastreq_mailbox_post queues a JSON array of exactly one request (as for
  * fastreq_batch_submit) under the caller's tag. Every post yields exactly
  * one RESULT record whose index is the tag -- a request that cannot start
- * (bad JSON, an invalid request) yields a failed one, as STRICT would have
- * refused it -- unless the client closes first: requests still in flight
- * then end without a record. Returns FASTREQ_OK, FASTREQ_EINVAL,
+ * (bad JSON, an invalid request) yields a failed one with reserved set to
+ * 1, where a STRICT submit would have refused it -- unless the client
+ * closes first: requests still in flight then end without a record. Returns FASTREQ_OK, FASTREQ_EINVAL,
  * FASTREQ_ECLOSED (client closed) or FASTREQ_ESYS (out of memory).
  * fastreq_mailbox_cancel asks the engine to cancel the request of a tag;
  * its record comes with FASTREQ_ERR_CANCELLED (or its outcome, if done).
@@ -304,9 +280,9 @@ void fastreq_mailbox_free(fastreq_mailbox_t *mailbox);
  * output_path, max_body_size, id. Requests start at once, within the
  * client's rate and concurrency limits.
  *
- * flags: 0 or a combination of FASTREQ_SUBMIT_STRICT,
- * FASTREQ_SUBMIT_META_ON_FAILURE and FASTREQ_SUBMIT_NOTIFY_CLIENT (other
- * bits are refused with FASTREQ_EINVAL). Without STRICT, an invalid request
+ * flags: 0 or a combination of FASTREQ_SUBMIT_STRICT and
+ * FASTREQ_SUBMIT_META_ON_FAILURE (other bits are refused with
+ * FASTREQ_EINVAL). Without STRICT, an invalid request
  * just yields a RESULT record with FASTREQ_ERR_VALIDATION.
  *
  * Returns: FASTREQ_OK and *batch_out set: every request will yield exactly

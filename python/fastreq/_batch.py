@@ -541,7 +541,7 @@ class ClientWatch:
                 _raise_for(rc, None, "posting the request")
             return await fut
         except asyncio.CancelledError:
-            if self.mbox and not fut.done():
+            if self.mbox and (fut.cancelled() or not fut.done()):  # no result came: stop the request
                 lb.mailbox_cancel(self.mbox, tag)
             raise
         finally:

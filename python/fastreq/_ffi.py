@@ -103,7 +103,6 @@ RECORD_CHUNK = 1
 
 SUBMIT_STRICT = 1
 SUBMIT_META_ON_FAILURE = 2
-SUBMIT_NOTIFY_CLIENT = 4
 
 DRAIN_CHUNK = 256
 
@@ -153,8 +152,6 @@ SYMBOLS = {
     "fastreq_client_close": (c_int32, [c_uint64]),
     "fastreq_client_set_cookies": (c_int32, [c_uint64, c_char_p, c_size_t, _charpp]),
     "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
-    "fastreq_client_fd": (c_int32, [c_uint64]),
-    "fastreq_client_ready": (c_int32, [c_uint64, _u64p, c_int32]),
     "fastreq_client_mailbox": (c_int32, [c_uint64, POINTER(c_void_p)]),
     "fastreq_mailbox_post": (c_int32, [c_void_p, c_char_p, c_size_t, c_int64]),
     "fastreq_mailbox_cancel": (c_int32, [c_void_p, c_int64]),
@@ -203,8 +200,6 @@ class Library:
     client_close: Any
     client_set_cookies: Any
     client_reset_cookies: Any
-    client_fd: Any
-    client_ready: Any
     client_mailbox: Any
     mailbox_post: Any
     mailbox_cancel: Any

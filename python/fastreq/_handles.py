@@ -147,18 +147,15 @@ class ClientHandle(NativeHandle):
         return BatchHandle(self.submit_raw(requests_json, strict, backend_name, need_meta))
 
     def submit_raw(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None,
-                   need_meta: bool = True, notify: bool = False) -> int:
+                   need_meta: bool = True) -> int:
         """:meth:`submit`, returning the bare batch handle (the caller frees
-        it with fastreq_batch_free). notify=True lists the batch on the
-        client's descriptor (fastreq_client_fd) when it becomes ready."""
+        it with fastreq_batch_free)."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
         flags = _ffi.SUBMIT_STRICT if strict else 0
         if not need_meta:
             flags |= _ffi.SUBMIT_META_ON_FAILURE
-        if notify:
-            flags |= _ffi.SUBMIT_NOTIFY_CLIENT
         rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
                              ctypes.byref(err))
         if rc != _ffi.OK:

@@ -1150,70 +1150,101 @@ static void test_scheduler_slots(void)
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
-/* One descriptor for many batches: 20 single-request batches submitted
- * with FASTREQ_SUBMIT_NOTIFY_CLIENT are each listed by fastreq_client_ready
- * once their record waits, on wakeups of the client's one eventfd; a batch
- * submitted without the flag is never listed. */
-static void test_client_ready(void)
+/* Whether needle occurs in the n bytes at p (bodies are not NUL-terminated). */
+static bool has_bytes(const uint8_t *p, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; p && i + k <= n; i++)
+        if (memcmp(p + i, needle, k) == 0) return true;
+    return false;
+}
+
+/* The mailbox, used as an event loop uses it, in plain C: 20 requests
+ * posted under tags, each record taken once on wakeups of the mailbox's
+ * descriptor and handed back; a bad post comes back refused; a stalled
+ * request is cancelled by tag; after the client closes, posts are refused
+ * and the mailbox is freed without leaking a buffer. */
+static void test_mailbox(void)
 {
     enum { N = 20 };
     uint64_t c = new_client("{\"max_retries\":0,\"concurrency\":4}");
     if (!c) return;
-    int fd = fastreq_client_fd(c);
-    REQUIRE(fd >= 0, "client_fd = %d", fd);
-    CHECK_RC(fastreq_client_fd(c), fd);
+    fastreq_mailbox_t *m = NULL, *again = NULL;
+    CHECK_RC(fastreq_client_mailbox(c, &m), FASTREQ_OK);
+    CHECK_RC(fastreq_client_mailbox(c, &again), FASTREQ_OK);
+    CHECK(m && m == again, "mailbox %p then %p", (void *)m, (void *)again);
+    CHECK_RC(fastreq_client_mailbox(c, NULL), FASTREQ_EINVAL);
+    REQUIRE(m != NULL, "no mailbox");
+    int fd = fastreq_mailbox_fd(m);
+    REQUIRE(fd >= 0, "mailbox_fd = %d", fd);
     char json[512];
-    snprintf(json, sizeof json, "[{\"url\":\"%s/x/json\"}]", g_url);
-    uint64_t quiet = submit(c, json, 0);
-    uint64_t b[N];
-    for (int i = 0; i < N; i++) b[i] = submit(c, json, FASTREQ_SUBMIT_NOTIFY_CLIENT);
-    uint64_t bad = 0;
-    CHECK_RC(fastreq_batch_submit(c, json, strlen(json), 1u << 9, &bad, NULL), FASTREQ_EINVAL);
-    CHECK_RC(fastreq_client_ready(c, NULL, 0), FASTREQ_EINVAL);
+    for (int i = 1; i <= N; i++) {
+        snprintf(json, sizeof json, "[{\"url\":\"%s/x/echo?t=%d\"}]", g_url, i);
+        CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), i), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_mailbox_post(m, "[1]", 3, 100), FASTREQ_OK); /* refused: its record says so */
+    CHECK_RC(fastreq_mailbox_post(NULL, json, strlen(json), 1), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_mailbox_take(m, NULL, 4), FASTREQ_EINVAL);
 
-    int results = 0, wakeups = 0;
-    unsigned char seen[N] = {0};
+    unsigned char seen[N + 1] = {0};
+    int results = 0, wakeups = 0, refused = 0;
     double deadline = now_s() + 60;
-    while (results < N && now_s() < deadline) {
+    while (results + refused < N + 1 && now_s() < deadline) {
         struct pollfd p = {.fd = fd, .events = POLLIN};
         int pr = poll(&p, 1, 100);
         if (pr < 0 && errno == EINTR) continue;
         REQUIRE(pr >= 0, "poll: %s", strerror(errno));
         if (pr == 0) continue;
         wakeups++;
-        uint64_t ready[8];
+        fastreq_record_t recs[8];
         int32_t n;
-        while ((n = fastreq_client_ready(c, ready, 8)) > 0) {
+        while ((n = fastreq_mailbox_take(m, recs, 8)) > 0) {
             for (int i = 0; i < n; i++) {
-                int k = -1;
-                for (int j = 0; j < N; j++)
-                    if (b[j] == ready[i]) k = j;
-                CHECK(k >= 0, "listed handle %" PRIu64 " is not a notifying batch", ready[i]);
-                if (k < 0) continue;
-                fastreq_record_t rec[2];
-                int32_t got = fastreq_batch_drain(b[k], rec, 2);
-                CHECK(got == 1 && rec[0].status == 200, "batch %d listed ready: %d records", k, got);
-                if (got > 0) fastreq_records_release(rec, got);
-                results += got == 1 && !seen[k];
-                seen[k] = 1;
+                fastreq_record_t *r = &recs[i];
+                if (r->index == 100) {
+                    CHECK(r->error == FASTREQ_ERR_VALIDATION && r->reserved == 1 && r->meta,
+                          "bad post: error %d reserved %d", r->error, r->reserved);
+                    refused++;
+                    continue;
+                }
+                if (r->index < 1 || r->index > N) {
+                    failf(__FILE__, __LINE__, "tag %" PRId64 " was never posted", r->index);
+                    continue;
+                }
+                char want[32];
+                snprintf(want, sizeof want, "\"t\":[\"%d\"]", (int)r->index);
+                CHECK(r->status == 200 && has_bytes(r->body, (size_t)r->body_len, want),
+                      "tag %" PRId64 ": status %d error %d", r->index, r->status, r->error);
+                CHECK(!seen[r->index], "tag %" PRId64 " delivered twice", r->index);
+                seen[r->index] = 1;
+                results++;
             }
+            CHECK_RC(fastreq_mailbox_release(m, recs, n), FASTREQ_OK);
+            CHECK(recs[0].body == NULL && recs[0].meta == NULL, "release left the caller's copy owning memory");
         }
-        CHECK(n == 0, "client_ready = %d", n);
-        struct pollfd again = {.fd = fd, .events = POLLIN};
-        CHECK(poll(&again, 1, 0) == 0 || results < N, "descriptor readable with nothing listed");
+        CHECK(n == 0, "mailbox_take = %d", n);
     }
-    CHECK(results == N, "got %d of %d listed results (%d wakeups)", results, N, wakeups);
-    fastreq_record_t rec[2];
-    int32_t q = fastreq_batch_next(quiet, rec, 2, 5000);
-    CHECK(q == 1, "the unlisted batch: %d records", q);
-    if (q > 0) fastreq_records_release(rec, q);
-    for (int i = 0; i < N; i++) fastreq_batch_free(b[i]);
-    fastreq_batch_free(quiet);
+    CHECK(results == N && refused == 1, "got %d of %d results, %d refused (%d wakeups)", results, N, refused,
+          wakeups);
+
+    snprintf(json, sizeof json, "[{\"url\":\"%s/x/stall\"}]", g_url);
+    CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), 200), FASTREQ_OK);
+    struct timespec pause = {0, 100 * 1000 * 1000};
+    nanosleep(&pause, NULL);
+    CHECK_RC(fastreq_mailbox_cancel(m, 200), FASTREQ_OK);
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    CHECK(poll(&p, 1, 10000) == 1, "no record for the cancelled request");
+    fastreq_record_t r[2];
+    int32_t n = fastreq_mailbox_take(m, r, 2);
+    CHECK(n == 1 && r[0].index == 200 && r[0].error == FASTREQ_ERR_CANCELLED, "cancel: %d records, error %d", n,
+          n > 0 ? r[0].error : -1);
+    if (n > 0) fastreq_mailbox_release(m, r, n);
+
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
-    CHECK_RC(fastreq_client_fd(c), FASTREQ_EBADHANDLE);
-    uint64_t ready[1];
-    CHECK_RC(fastreq_client_ready(c, ready, 1), FASTREQ_EBADHANDLE);
-    printf("  %d requests, %d wakeups of the client descriptor\n", N, wakeups);
+    CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), 300), FASTREQ_ECLOSED);
+    CHECK_RC(fastreq_mailbox_take(m, r, 2), 0);
+    fastreq_mailbox_free(m);
+    printf("  %d requests, %d wakeups of the mailbox descriptor\n", N, wakeups);
     check_no_live_buffers();
 }
 
@@ -1240,7 +1271,7 @@ static const struct {
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
     {"scheduler_slots", test_scheduler_slots},
-    {"client_ready", test_client_ready},
+    {"mailbox", test_mailbox},
 };
 
 int main(int argc, char **argv)

@@ -332,3 +332,30 @@ def test_closing_the_client_ends_waiting_single_requests(server):
     assert time.monotonic() - started < 5
     assert all(isinstance(r, fastreq.FastRequestsError) for r in results), results
     assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
+
+
+def test_single_request_cancel_frees_the_slot_and_bad_requests_raise(server):
+    """Cancelling an awaited single request cancels it in the engine: with
+    concurrency 1 the next request does not wait behind it. A request the
+    engine refuses raises as request_sync does."""
+
+    async def main():
+        async with FastRequests(max_retries=0, concurrency=1) as c:
+            stalled = asyncio.ensure_future(c.request(server.url("/x/stall?seconds=30")))
+            await asyncio.sleep(0.2)
+            stalled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await stalled
+            started = time.monotonic()
+            after = await asyncio.wait_for(c.request(server.url("/x/json")), 10)
+            took = time.monotonic() - started
+            with pytest.raises(fastreq.FastRequestsError) as async_err:
+                await c.request("ftp://example.invalid/")
+            with pytest.raises(fastreq.FastRequestsError) as sync_err:
+                c.request_sync("ftp://example.invalid/")
+            return after, took, async_err.value, sync_err.value
+
+    after, took, async_err, sync_err = run(main())
+    assert after["id"] == JSON_DOC_ID and took < 5
+    assert type(async_err) is type(sync_err) and str(async_err) == str(sync_err)
+    assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
