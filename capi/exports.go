@@ -206,22 +206,28 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 // goroutines, so the copies into C memory happen in parallel, not in the
 // caller's drain.
 func (q *queue) pushResult(r *core.NormalizedResponse) {
+	q.push(resultRecord(C.int64_t(r.Index), r, !q.lean || r.Error != nil))
+}
+
+// resultRecord is r as a RESULT record under index: the body in C memory,
+// and with withMeta the metadata JSON.
+func resultRecord(index C.int64_t, r *core.NormalizedResponse, withMeta bool) C.fastreq_record_t {
 	rec := C.fastreq_record_t{
-		index:    C.int64_t(r.Index),
+		index:    index,
 		_type:    C.FASTREQ_RECORD_RESULT,
 		status:   C.int32_t(r.StatusCode),
 		error:    errorCode(r.Error),
 		body:     cBody(r.Content),
 		body_len: C.int64_t(len(r.Content)),
 	}
-	if !q.lean || r.Error != nil {
+	if withMeta {
 		meta, err := json.Marshal(r)
 		if err != nil {
 			meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
 		}
 		rec.meta, rec.meta_len = cString(meta), C.int64_t(len(meta))
 	}
-	q.push(rec)
+	return rec
 }
 
 func (q *queue) pushChunk(index int, chunk []byte) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"sync"
 	"sync/atomic"
 )
@@ -20,16 +19,14 @@ import (
 // too. On one CPU each hop is a context switch: ~8 per one-at-a-time
 // request under asyncio, against ~3 for the engine alone.
 //
-// Through the intake, submit queues the start and writes an eventfd that a
-// goroutine reads through Go's network poller: the thread parked in the
-// poller wakes with the free slot and starts the batch there, and the
-// batch's goroutines stay on that slot.
+// Through the intake, submit queues the start and rings a doorbell: the
+// thread parked in the poller wakes with the free slot and starts the
+// batch there, and the batch's goroutines stay on that slot.
 type intake struct {
 	mu      sync.Mutex
 	pending []func()
-	efd     int
-	file    *os.File // efd, read through the network poller
-	broken  bool     // the fd failed: batches start with `go` again
+	bell    *doorbell
+	broken  bool // the bell failed: batches start with `go` again
 }
 
 // intakeOn: batches start through the intake (set with the second slot on
@@ -38,7 +35,7 @@ var intakeOn atomic.Bool
 
 var theIntake struct {
 	once sync.Once
-	in   *intake // nil when no eventfd could be made
+	in   *intake // nil when no doorbell could be made
 }
 
 // startBatch is core.BatchOptions.Start: nil (a plain goroutine) unless the
@@ -48,13 +45,12 @@ func startBatch() func(func()) {
 		return nil
 	}
 	theIntake.once.Do(func() {
-		efd, err := newEventFD()
+		bell, err := newDoorbell()
 		if err != nil {
 			return
 		}
-		in := &intake{efd: efd, file: os.NewFile(uintptr(efd), "fastreq-intake")} // non-blocking: pollable
-		theIntake.in = in
-		go in.loop()
+		theIntake.in = &intake{bell: bell}
+		go theIntake.in.loop()
 	})
 	if theIntake.in == nil {
 		return nil
@@ -72,17 +68,16 @@ func (in *intake) start(dispatch func()) {
 	in.pending = append(in.pending, dispatch)
 	first := len(in.pending) == 1
 	in.mu.Unlock()
-	if first { // later ones are taken with the first: the loop reads the fd before taking
-		signalEventFD(in.efd)
+	if first { // later ones are taken with the first: the loop quiets the bell before taking
+		in.bell.ring()
 	}
 }
 
 // loop runs for the life of the process: one goroutine, parked in the
 // poller between submits.
 func (in *intake) loop() {
-	var counter [8]byte
 	for {
-		_, err := in.file.Read(counter[:])
+		err := in.bell.wait()
 		in.mu.Lock()
 		list := in.pending
 		in.pending = nil

@@ -13,7 +13,7 @@ struct fastreq_mailbox {
     pthread_mutex_t mu;
     int intake_fd; /* eventfd the engine reads: posts are waiting (the engine closes it) */
     int ready_fd;  /* eventfd the host polls: results are waiting */
-    int host_gone, engine_gone, closed;
+    int host_gone, engine_gone; /* either: closed to posts */
     mbox_post *posts;
     int32_t nposts, capposts;
     fastreq_record_t *done; /* results, from head */
@@ -54,7 +54,7 @@ fastreq_mailbox_t *mbox_new(int intake_fd, int ready_fd)
 static int32_t post(fastreq_mailbox_t *m, char *json, size_t len, int64_t tag)
 {
     pthread_mutex_lock(&m->mu);
-    if (m->closed || m->host_gone) {
+    if (m->host_gone || m->engine_gone) {
         pthread_mutex_unlock(&m->mu);
         free(json);
         return FASTREQ_ECLOSED;
@@ -65,7 +65,7 @@ static int32_t post(fastreq_mailbox_t *m, char *json, size_t len, int64_t tag)
         return FASTREQ_ESYS;
     }
     m->posts[m->nposts++] = (mbox_post){json, len, tag};
-    if (m->nposts == 1) signal_fd(m->intake_fd); /* under the lock: the engine closes the fd once closed is set */
+    if (m->nposts == 1) signal_fd(m->intake_fd); /* under the lock: the engine closes the fd once it is gone */
     pthread_mutex_unlock(&m->mu);
     return FASTREQ_OK;
 }
@@ -128,26 +128,26 @@ int32_t fastreq_mailbox_release(fastreq_mailbox_t *m, fastreq_record_t *records,
     return FASTREQ_OK;
 }
 
-int32_t mbox_take_posts(fastreq_mailbox_t *m, mbox_post **out)
+/* Hands the caller a whole array and its length, leaving it empty. */
+static int32_t take_array(fastreq_mailbox_t *m, void **array, int32_t *n, int32_t *cap, void **out)
 {
     pthread_mutex_lock(&m->mu);
-    int32_t n = m->nposts;
-    *out = m->posts;
-    m->posts = NULL;
-    m->nposts = m->capposts = 0;
+    int32_t count = *n;
+    *out = *array;
+    *array = NULL;
+    *n = *cap = 0;
     pthread_mutex_unlock(&m->mu);
-    return n;
+    return count;
+}
+
+int32_t mbox_take_posts(fastreq_mailbox_t *m, mbox_post **out)
+{
+    return take_array(m, (void **)&m->posts, &m->nposts, &m->capposts, (void **)out);
 }
 
 int32_t mbox_take_returned(fastreq_mailbox_t *m, fastreq_record_t **out)
 {
-    pthread_mutex_lock(&m->mu);
-    int32_t n = m->nback;
-    *out = m->back;
-    m->back = NULL;
-    m->nback = m->capback = 0;
-    pthread_mutex_unlock(&m->mu);
-    return n;
+    return take_array(m, (void **)&m->back, &m->nback, &m->capback, (void **)out);
 }
 
 int32_t mbox_complete(fastreq_mailbox_t *m, const fastreq_record_t *rec)
@@ -171,7 +171,6 @@ static int32_t leave(fastreq_mailbox_t *m, int engine, fastreq_record_t **out)
     pthread_mutex_lock(&m->mu);
     if (engine) m->engine_gone = 1;
     else m->host_gone = 1;
-    m->closed = 1;
     int last = m->engine_gone && m->host_gone;
     int32_t n = 0;
     if (out) { /* the engine takes what is left; after host_gone nothing is added */

@@ -9,14 +9,12 @@ import "C"
 
 import (
 	"context"
-	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"unsafe"
 
 	"github.com/fastreq/fastreq/core"
-	json "github.com/goccy/go-json"
 )
 
 // mailbox serves a client's fastreq_mailbox_t: one goroutine, parked in
@@ -33,8 +31,7 @@ import (
 // engine keeps its one slot and each request costs two switches.
 type mailbox struct {
 	m        *C.fastreq_mailbox_t
-	intake   *os.File // the intake eventfd, read through the poller; it owns the fd
-	intakeFD int
+	bell     *doorbell // rung by fastreq_mailbox_post and _cancel
 	c        *client
 	stopping atomic.Bool
 	mu       sync.Mutex
@@ -45,26 +42,25 @@ type mailbox struct {
 // mailboxOf returns the client's mailbox, starting it on first use.
 func (c *client) mailboxOf() (*mailbox, error) {
 	c.mboxOnce.Do(func() {
-		intake, err := newEventFD()
+		bell, err := newDoorbell()
 		if err != nil {
 			c.mboxErr = err
 			return
 		}
 		ready, err := newEventFD()
 		if err != nil {
-			syscall.Close(intake)
+			bell.close()
 			c.mboxErr = err
 			return
 		}
-		m := C.mbox_new(C.int(intake), C.int(ready))
+		m := C.mbox_new(C.int(bell.fd), C.int(ready))
 		if m == nil {
-			syscall.Close(intake)
+			bell.close()
 			syscall.Close(ready)
 			c.mboxErr = syscall.ENOMEM
 			return
 		}
-		mb := &mailbox{m: m, intake: os.NewFile(uintptr(intake), "fastreq-mailbox"), intakeFD: intake, c: c,
-			live: make(map[int64]*core.Batch), done: make(chan struct{})}
+		mb := &mailbox{m: m, bell: bell, c: c, live: make(map[int64]*core.Batch), done: make(chan struct{})}
 		c.mbox = mb
 		go mb.serve()
 	})
@@ -73,9 +69,8 @@ func (c *client) mailboxOf() (*mailbox, error) {
 
 func (mb *mailbox) serve() {
 	defer close(mb.done)
-	var counter [8]byte
 	for {
-		_, err := mb.intake.Read(counter[:])
+		err := mb.bell.wait()
 		mb.releaseReturned()
 		if err != nil || mb.stopping.Load() {
 			return
@@ -87,7 +82,7 @@ func (mb *mailbox) serve() {
 				mb.cancel(int64(p.tag))
 				continue
 			}
-			mb.submit(int64(p.tag), C.GoBytes(unsafe.Pointer(p.json), C.int(p.len)))
+			mb.submit(int64(p.tag), goBytes(p.json, p.len)) // decoded before the free: no copy
 			C.free(unsafe.Pointer(p.json))
 		}
 		C.free(unsafe.Pointer(posts))
@@ -110,7 +105,8 @@ func (mb *mailbox) submit(tag int64, data []byte) {
 			StrictValidation: true,
 			OnResult:         func(r *core.NormalizedResponse) { mb.complete(tag, r) },
 			BodyAllocator:    bodyAllocator{},
-			Start:            startBatch(),
+			// Start stays nil: this goroutine already runs on the engine's
+			// side, woken through the poller; the intake would add a hop.
 		})
 		if err == nil {
 			mb.live[tag] = b
@@ -132,23 +128,9 @@ func (mb *mailbox) queue(tag int64, r *core.NormalizedResponse, refused bool) {
 	mb.mu.Lock()
 	delete(mb.live, tag)
 	mb.mu.Unlock()
-	rec := C.fastreq_record_t{
-		index:    C.int64_t(tag),
-		_type:    C.FASTREQ_RECORD_RESULT,
-		status:   C.int32_t(r.StatusCode),
-		error:    errorCode(r.Error),
-		body:     cBody(r.Content),
-		body_len: C.int64_t(len(r.Content)),
-	}
+	rec := resultRecord(C.int64_t(tag), r, r.Error != nil) // meta only for failures, as with META_ON_FAILURE
 	if refused {
 		rec.reserved = 1
-	}
-	if r.Error != nil {
-		meta, err := json.Marshal(r)
-		if err != nil {
-			meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
-		}
-		rec.meta, rec.meta_len = cString(meta), C.int64_t(len(meta))
 	}
 	if C.mbox_complete(mb.m, &rec) != 0 { // the host left
 		releaseRecord(&rec)
@@ -183,10 +165,10 @@ func releaseAll(recs *C.fastreq_record_t, n int) {
 // released.
 func (mb *mailbox) close() {
 	mb.stopping.Store(true)
-	signalEventFD(mb.intakeFD)
+	mb.bell.ring()
 	<-mb.done
 	var recs *C.fastreq_record_t
-	n := int(C.mbox_engine_done(mb.m, &recs)) // no post writes the intake fd after this
-	mb.intake.Close()
+	n := int(C.mbox_engine_done(mb.m, &recs)) // no post rings the bell after this
+	mb.bell.close()
 	releaseAll(recs, n)
 }

@@ -390,6 +390,15 @@ static void test_cookies(void)
     check_no_live_buffers();
 }
 
+/* 1 when fd polls readable within ms, 0 when not (or a signal came first),
+ * -1 on error (errno says why). */
+static int poll_readable(int fd, int ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int pr = poll(&p, 1, ms);
+    return pr < 0 && errno == EINTR ? 0 : pr;
+}
+
 /* 1,000 requests to /x/json, drained the asyncio way: poll() the batch's
  * fd, read its 8 bytes, drain in chunks until a short read. */
 #define BATCH_N 1000
@@ -413,9 +422,7 @@ static void test_batch_1000_fd(void)
     int results = 0, wakeups = 0, drains = 0;
     double deadline = now_s() + 90;
     while (results < BATCH_N && fd >= 0 && now_s() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, 100);
-        if (pr < 0 && errno == EINTR) continue;
+        int pr = poll_readable(fd, 100);
         REQUIRE(pr >= 0, "poll: %s", strerror(errno));
         if (pr == 0) continue;
         wakeups++;
@@ -1190,9 +1197,7 @@ static void test_mailbox(void)
     int results = 0, wakeups = 0, refused = 0;
     double deadline = now_s() + 60;
     while (results + refused < N + 1 && now_s() < deadline) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int pr = poll(&p, 1, 100);
-        if (pr < 0 && errno == EINTR) continue;
+        int pr = poll_readable(fd, 100);
         REQUIRE(pr >= 0, "poll: %s", strerror(errno));
         if (pr == 0) continue;
         wakeups++;
@@ -1232,8 +1237,7 @@ static void test_mailbox(void)
     struct timespec pause = {0, 100 * 1000 * 1000};
     nanosleep(&pause, NULL);
     CHECK_RC(fastreq_mailbox_cancel(m, 200), FASTREQ_OK);
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    CHECK(poll(&p, 1, 10000) == 1, "no record for the cancelled request");
+    CHECK(poll_readable(fd, 10000) == 1, "no record for the cancelled request");
     fastreq_record_t r[2];
     int32_t n = fastreq_mailbox_take(m, r, 2);
     CHECK(n == 1 && r[0].index == 200 && r[0].error == FASTREQ_ERR_CANCELLED, "cancel: %d records, error %d", n,
