@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"runtime"
 	"testing"
 
@@ -93,5 +94,28 @@ func BenchmarkRoundTrip1(b *testing.B) {
 			b.Fatalf("drained %d", n)
 		}
 		hookBatchFree(h)
+	}
+}
+
+// BenchmarkSubmitDecode100k: fastreq_batch_submit's decoding and
+// validation of 100,000 URL-only requests (the JSON fastreq(urls) sends),
+// against a closed client so that nothing runs. B/op is the garbage a
+// large batch makes before its first request starts.
+func BenchmarkSubmitDecode100k(b *testing.B) {
+	var buf []byte
+	buf = append(buf, '[')
+	for i := range 100000 {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		buf = fmt.Appendf(buf, `{"url":"http://127.0.0.1:18080/json?i=%d"}`, i)
+	}
+	buf = append(buf, ']')
+	b.SetBytes(int64(len(buf)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if rc, e := hookValidateRequests(buf, 0); rc != rcClosed {
+			b.Fatalf("submit = %d (%s), want ECLOSED", rc, e)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"runtime/debug"
 	"strings"
@@ -112,6 +113,47 @@ func decodeStrict(what string, data []byte, v any) error {
 		return errInvalid(what, "%s: unexpected data after the JSON value", what)
 	}
 	return nil
+}
+
+// decodeRequests decodes a JSON array of requests element by element, as
+// strictly as decodeStrict, into one reused RequestConfig: core.SubmitSeq
+// keeps only what each request needs, so a batch of 100k URLs never
+// holds 100k RequestConfigs at once. A bad element ends the sequence
+// with its error, and the submit fails. *count is the number yielded.
+func decodeRequests(data []byte, count *int) iter.Seq2[*core.RequestConfig, error] {
+	return func(yield func(*core.RequestConfig, error) bool) {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		tok, err := dec.Token()
+		if err != nil {
+			yield(nil, jsonError("requests", err))
+			return
+		}
+		if d, ok := tok.(json.Delim); ok && d == '[' {
+			var cfg core.RequestConfig
+			for dec.More() {
+				cfg = core.RequestConfig{} // the batch keeps the maps and slices of the last one
+				if err := dec.Decode(&cfg); err != nil {
+					yield(nil, jsonError("requests", err))
+					return
+				}
+				*count++
+				if !yield(&cfg, nil) {
+					return
+				}
+			}
+			if _, err := dec.Token(); err != nil { // the closing ]
+				yield(nil, jsonError("requests", err))
+				return
+			}
+		} else if tok != nil { // null is no requests, as it is for decodeStrict
+			yield(nil, errInvalid("requests", "requests: want a JSON array of requests, not %v", tok))
+			return
+		}
+		if dec.More() {
+			yield(nil, errInvalid("requests", "requests: unexpected data after the JSON value"))
+		}
+	}
 }
 
 func jsonError(what string, err error) error {

@@ -178,21 +178,25 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		if unknown := flags &^ submitFlags; unknown != 0 {
 			return errInvalid("flags", "unknown submit flags %#x", uint32(unknown))
 		}
-		var reqs []core.RequestConfig
-		if err := decodeStrict("requests", goBytes(reqJSON, n), &reqs); err != nil {
-			return err
-		}
-		q := newQueue(len(reqs))
+		q := newQueue(0) // its total is known once the requests are decoded
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
 		bt := &batch{q: q}
+		total, start := 0, startBatch()
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
 			OnResult:         q.pushResult,
 			OnChunk:          q.pushChunk,
 			BodyAllocator:    bodyAllocator{},
-			Start:            startBatch(),
+			Start: func(dispatch func()) {
+				q.expect(total) // before any result: nothing runs until dispatch
+				if start != nil {
+					start(dispatch)
+				} else {
+					go dispatch()
+				}
+			},
 		}
-		bt.b, err = c.Submit(context.Background(), reqs, opts)
+		bt.b, err = c.SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n), &total), opts)
 		if err != nil {
 			q.close()
 			return err

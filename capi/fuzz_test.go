@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -156,8 +157,10 @@ func checkRequestConfig(t *testing.T, data []byte) {
 
 	// Without STRICT only undecodable JSON fails, exactly when decoding
 	// fails; STRICT fails on that too, and on any invalid request.
-	var reqs []core.RequestConfig
-	decodeErr := decodeStrict("requests", data, &reqs)
+	var decodeErr error
+	for _, err := range decodeRequests(data, new(int)) {
+		decodeErr = err
+	}
 	if (decodeErr == nil) != (rcLoose == rcClosed) {
 		t.Fatalf("submit without STRICT answered %d (%s), but decoding gave %v", rcLoose, errLoose, decodeErr)
 	}
@@ -186,6 +189,55 @@ func TestDeepNesting(t *testing.T) {
 			for _, field := range []string{"json", "params", "data", "headers"} {
 				checkRequestConfig(t, []byte(`[{"url":"http://127.0.0.1:1/","`+field+`":`+nested+`}]`))
 			}
+		}
+	}
+}
+
+// TestDecodeRequests: the element-by-element decoding keeps the whole-
+// array rules: null is no requests, anything but an array is refused, as
+// is data after it, and a bad element names its field.
+func TestDecodeRequests(t *testing.T) {
+	tests := []struct {
+		in    string
+		n     int
+		field string // "" when it decodes
+	}{
+		{`[]`, 0, ""},
+		{` null `, 0, ""},
+		{`[{"url":"http://a/"},{"url":"http://b/","id":"x"}]`, 2, ""},
+		{`[null]`, 1, ""},
+		{`{"url":"http://a/"}`, 0, "requests"},
+		{`"http://a/"`, 0, "requests"},
+		{`[{"url":"http://a/"}] []`, 1, "requests"},
+		{`[{"url":"http://a/"}`, 1, "requests"},
+		{`[{"url":"http://a/"},]`, 1, "requests"},
+		{`[{"url":"http://a/","nope":1}]`, 0, "nope"},
+		{`[{"url":"http://a/"},{"timeout":"5"}]`, 1, "timeout"},
+		{``, 0, "requests"},
+	}
+	for _, tt := range tests {
+		var urls []string
+		var err error
+		n := 0
+		for cfg, e := range decodeRequests([]byte(tt.in), &n) {
+			if e != nil {
+				err = e
+				break
+			}
+			urls = append(urls, cfg.URL)
+		}
+		if n != tt.n || len(urls) != tt.n {
+			t.Errorf("%s: %d requests (%v), want %d", tt.in, n, urls, tt.n)
+		}
+		if tt.field == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tt.in, err)
+			}
+			continue
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) || ae.err.Field != tt.field {
+			t.Errorf("%s: error %v, want one on field %q", tt.in, err, tt.field)
 		}
 	}
 }

@@ -49,10 +49,20 @@ type queue struct {
 const minBytes = 4 << 20
 
 func newQueue(total int) *queue {
+	q := &queue{notify: make(chan struct{}, 1), efd: -1, want: 1}
+	q.expect(total)
+	return q
+}
+
+// expect sets the number of results the batch will produce, before the
+// first is pushed.
+func (q *queue) expect(total int) {
+	q.mu.Lock()
+	q.total = total
+	q.mu.Unlock()
 	if total > 0 {
 		unfinished.Add(1)
 	}
-	return &queue{total: total, notify: make(chan struct{}, 1), efd: -1, want: 1}
 }
 
 // awake reports whether a waiter should be up: the caller holds q.mu.

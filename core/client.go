@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -196,8 +197,8 @@ type Batch struct {
 	cancel  context.CancelCauseFunc
 	stop    func() bool // detaches the batch from the client's context
 	opts    BatchOptions
-	preps   []*prepared
-	invalid []*Error
+	preps   []*prepared                 // nil once finished, or when invalid
+	invalid map[int]*NormalizedResponse // the results of invalid requests
 
 	results []*NormalizedResponse
 	ch      chan *NormalizedResponse
@@ -210,36 +211,61 @@ type Batch struct {
 // Submit validates reqs and starts them. With StrictValidation, the first
 // invalid request's *Error is returned (its Field names the field, and
 // the message the request's index). Otherwise every request gets exactly
-// one result.
+// one result. The batch keeps the requests' maps and byte slices (read,
+// never written), not reqs itself.
 func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOptions) (*Batch, error) {
+	return c.SubmitSeq(ctx, func(yield func(*RequestConfig, error) bool) {
+		for i := range reqs {
+			if !yield(&reqs[i], nil) {
+				return
+			}
+		}
+	}, opts)
+}
+
+// SubmitSeq is Submit for requests that come one at a time, as a decoder
+// produces them: each *RequestConfig is only read during its step (the
+// producer may reuse the struct, not its maps and slices), so a large
+// batch never holds every RequestConfig at once, only what its attempts
+// need. An error from reqs fails the submit, and nothing runs.
+func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, error], opts BatchOptions) (*Batch, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	b := &Batch{
-		client:    c,
-		opts:      opts,
-		preps:     make([]*prepared, len(reqs)),
-		invalid:   make([]*Error, len(reqs)),
-		done:      make(chan struct{}),
-		remaining: len(reqs),
-	}
-	for i := range reqs {
-		p, err := prepare(i, &reqs[i])
+	b := &Batch{client: c, opts: opts, done: make(chan struct{})}
+	var refused *Error // StrictValidation's: the sequence is still read to its end, whose error wins
+	for cfg, err := range reqs {
+		if err != nil {
+			return nil, err
+		}
+		if refused != nil {
+			continue
+		}
+		i := len(b.preps)
+		p, err := prepare(i, cfg)
 		if err != nil {
 			fe := err.(*Error)
 			if opts.StrictValidation {
 				e := *fe
 				e.Message = fmt.Sprintf("request %d: %s", i, fe.Message)
-				return nil, &e
+				refused = &e
+				continue
 			}
-			b.invalid[i] = fe
-			continue
+			if b.invalid == nil {
+				b.invalid = make(map[int]*NormalizedResponse)
+			}
+			b.invalid[i] = &NormalizedResponse{Index: i, ID: cfg.ID, Error: fe}
 		}
-		b.preps[i] = p
+		b.preps = append(b.preps, p)
 	}
+	if refused != nil {
+		return nil, refused
+	}
+	n := len(b.preps)
+	b.remaining = n
 	if opts.OnResult == nil {
-		b.results = make([]*NormalizedResponse, len(reqs))
-		b.ch = make(chan *NormalizedResponse, len(reqs))
+		b.results = make([]*NormalizedResponse, n)
+		b.ch = make(chan *NormalizedResponse, n)
 		b.opts.BodyAllocator = nil // the batch keeps the bodies: they must be Go memory
 	}
 
@@ -253,7 +279,7 @@ func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOpt
 
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.stop = context.AfterFunc(c.ctx, func() { b.cancel(errClientClosed) })
-	if len(reqs) == 0 {
+	if n == 0 {
 		b.finishBatch()
 		return b, nil
 	}
@@ -293,7 +319,7 @@ func (b *Batch) dispatch() {
 	c := b.client
 	for i, p := range b.preps {
 		if p == nil {
-			b.finish(&NormalizedResponse{Index: i, ID: b.idOf(i), Error: b.invalid[i]})
+			b.finish(b.invalid[i])
 			continue
 		}
 		if err := c.limiter.waitToken(b.ctx); err != nil {
@@ -308,21 +334,14 @@ func (b *Batch) dispatch() {
 	}
 }
 
-func (b *Batch) idOf(i int) string {
-	if b.preps[i] != nil {
-		return b.preps[i].cfg.ID
-	}
-	return ""
-}
-
 // cancelFrom gives every request from index i on a cancelled result.
 func (b *Batch) cancelFrom(i int) {
 	for ; i < len(b.preps); i++ {
-		e := b.invalid[i]
-		if e == nil {
-			e = b.cancelledError(b.preps[i])
+		if p := b.preps[i]; p != nil {
+			b.finish(&NormalizedResponse{Index: i, ID: p.id, Error: b.cancelledError(p)})
+		} else {
+			b.finish(b.invalid[i])
 		}
-		b.finish(&NormalizedResponse{Index: i, ID: b.idOf(i), Error: e})
 	}
 }
 
@@ -386,7 +405,7 @@ type outcome struct {
 // the first attempt's token and slot.
 func (c *Client) run(b *Batch, p *prepared) {
 	start := time.Now()
-	res := &NormalizedResponse{Index: p.index, ID: p.cfg.ID}
+	res := &NormalizedResponse{Index: p.index, ID: p.id}
 	holding := true
 	defer func() {
 		if r := recover(); r != nil {
@@ -444,7 +463,7 @@ func (c *Client) run(b *Batch, p *prepared) {
 // attempt, with the final retryable-status response).
 func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bool) (out outcome) {
 	ctx := b.ctx
-	timeout := p.cfg.Timeout
+	timeout := p.timeout
 	if timeout == 0 {
 		timeout = c.cfg.Timeout
 	}
@@ -459,12 +478,12 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		proxy, fromPool = c.proxies.Next(time.Now()), true
 	}
 	route := Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: p.plain}
-	if p.cfg.VerifySSL != nil {
-		route.VerifySSL = *p.cfg.VerifySSL
+	if p.verifySSL != nil {
+		route.VerifySSL = *p.verifySSL
 	}
-	if p.cfg.HTTP2 != nil {
+	if p.http2 != nil {
 		switch {
-		case !*p.cfg.HTTP2:
+		case !*p.http2:
 			route.Protocol = ProtocolHTTP1
 		case route.Protocol == ProtocolHTTP1:
 			route.Protocol = ProtocolAuto
@@ -479,12 +498,12 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 		return outcome{err: &Error{Kind: KindValidation, Field: "url", Message: "validation: " + err.Error(), URL: redactURL(p.urlString)}}
 	}
 	follow := boolOr(c.cfg.FollowRedirects, true)
-	if p.cfg.FollowRedirects != nil {
-		follow = *p.cfg.FollowRedirects
+	if p.followRedirects != nil {
+		follow = *p.followRedirects
 	}
 	var jar http.CookieJar = c.jar
-	if len(p.cfg.Cookies) > 0 {
-		jar = overrideJar{c.jar, p.cfg.Cookies}
+	if len(p.cookies) > 0 {
+		jar = overrideJar{c.jar, p.cookies}
 	}
 	redirects := c.follow
 	if !follow {
@@ -539,8 +558,8 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 	res.HTTPVersion = resp.Proto
 	var n int64
 	switch {
-	case p.cfg.Stream:
-		sink := p.cfg.OnChunk
+	case p.stream:
+		sink := p.onChunk
 		if sink == nil && b.opts.OnChunk != nil {
 			sink = func(chunk []byte) error { return b.opts.OnChunk(p.index, chunk) }
 		}
@@ -548,13 +567,13 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last bo
 			sink = func([]byte) error { return nil }
 		}
 		n, err = streamBody(resp, sink, &out.streamed)
-	case p.cfg.OutputPath != "":
-		n, err = saveBody(resp, p.cfg.OutputPath)
-		res.Path = p.cfg.OutputPath
+	case p.outputPath != "":
+		n, err = saveBody(resp, p.outputPath)
+		res.Path = p.outputPath
 	default:
 		limit := c.cfg.MaxBodySize
-		if p.cfg.MaxBodySize > 0 {
-			limit = p.cfg.MaxBodySize
+		if p.maxBodySize > 0 {
+			limit = p.maxBodySize
 		}
 		res.Content, err = readBody(ctx, resp, limit, b.opts.BodyAllocator)
 		n = int64(len(res.Content))
@@ -594,7 +613,7 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, er
 	for k, vs := range c.headers {
 		h[k] = vs
 	}
-	for k, v := range p.cfg.Headers {
+	for k, v := range p.headers {
 		if strings.EqualFold(k, "host") {
 			req.Host = v
 			continue
@@ -616,7 +635,7 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, er
 			h["Content-Type"] = []string{p.contentType}
 		}
 	}
-	for k, v := range p.cfg.Cookies {
+	for k, v := range p.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
 	return req, nil

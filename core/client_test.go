@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"iter"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -462,7 +464,7 @@ func TestInvalidRequestFailsAlone(t *testing.T) {
 		{URL: ts.HTTPURL + "/x/json", Method: "BAD METHOD"},
 		{URL: ts.HTTPURL + "/x/json"},
 		{URL: ts.HTTPURL + "/x/json", Headers: map[string]string{"X-Bad": "a\nb"}},
-		{URL: "not a url"},
+		{URL: "not a url", ID: "bad-url"},
 	}
 	b, err := c.Submit(testCtx(t), rs, BatchOptions{})
 	if err != nil {
@@ -480,6 +482,110 @@ func TestInvalidRequestFailsAlone(t *testing.T) {
 			t.Errorf("request %d: %d attempts for an invalid request", i, res[i].Attempts)
 		}
 	}
+	if res[4].ID != "bad-url" || res[4].Index != 4 {
+		t.Errorf("invalid request's result has index %d and id %q, want 4 and its own id", res[4].Index, res[4].ID)
+	}
+}
+
+// requestsOf yields rs through one reused RequestConfig, as a decoder
+// does, then err (if any).
+func requestsOf(rs []RequestConfig, err error) iter.Seq2[*RequestConfig, error] {
+	return func(yield func(*RequestConfig, error) bool) {
+		var cfg RequestConfig
+		for _, r := range rs {
+			cfg = r
+			if !yield(&cfg, nil) {
+				return
+			}
+		}
+		if err != nil {
+			yield(nil, err)
+		}
+	}
+}
+
+func TestSubmitSeqReusedStruct(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, nil)
+	var rs []RequestConfig
+	for i := range 20 {
+		rs = append(rs, RequestConfig{URL: ts.HTTPURL + "/x/echo", ID: "id" + strconv.Itoa(i),
+			Params: Params{{"i", strconv.Itoa(i)}}, Headers: map[string]string{"X-I": strconv.Itoa(i)}})
+	}
+	b, err := c.SubmitSeq(testCtx(t), requestsOf(rs, nil), BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range b.Wait() {
+		mustOK(t, r)
+		var echo testserver.EchoResponse
+		if err := json.Unmarshal(r.Content, &echo); err != nil {
+			t.Fatal(err)
+		}
+		want := strconv.Itoa(i)
+		if r.ID != rs[i].ID || len(echo.Query["i"]) != 1 || echo.Query["i"][0] != want || len(echo.Headers["x-i"]) != 1 || echo.Headers["x-i"][0] != want {
+			t.Errorf("result %d: id %q, query %v, x-i %v: another request's settings", i, r.ID, echo.Query, echo.Headers["x-i"])
+		}
+	}
+}
+
+func TestSubmitSeqErrorRunsNothing(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, nil)
+	key := uniqueKey(t)
+	good := RequestConfig{URL: ts.HTTPURL + "/x/status-then-ok?fail=0&key=" + key}
+	bad := errors.New("the producer failed")
+	for _, strict := range []bool{false, true} {
+		// With StrictValidation the invalid request comes first, and the
+		// producer's error still wins: a broken input is reported as such.
+		rs := []RequestConfig{good, {URL: "ftp://x/"}, good}
+		b, err := c.SubmitSeq(testCtx(t), requestsOf(rs, bad), BatchOptions{StrictValidation: strict})
+		if b != nil || err != bad {
+			t.Errorf("strict=%v: SubmitSeq = %v, %v; want the producer's error and no batch", strict, b, err)
+		}
+	}
+	if n := ts.Hits(key); n != 0 {
+		t.Errorf("server saw %d requests from refused batches", n)
+	}
+}
+
+// TestQueuedRequestFootprint holds 20,000 requests in a batch behind a
+// gate of one and measures the live heap they keep: a large batch of
+// plain GETs must not keep a RequestConfig (~250 B) per request.
+func TestQueuedRequestFootprint(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release
+	}))
+	defer srv.Close()
+	defer close(release)
+	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = 1; c.MaxRetries = 0 })
+	const n = 20000
+	before := liveHeap()
+	rs := make([]RequestConfig, n)
+	for i := range rs {
+		rs[i].URL = srv.URL + "/item/" + strconv.Itoa(i) // a string of its own, as decoded ones are
+	}
+	b, err := c.Submit(testCtx(t), rs, BatchOptions{OnResult: func(*NormalizedResponse) {}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs = nil
+	per := float64(liveHeap()-before) / n
+	b.Cancel()
+	<-b.Done()
+	// ~80 B of prepared, 8 of the batch's slice, the URL text (~36 B).
+	if per > 160 {
+		t.Errorf("a queued request keeps %.0f B of heap, want <= 160", per)
+	}
+	t.Logf("%.0f B per queued request", per)
+}
+
+func liveHeap() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 // ---- the concurrency gate ----

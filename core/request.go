@@ -192,22 +192,45 @@ func FormData(form Params) *Data { return &Data{Form: form, IsForm: true} }
 // TextData returns Data holding a text body.
 func TextData(s string) *Data { return &Data{Text: s} }
 
-// prepared is a validated request, ready for any number of attempts.
+// prepared is a validated request, ready for any number of attempts. A
+// large batch holds one per request not yet finished, so it keeps only
+// what an attempt reads: about 80 bytes and the URL for a plain GET.
 type prepared struct {
-	index       int
-	cfg         RequestConfig // a copy: the caller's slice is not kept alive
-	method      string
-	urlString   string // parsed again per attempt; keeping the *url.URL would cost ~150 B per queued request
-	plain       bool   // http:// (h2c for the http2 backend)
-	body        []byte // resent intact on every attempt
-	contentType string
-	proxy       *url.URL // explicit proxy, or nil
+	index     int
+	urlString string // parsed again per attempt; keeping the *url.URL would cost ~150 B per queued request
+	method    string
+	body      []byte // resent intact on every attempt
+	plain     bool   // http:// (h2c for the http2 backend)
+	*options         // never nil: requests that set none share noOptions
 }
 
+// options are the settings few requests of a batch set, kept apart from
+// prepared so that plain requests share one empty set.
+type options struct {
+	id              string
+	contentType     string
+	headers         map[string]string
+	cookies         map[string]string
+	timeout         float64
+	proxy           *url.URL // explicit proxy, or nil
+	http2           *bool
+	followRedirects *bool
+	verifySSL       *bool
+	stream          bool
+	onChunk         func([]byte) error
+	outputPath      string
+	maxBodySize     int64
+}
+
+// noOptions is the options of every request that sets none; never written.
+var noOptions = &options{}
+
 // prepare validates cfg and builds everything an attempt needs, before
-// any network work. Errors are validation errors naming the field.
+// any network work. Errors are validation errors naming the field. The
+// result shares nothing mutable with cfg but its maps and body bytes,
+// which the caller hands over.
 func prepare(index int, cfg *RequestConfig) (*prepared, error) {
-	p := &prepared{index: index, cfg: *cfg}
+	p := &prepared{index: index}
 	u, err := parseHTTPURL(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -219,7 +242,9 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 			u.RawQuery = cfg.Params.encode()
 		}
 	}
-	p.urlString = u.String()
+	if p.urlString = u.String(); p.urlString == cfg.URL {
+		p.urlString = cfg.URL // one copy of the text, not two
+	}
 	p.plain = u.Scheme == "http"
 
 	p.method = http.MethodGet
@@ -235,12 +260,25 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 	if err := validateCookies("cookies", cfg.Cookies); err != nil {
 		return nil, err
 	}
+	o := options{
+		id:              cfg.ID,
+		headers:         cfg.Headers,
+		cookies:         cfg.Cookies,
+		timeout:         cfg.Timeout,
+		http2:           cfg.HTTP2,
+		followRedirects: cfg.FollowRedirects,
+		verifySSL:       cfg.VerifySSL,
+		stream:          cfg.Stream,
+		onChunk:         cfg.OnChunk,
+		outputPath:      cfg.OutputPath,
+		maxBodySize:     cfg.MaxBodySize,
+	}
 	bodies := 0
 	if cfg.Data != nil {
 		bodies++
 		if cfg.Data.IsForm {
 			p.body = []byte(cfg.Data.Form.encode())
-			p.contentType = "application/x-www-form-urlencoded"
+			o.contentType = "application/x-www-form-urlencoded"
 		} else {
 			p.body = []byte(cfg.Data.Text)
 		}
@@ -255,12 +293,11 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 			return nil, validationError("json", "json body is not valid JSON")
 		}
 		p.body = cfg.JSON
-		p.contentType = "application/json"
+		o.contentType = "application/json"
 	}
 	if bodies > 1 {
 		return nil, validationError("data", "set at most one of data, content and json")
 	}
-	p.cfg.Data, p.cfg.Content, p.cfg.JSON = nil, nil, nil // p.body holds what is sent
 	if err := checkNonNegative("timeout", cfg.Timeout); err != nil {
 		return nil, err
 	}
@@ -271,11 +308,22 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 		return nil, validationError("output_path", "stream and output_path cannot both be set")
 	}
 	if cfg.Proxy != "" {
-		if p.proxy, err = ParseProxy(cfg.Proxy); err != nil {
+		if o.proxy, err = ParseProxy(cfg.Proxy); err != nil {
 			return nil, err
 		}
 	}
+	p.options = noOptions
+	if !o.none() {
+		p.options = &o
+	}
 	return p, nil
+}
+
+// none reports whether o sets nothing (its maps may be empty, not nil).
+func (o *options) none() bool {
+	return o.id == "" && o.contentType == "" && len(o.headers) == 0 && len(o.cookies) == 0 &&
+		o.timeout == 0 && o.proxy == nil && o.http2 == nil && o.followRedirects == nil &&
+		o.verifySSL == nil && !o.stream && o.onChunk == nil && o.outputPath == "" && o.maxBodySize == 0
 }
 
 func parseHTTPURL(raw string) (*url.URL, error) {
