@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -124,4 +125,16 @@ func collect(t testing.TB, b uint64, results int, timeout time.Duration) []hookR
 		}
 	}
 	return all
+}
+
+// TestGCPercent: the library runs its collector at gcPercent, unless the
+// host's environment chose a GOGC.
+func TestGCPercent(t *testing.T) {
+	want := gcPercent
+	if env := os.Getenv("GOGC"); env != "" {
+		t.Skipf("GOGC=%s is set: the runtime's own setting applies", env)
+	}
+	if got := debug.SetGCPercent(want); got != want {
+		t.Errorf("GOGC is %d, want %d", got, want)
+	}
 }
