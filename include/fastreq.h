@@ -145,7 +145,8 @@ void fastreq_records_release(fastreq_record_t *records, int32_t n);
 int64_t fastreq_live_buffers(void);
 
 /* Sets the Go runtime's soft memory limit (GOMEMLIMIT) in bytes; a negative
- * value only reads it. Returns: the previous limit. */
+ * value only reads it. Returns: the previous limit. The library's collector
+ * runs at GOGC=200 unless GOGC is set in the environment when it loads. */
 int64_t fastreq_set_memory_limit(int64_t bytes);
 
 /* Runs a garbage collection and returns as much memory to the operating
@@ -287,7 +288,9 @@ void fastreq_mailbox_free(fastreq_mailbox_t *mailbox);
  *
  * Returns: FASTREQ_OK and *batch_out set: every request will yield exactly
  * one RESULT record; FASTREQ_EINVAL with *err_out (bad JSON, unknown field,
- * or with STRICT an invalid request: the message names its index);
+ * or with STRICT an invalid request: the message names its index; JSON
+ * that does not decode is reported as such even when an earlier request
+ * is invalid);
  * FASTREQ_EBADHANDLE; FASTREQ_ECLOSED when the client is closed.
  * The batch must be freed with fastreq_batch_free().
  */
