@@ -181,7 +181,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		q := newQueue(0) // its total is known once the requests are decoded
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
 		bt := &batch{q: q}
-		total, start := 0, startBatch()
+		total := 0
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
 			OnResult:         q.pushResult,
@@ -189,11 +189,7 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 			BodyAllocator:    bodyAllocator{},
 			Start: func(dispatch func()) {
 				q.expect(total) // before any result: nothing runs until dispatch
-				if start != nil {
-					start(dispatch)
-				} else {
-					go dispatch()
-				}
+				startBatch(dispatch)
 			},
 		}
 		bt.b, err = c.SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n), &total), opts)

@@ -38,24 +38,24 @@ var theIntake struct {
 	in   *intake // nil when no doorbell could be made
 }
 
-// startBatch is core.BatchOptions.Start: nil (a plain goroutine) unless the
-// intake is on.
-func startBatch() func(func()) {
-	if !intakeOn.Load() {
-		return nil
-	}
-	theIntake.once.Do(func() {
-		bell, err := newDoorbell()
-		if err != nil {
+// startBatch is core.BatchOptions.Start of submitted batches: through the
+// intake when it is on, else a plain goroutine.
+func startBatch(dispatch func()) {
+	if intakeOn.Load() {
+		theIntake.once.Do(func() {
+			bell, err := newDoorbell()
+			if err != nil {
+				return
+			}
+			theIntake.in = &intake{bell: bell}
+			go theIntake.in.loop()
+		})
+		if theIntake.in != nil {
+			theIntake.in.start(dispatch)
 			return
 		}
-		theIntake.in = &intake{bell: bell}
-		go theIntake.in.loop()
-	})
-	if theIntake.in == nil {
-		return nil
 	}
-	return theIntake.in.start
+	go dispatch()
 }
 
 func (in *intake) start(dispatch func()) {

@@ -93,15 +93,11 @@ func (mb *mailbox) serve() {
 // cannot start gets its failure record at once, as a strict submit would
 // have refused it.
 func (mb *mailbox) submit(tag int64, data []byte) {
-	var reqs []core.RequestConfig
-	err := decodeStrict("requests", data, &reqs)
-	if err == nil && len(reqs) != 1 {
-		err = errInvalid("requests", "a mailbox post is an array of exactly one request, not %d", len(reqs))
-	}
+	req, err := oneRequest(data)
 	var b *core.Batch
 	if err == nil {
 		mb.mu.Lock() // held across Submit: a result must not beat the entry in live
-		b, err = mb.c.Submit(context.Background(), reqs, core.BatchOptions{
+		b, err = mb.c.Submit(context.Background(), []core.RequestConfig{*req}, core.BatchOptions{
 			StrictValidation: true,
 			OnResult:         func(r *core.NormalizedResponse) { mb.complete(tag, r) },
 			BodyAllocator:    bodyAllocator{},
@@ -117,6 +113,23 @@ func (mb *mailbox) submit(tag int64, data []byte) {
 		_, ce := codeOf(err)
 		mb.refuse(tag, &core.NormalizedResponse{Error: ce})
 	}
+}
+
+// oneRequest decodes a post, a JSON array of exactly one request, as
+// fastreq_batch_submit decodes its arrays.
+func oneRequest(data []byte) (*core.RequestConfig, error) {
+	var req *core.RequestConfig
+	n := 0
+	for cfg, err := range decodeRequests(data, &n) {
+		if err != nil {
+			return nil, err
+		}
+		req = cfg
+	}
+	if n != 1 {
+		return nil, errInvalid("requests", "a mailbox post is an array of exactly one request, not %d", n)
+	}
+	return req, nil
 }
 
 func (mb *mailbox) complete(tag int64, r *core.NormalizedResponse) { mb.queue(tag, r, false) }
@@ -154,8 +167,9 @@ func (mb *mailbox) releaseReturned() {
 }
 
 func releaseAll(recs *C.fastreq_record_t, n int) {
-	for i := range unsafe.Slice(recs, n) {
-		releaseRecord(&unsafe.Slice(recs, n)[i])
+	s := unsafe.Slice(recs, n)
+	for i := range s {
+		releaseRecord(&s[i])
 	}
 	C.free(unsafe.Pointer(recs))
 }

@@ -235,15 +235,14 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 	if err != nil {
 		return nil, err
 	}
+	p.urlString = cfg.URL // parsed as is by every attempt: no second copy of the text
 	if len(cfg.Params) > 0 {
 		if u.RawQuery != "" {
 			u.RawQuery += "&" + cfg.Params.encode()
 		} else {
 			u.RawQuery = cfg.Params.encode()
 		}
-	}
-	if p.urlString = u.String(); p.urlString == cfg.URL {
-		p.urlString = cfg.URL // one copy of the text, not two
+		p.urlString = u.String()
 	}
 	p.plain = u.Scheme == "http"
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 func TestPrepareValidation(t *testing.T) {
@@ -336,4 +337,42 @@ func TestRequestTimeout(t *testing.T) {
 	}
 	// And a request's own timeout overrides it.
 	mustOK(t, doReq(t, c2, RequestConfig{URL: ts.HTTPURL + "/x/stall?seconds=0.3", Timeout: 5}))
+}
+
+// TestOptionsNoneSeesEveryField: prepare shares noOptions between requests
+// whose options.none() is true, so a field none() forgot would be dropped
+// from every request that sets only it.
+func TestOptionsNoneSeesEveryField(t *testing.T) {
+	typ := reflect.TypeOf(options{})
+	for i := range typ.NumField() {
+		var o options
+		f := reflect.ValueOf(&o).Elem().Field(i)
+		f = reflect.NewAt(f.Type(), unsafe.Pointer(f.UnsafeAddr())).Elem() // settable though unexported
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x")
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Float64:
+			f.SetFloat(1)
+		case reflect.Int64:
+			f.SetInt(1)
+		case reflect.Map:
+			m := reflect.MakeMap(f.Type())
+			m.SetMapIndex(reflect.ValueOf("k"), reflect.ValueOf("v"))
+			f.Set(m)
+		case reflect.Pointer:
+			f.Set(reflect.New(f.Type().Elem()))
+		case reflect.Func:
+			f.Set(reflect.MakeFunc(f.Type(), func([]reflect.Value) []reflect.Value { return []reflect.Value{reflect.Zero(f.Type().Out(0))} }))
+		default:
+			t.Fatalf("field %s: kind %s not covered by this test", typ.Field(i).Name, f.Kind())
+		}
+		if o.none() {
+			t.Errorf("options.none() is true with %s set", typ.Field(i).Name)
+		}
+	}
+	if !noOptions.none() {
+		t.Error("noOptions sets something")
+	}
 }

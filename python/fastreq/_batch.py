@@ -532,7 +532,7 @@ class ClientWatch:
         """Post one request (a JSON array of one) and return its record:
         status, error code, refused (1: it never started), body, meta."""
         lb = _ffi.lib()
-        tag = next(self.client.mail_tags)  # per mailbox: a moved watch may meet older records
+        tag = next(self.client.mail_tags)  # never reused: a moved watch may meet older records
         fut = self.loop.create_future()
         self.waiters[tag] = fut
         try:
