@@ -119,8 +119,8 @@ func decodeStrict(what string, data []byte, v any) error {
 // strictly as decodeStrict, into one reused RequestConfig: core.SubmitSeq
 // keeps only what each request needs, so a batch of 100k URLs never
 // holds 100k RequestConfigs at once. A bad element ends the sequence
-// with its error, and the submit fails. *count is the number yielded.
-func decodeRequests(data []byte, count *int) iter.Seq2[*core.RequestConfig, error] {
+// with its error, and the submit fails.
+func decodeRequests(data []byte) iter.Seq2[*core.RequestConfig, error] {
 	return func(yield func(*core.RequestConfig, error) bool) {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
@@ -137,7 +137,6 @@ func decodeRequests(data []byte, count *int) iter.Seq2[*core.RequestConfig, erro
 					yield(nil, jsonError("requests", err))
 					return
 				}
-				*count++
 				if !yield(&cfg, nil) {
 					return
 				}

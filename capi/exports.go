@@ -181,18 +181,17 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 		q := newQueue(0) // its total is known once the requests are decoded
 		q.lean = flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0
 		bt := &batch{q: q}
-		total := 0
 		opts := core.BatchOptions{
 			StrictValidation: flags&C.FASTREQ_SUBMIT_STRICT != 0,
 			OnResult:         q.pushResult,
 			OnChunk:          q.pushChunk,
 			BodyAllocator:    bodyAllocator{},
-			Start: func(dispatch func()) {
-				q.expect(total) // before any result: nothing runs until dispatch
+			Start: func(n int, dispatch func()) {
+				q.expect(n) // before any result: nothing runs until dispatch
 				startBatch(dispatch)
 			},
 		}
-		bt.b, err = c.SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n), &total), opts)
+		bt.b, err = c.SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n)), opts)
 		if err != nil {
 			q.close()
 			return err

@@ -158,7 +158,7 @@ func checkRequestConfig(t *testing.T, data []byte) {
 	// Without STRICT only undecodable JSON fails, exactly when decoding
 	// fails; STRICT fails on that too, and on any invalid request.
 	var decodeErr error
-	for _, err := range decodeRequests(data, new(int)) {
+	for _, err := range decodeRequests(data) {
 		decodeErr = err
 	}
 	if (decodeErr == nil) != (rcLoose == rcClosed) {
@@ -219,11 +219,12 @@ func TestDecodeRequests(t *testing.T) {
 		var urls []string
 		var err error
 		n := 0
-		for cfg, e := range decodeRequests([]byte(tt.in), &n) {
+		for cfg, e := range decodeRequests([]byte(tt.in)) {
 			if e != nil {
 				err = e
 				break
 			}
+			n++
 			urls = append(urls, cfg.URL)
 		}
 		if n != tt.n || len(urls) != tt.n {

@@ -120,11 +120,11 @@ func (mb *mailbox) submit(tag int64, data []byte) {
 func oneRequest(data []byte) (*core.RequestConfig, error) {
 	var req *core.RequestConfig
 	n := 0
-	for cfg, err := range decodeRequests(data, &n) {
+	for cfg, err := range decodeRequests(data) {
 		if err != nil {
 			return nil, err
 		}
-		req = cfg
+		req, n = cfg, n+1
 	}
 	if n != 1 {
 		return nil, errInvalid("requests", "a mailbox post is an array of exactly one request, not %d", n)

@@ -176,7 +176,9 @@ type BatchOptions struct {
 	// Start starts the batch's dispatcher on a goroutine of its own (it
 	// waits for the rate limiter and the concurrency gate); nil runs
 	// `go dispatch()`. For a host that knows a better place to start it.
-	Start func(dispatch func())
+	// n is the number of requests, each of which will have one result
+	// (SubmitSeq knows it only here); it is called only when n > 0.
+	Start func(n int, dispatch func())
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
@@ -284,7 +286,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 		return b, nil
 	}
 	if opts.Start != nil {
-		opts.Start(b.dispatch)
+		opts.Start(n, b.dispatch)
 	} else {
 		go b.dispatch()
 	}
