@@ -8,9 +8,10 @@ import "C"
 import (
 	"context"
 	"sync"
-	"syscall"
 	"time"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Big buffers (bigBuffer bytes and up) are mapped pages of their own, not
@@ -95,7 +96,7 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		return b[:n]
 	}
 	bigBuffers.Unlock()
-	b, err := syscall.Mmap(-1, 0, size, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANON)
+	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	bigBuffers.Lock()
 	if err != nil {
 		bigBuffers.liveBytes -= size
@@ -139,7 +140,7 @@ func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	}
 	bigBuffers.Unlock()
 	if !keep {
-		syscall.Munmap(b)
+		unix.Munmap(b)
 	}
 	liveBuffers.Add(-1)
 	return true
@@ -160,7 +161,7 @@ func dropBigPool() {
 	bigBuffers.Unlock()
 	for _, l := range free {
 		for _, b := range l {
-			syscall.Munmap(b)
+			unix.Munmap(b)
 		}
 	}
 }
@@ -175,13 +176,53 @@ func (bodyAllocator) Alloc(ctx context.Context, n int) []byte {
 	return mapBig(n, ctx.Done()) // nil (no memory to map): the engine reads into Go memory
 }
 
-func (bodyAllocator) Free(b []byte) { releaseBig(unsafe.Pointer(&b[0]), false) }
+func (bodyAllocator) Free(b []byte) { releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false) }
+
+// Grow remaps a big buffer to n bytes: the kernel moves its pages rather
+// than copying them, and pages never written take no memory, so a growing
+// body costs what it holds.
+func (bodyAllocator) Grow(b []byte, n int) []byte {
+	b = b[:cap(b)] // the whole mapping
+	old := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	size := bigSize(n)
+	bigBuffers.Lock()
+	defer bigBuffers.Unlock()
+	have, ok := bigBuffers.live[old]
+	if !ok || have != len(b) {
+		return nil
+	}
+	if size <= have {
+		return b[:n]
+	}
+	grown, err := unix.Mremap(b, size, unix.MREMAP_MAYMOVE)
+	if err != nil {
+		return nil
+	}
+	delete(bigBuffers.live, old)
+	bigBuffers.live[uintptr(unsafe.Pointer(unsafe.SliceData(grown)))] = size
+	bigBuffers.liveBytes += size - have
+	return grown[:n]
+}
+
+// releaseBody frees a result body nobody will read: a big buffer goes
+// back; Go memory is the collector's.
+func releaseBody(b []byte) {
+	if cap(b) >= bigBuffer {
+		releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false)
+	}
+}
 
 // cBody hands a result body to C: a big buffer from bodyAllocator as it
-// is, anything else copied.
+// is when it holds a big body, anything else copied (a big buffer is only
+// freed as one when its length says it is big: see cFree).
 func cBody(b []byte) *C.uint8_t {
-	if len(b) >= bigBuffer && isBig(unsafe.Pointer(&b[0])) {
-		return (*C.uint8_t)(unsafe.Pointer(&b[0]))
+	if cap(b) < bigBuffer || !isBig(unsafe.Pointer(unsafe.SliceData(b))) {
+		return cBytes(b)
 	}
-	return cBytes(b)
+	if len(b) >= bigBuffer {
+		return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b)))
+	}
+	p := cBytes(b)
+	releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false)
+	return p
 }

@@ -205,6 +205,10 @@ func fastreq_batch_submit(h C.uint64_t, reqJSON *C.char, n C.size_t, flags C.uin
 // goroutines, so the copies into C memory happen in parallel, not in the
 // caller's drain.
 func (q *queue) pushResult(r *core.NormalizedResponse) {
+	if q.gone.Load() { // freed: what is left of the batch is dropped, not encoded
+		releaseBody(r.Content)
+		return
+	}
 	q.push(resultRecord(C.int64_t(r.Index), r, !q.lean || r.Error != nil))
 }
 
@@ -384,8 +388,10 @@ func fastreq_batch_free(h C.uint64_t) C.int32_t {
 		if !handles.remove(uint64(h)) {
 			return errBadHandle("handle %d is closed", uint64(h))
 		}
+		// The batch ends in the background: the queue drops what is
+		// pushed after close, so freeing never waits for the engine to
+		// cancel what it had queued.
 		bt.b.Cancel()
-		<-bt.b.Done() // no engine goroutine pushes after this
 		bt.q.close()
 		return nil
 	})

@@ -4,22 +4,27 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // readable reports whether fd polls readable within timeout.
 func readable(t *testing.T, fd int32, timeout time.Duration) bool {
 	t.Helper()
-	var set syscall.FdSet
-	set.Bits[fd/64] |= 1 << (uint(fd) % 64)
-	tv := syscall.NsecToTimeval(timeout.Nanoseconds())
-	n, err := syscall.Select(int(fd)+1, &set, nil, nil, &tv)
-	if err != nil {
-		t.Fatalf("select: %v", err)
+	deadline := time.Now().Add(timeout)
+	for {
+		fds := []unix.PollFd{{Fd: fd, Events: unix.POLLIN}}
+		n, err := unix.Poll(fds, int(max(time.Until(deadline), 0)/time.Millisecond))
+		if err == unix.EINTR { // a signal (the runtime's preemption) cut the wait short
+			continue
+		}
+		if err != nil {
+			t.Fatalf("poll: %v", err)
+		}
+		return n == 1
 	}
-	return n == 1
 }
 
 // takeMail collects want records from a mailbox, waiting on its

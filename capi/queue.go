@@ -9,6 +9,7 @@ import "C"
 
 import (
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unsafe"
@@ -39,6 +40,7 @@ type queue struct {
 	bytes   int64 // body bytes of the waiting records
 	want    int   // the wake threshold in records (>= 1)
 	closed  bool
+	gone    atomic.Bool // closed, readable without mu
 	notify  chan struct{}
 	efd     int  // -1 until fd() is first called
 	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
@@ -112,6 +114,11 @@ func signalEventFD(efd int) {
 
 func (q *queue) push(r C.fastreq_record_t) {
 	q.mu.Lock()
+	if q.closed { // the batch was freed: nobody drains this record
+		q.mu.Unlock()
+		releaseRecord(&r)
+		return
+	}
 	was := q.awake()
 	q.items = append(q.items, r)
 	q.bytes += int64(r.body_len)
@@ -199,7 +206,8 @@ func (q *queue) wait(timeout time.Duration) int {
 	}
 }
 
-// close releases records nobody drained and the eventfd.
+// close releases records nobody drained and the eventfd; records pushed
+// after it are released at once.
 func (q *queue) close() {
 	q.mu.Lock()
 	rest := q.items[q.head:]
@@ -208,6 +216,7 @@ func (q *queue) close() {
 		unfinished.Add(-1)
 	}
 	q.closed = true
+	q.gone.Store(true)
 	efd := q.efd
 	q.mu.Unlock()
 	close(q.notify) // wakes every fastreq_batch_wait still blocked; nothing pushes after close

@@ -92,9 +92,16 @@ func lookupBackend(name string) (Protocol, error) {
 type transportBackend struct {
 	name     string
 	protocol Protocol
-	idle     int // idle connections kept per host, sized to the concurrency
+	idle     int           // idle connections kept per host, sized to the concurrency
+	connect  time.Duration // bound of each connection step (TCP, TLS); 0: none
 
 	roots *x509.CertPool // nil: the system's
+
+	// budget holds a token per open connection, concurrency +
+	// DefaultSpareConns of them: the client's sockets stay bounded
+	// whatever the number of hosts (net/http bounds idle connections per
+	// host only).
+	budget chan struct{}
 
 	mu    sync.Mutex
 	pool  map[Route]http.RoundTripper
@@ -104,7 +111,7 @@ type transportBackend struct {
 
 var _ Backend = (*transportBackend)(nil)
 
-func newBackend(name string, concurrency int, roots *x509.CertPool) (*transportBackend, error) {
+func newBackend(name string, concurrency int, connect time.Duration, roots *x509.CertPool) (*transportBackend, error) {
 	proto, err := lookupBackend(name)
 	if err != nil {
 		return nil, err
@@ -113,9 +120,11 @@ func newBackend(name string, concurrency int, roots *x509.CertPool) (*transportB
 		name:     backendNames[strings.ToLower(name)].canonical,
 		protocol: proto,
 		idle:     concurrency,
+		connect:  connect,
 		roots:    roots,
+		budget:   make(chan struct{}, concurrency+DefaultSpareConns),
 		pool:     make(map[Route]http.RoundTripper),
-		dial:     &net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second},
+		dial:     &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
 	}, nil
 }
 
@@ -148,13 +157,61 @@ func (b *transportBackend) Close() {
 	b.conns.closeAll()
 }
 
-// dialContext dials and tracks the connection.
+// dialContext dials and tracks the connection, which holds a budget token
+// until it is closed.
 func (b *transportBackend) dialContext(ctx context.Context, network, addr string) (net.Conn, error) {
-	c, err := b.dial.DialContext(ctx, network, addr)
-	if err != nil {
+	if err := b.reserve(ctx); err != nil {
 		return nil, err
 	}
-	return b.conns.add(c), nil
+	c, err := b.dial.DialContext(ctx, network, addr)
+	if err != nil {
+		<-b.budget
+		return nil, err
+	}
+	return b.conns.add(c, b.budget), nil
+}
+
+// reserve takes a connection token. When none is free it closes the idle
+// connections of every transport -- with at most concurrency requests in
+// flight, each on one connection, the spare tokens are then held by idle
+// connections or by dials whose connection will be idle -- and waits,
+// closing idle connections again now and then as dials finish.
+func (b *transportBackend) reserve(ctx context.Context) error {
+	select {
+	case b.budget <- struct{}{}:
+		return nil
+	default:
+	}
+	wait := time.Millisecond
+	t := time.NewTimer(0)
+	defer t.Stop()
+	for {
+		b.closeIdle()
+		t.Reset(wait)
+		select {
+		case b.budget <- struct{}{}:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 50*time.Millisecond)
+	}
+}
+
+// closeIdle closes the idle connections of every transport.
+func (b *transportBackend) closeIdle() {
+	b.mu.Lock()
+	rts := make([]http.RoundTripper, 0, len(b.pool))
+	for _, rt := range b.pool {
+		rts = append(rts, rt)
+	}
+	b.mu.Unlock()
+	for _, rt := range rts {
+		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
+			c.CloseIdleConnections()
+		}
+	}
 }
 
 // dialTLSContext is dialContext plus the TLS handshake, for x/net/http2's
@@ -165,6 +222,11 @@ func (b *transportBackend) dialTLSContext(ctx context.Context, network, addr str
 		return nil, err
 	}
 	tc := tls.Client(raw, cfg)
+	if b.connect > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, b.connect)
+		defer cancel()
+	}
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
 		return nil, err
@@ -197,7 +259,7 @@ func (b *transportBackend) newTransport(r Route) http.RoundTripper {
 	t := &http.Transport{
 		DialContext:           b.dialContext,
 		TLSClientConfig:       b.tlsConfig(r),
-		TLSHandshakeTimeout:   15 * time.Second,
+		TLSHandshakeTimeout:   b.connect,
 		MaxIdleConns:          0, // no global cap; per host below
 		MaxIdleConnsPerHost:   b.idle,
 		IdleConnTimeout:       90 * time.Second,
@@ -270,8 +332,9 @@ type connSet struct {
 
 type trackedConn struct {
 	net.Conn
-	set  *connSet
-	once sync.Once
+	set    *connSet
+	budget chan struct{} // a token of which the connection holds until closed
+	once   sync.Once
 }
 
 func (c *trackedConn) Close() error {
@@ -279,12 +342,13 @@ func (c *trackedConn) Close() error {
 		c.set.mu.Lock()
 		delete(c.set.conns, c)
 		c.set.mu.Unlock()
+		<-c.budget
 	})
 	return c.Conn.Close()
 }
 
-func (s *connSet) add(c net.Conn) net.Conn {
-	tc := &trackedConn{Conn: c, set: s}
+func (s *connSet) add(c net.Conn, budget chan struct{}) net.Conn {
+	tc := &trackedConn{Conn: c, set: s, budget: budget}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
@@ -295,7 +359,7 @@ func (s *connSet) add(c net.Conn) net.Conn {
 	}
 	s.mu.Unlock()
 	if closed { // dialled after Close: nothing may use it
-		c.Close()
+		tc.Close()
 	}
 	return tc
 }

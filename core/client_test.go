@@ -27,26 +27,30 @@ import (
 
 func TestDefaultClientConfigMatchesPythonAPI(t *testing.T) {
 	want := ClientConfig{
-		Backend:           "auto",
-		Concurrency:       20,
-		MaxRetries:        3,
-		RateLimit:         0, // None: unlimited
-		RateLimitBurst:    5,
-		HTTP2:             ptr(true),
-		FollowRedirects:   ptr(true),
-		MaxRedirects:      20,
-		VerifySSL:         ptr(true),
-		Timeout:           0, // None: no limit
-		RandomUserAgent:   ptr(true),
-		RandomProxy:       false,
-		ProxySelection:    "round_robin",
-		ProxyCooldown:     60,
-		MaxBodySize:       1 << 30,
-		BackoffMultiplier: 1.0,
-		Jitter:            0.1,
-		MaxDelay:          60,
-		Debug:             false,
-		Verbose:           ptr(true),
+		Backend:                 "auto",
+		Concurrency:             20,
+		MaxRetries:              3,
+		RateLimit:               0, // None: unlimited
+		RateLimitBurst:          5,
+		HTTP2:                   ptr(true),
+		FollowRedirects:         ptr(true),
+		MaxRedirects:            20,
+		VerifySSL:               ptr(true),
+		Timeout:                 0, // None: no limit
+		ConnectTimeout:          30,
+		ReadTimeout:             300,
+		CircuitBreakerThreshold: 20,
+		CircuitBreakerCooldown:  30,
+		RandomUserAgent:         ptr(true),
+		RandomProxy:             false,
+		ProxySelection:          "round_robin",
+		ProxyCooldown:           60,
+		MaxBodySize:             1 << 30,
+		BackoffMultiplier:       1.0,
+		Jitter:                  0.1,
+		MaxDelay:                60,
+		Debug:                   false,
+		Verbose:                 ptr(true),
 	}
 	if got := DefaultClientConfig(); !reflect.DeepEqual(got, want) {
 		t.Errorf("DefaultClientConfig() =\n%+v\nwant\n%+v", got, want)

@@ -17,6 +17,13 @@ const (
 	DefaultBackoffMultiplier = 1.0     // seconds
 	DefaultJitter            = 0.1
 	DefaultMaxDelay          = 60.0 // seconds
+	DefaultConnectTimeout    = 30.0 // seconds
+	DefaultReadTimeout       = 300.0
+	DefaultBreakerThreshold  = 20
+	DefaultBreakerCooldown   = 30.0 // seconds
+	// DefaultSpareConns is how many connections a client may hold beyond
+	// its concurrency (idle ones kept for reuse, dials racing a reuse).
+	DefaultSpareConns = 8
 )
 
 // ClientConfig holds every client setting. JSON names are those of the
@@ -55,6 +62,33 @@ type ClientConfig struct {
 	CAFile string `json:"ca_file"`
 	// Timeout is seconds per attempt, body included. 0 means no limit.
 	Timeout float64 `json:"timeout"`
+	// ConnectTimeout bounds each step of making a connection (TCP
+	// connect, TLS handshake) in seconds. 0 means DefaultConnectTimeout;
+	// a negative value, no limit.
+	ConnectTimeout float64 `json:"connect_timeout"`
+	// ReadTimeout is the longest an attempt may go without receiving a
+	// byte, in seconds, counted from its start until the response
+	// arrives and then between reads of the body; past it the attempt
+	// fails with KindTimeout. It bounds a silent server even when Timeout
+	// is 0. 0 means DefaultReadTimeout; a negative value, no limit.
+	ReadTimeout float64 `json:"read_timeout"`
+	// RetryNonIdempotent retries requests whose method is not idempotent
+	// (POST, PATCH, ...) after any retryable failure. false retries them
+	// only when the server provably did not process them: the request
+	// was never sent (connect, TLS or proxy failure) or the answer was
+	// 429 or 503. A request with an Idempotency-Key header counts as
+	// idempotent.
+	RetryNonIdempotent bool `json:"retry_non_idempotent"`
+	// CircuitBreakerThreshold is how many connection failures in a row
+	// to one host (scheme, host and port, reached directly) open its
+	// circuit: its queued requests and retries then fail at once with
+	// KindConnect instead of trying, until CircuitBreakerCooldown has
+	// passed and one probe request connects. 0 means
+	// DefaultBreakerThreshold; a negative value turns the breaker off.
+	CircuitBreakerThreshold int `json:"circuit_breaker_threshold"`
+	// CircuitBreakerCooldown is seconds an open circuit waits before
+	// letting one probe through. 0 means DefaultBreakerCooldown.
+	CircuitBreakerCooldown float64 `json:"circuit_breaker_cooldown"`
 	// Cookies are initial session cookies sent with every request.
 	Cookies map[string]string `json:"cookies"`
 	// RandomUserAgent rotates a built-in list of browser User-Agent strings
@@ -107,22 +141,26 @@ type ClientConfig struct {
 // DefaultClientConfig returns the defaults of the Python API.
 func DefaultClientConfig() ClientConfig {
 	return ClientConfig{
-		Backend:           "auto",
-		Concurrency:       DefaultConcurrency,
-		MaxRetries:        DefaultMaxRetries,
-		RateLimitBurst:    DefaultRateLimitBurst,
-		HTTP2:             Bool(true),
-		FollowRedirects:   Bool(true),
-		MaxRedirects:      DefaultMaxRedirects,
-		VerifySSL:         Bool(true),
-		RandomUserAgent:   Bool(true),
-		ProxySelection:    "round_robin",
-		ProxyCooldown:     DefaultProxyCooldown,
-		MaxBodySize:       DefaultMaxBodySize,
-		BackoffMultiplier: DefaultBackoffMultiplier,
-		Jitter:            DefaultJitter,
-		MaxDelay:          DefaultMaxDelay,
-		Verbose:           Bool(true),
+		Backend:                 "auto",
+		Concurrency:             DefaultConcurrency,
+		MaxRetries:              DefaultMaxRetries,
+		RateLimitBurst:          DefaultRateLimitBurst,
+		HTTP2:                   Bool(true),
+		FollowRedirects:         Bool(true),
+		MaxRedirects:            DefaultMaxRedirects,
+		VerifySSL:               Bool(true),
+		RandomUserAgent:         Bool(true),
+		ProxySelection:          "round_robin",
+		ProxyCooldown:           DefaultProxyCooldown,
+		MaxBodySize:             DefaultMaxBodySize,
+		BackoffMultiplier:       DefaultBackoffMultiplier,
+		Jitter:                  DefaultJitter,
+		MaxDelay:                DefaultMaxDelay,
+		ConnectTimeout:          DefaultConnectTimeout,
+		ReadTimeout:             DefaultReadTimeout,
+		CircuitBreakerThreshold: DefaultBreakerThreshold,
+		CircuitBreakerCooldown:  DefaultBreakerCooldown,
+		Verbose:                 Bool(true),
 	}
 }
 
@@ -146,6 +184,18 @@ func (c *ClientConfig) normalize() error {
 	}
 	if c.ProxySelection == "" {
 		c.ProxySelection = "round_robin"
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = DefaultReadTimeout
+	}
+	if c.CircuitBreakerThreshold == 0 {
+		c.CircuitBreakerThreshold = DefaultBreakerThreshold
+	}
+	if c.CircuitBreakerCooldown == 0 {
+		c.CircuitBreakerCooldown = DefaultBreakerCooldown
 	}
 	ints := []struct {
 		name string
@@ -172,10 +222,19 @@ func (c *ClientConfig) normalize() error {
 	}{
 		{"rate_limit", c.RateLimit}, {"timeout", c.Timeout}, {"proxy_cooldown", c.ProxyCooldown},
 		{"backoff_multiplier", c.BackoffMultiplier}, {"jitter", c.Jitter}, {"max_delay", c.MaxDelay},
+		{"circuit_breaker_cooldown", c.CircuitBreakerCooldown},
 	}
 	for _, f := range floats {
 		if err := checkNonNegative(f.name, f.v); err != nil {
 			return err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			return validationError(f.name, "%s must be a finite number, got %v", f.name, f.v)
 		}
 	}
 	if c.Jitter > 1 {
@@ -198,6 +257,14 @@ func checkNonNegative(name string, v float64) error {
 		return validationError(name, "%s must be a finite number >= 0, got %v", name, v)
 	}
 	return nil
+}
+
+// limit is s seconds as a Duration, or 0 (no limit) when s is negative.
+func limit(s float64) time.Duration {
+	if s < 0 {
+		return 0
+	}
+	return seconds(s)
 }
 
 // Bool returns a pointer to v, for the *bool settings.

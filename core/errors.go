@@ -147,6 +147,15 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 		e.Proxy = redactURL(proxy)
 	case attemptCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		e.Kind = KindTimeout
+		var why *attemptTimeout
+		if errors.As(context.Cause(attemptCtx), &why) {
+			e.Message = why.msg
+			return e
+		}
+		if errors.As(err, &opErr) && opErr.Op == "dial" {
+			e.Message = "timeout: connecting took longer than connect_timeout: " + redactText(unwrapURLError(err).Error(), rawURL, proxy)
+			return e
+		}
 	case strings.Contains(err.Error(), "unexpected ALPN protocol") || strings.Contains(err.Error(), "no application protocol"):
 		// x/net/http2 on a server that does not offer h2.
 		e.Kind = KindTLS

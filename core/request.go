@@ -56,6 +56,8 @@ type RequestConfig struct {
 	OutputPath string `json:"output_path,omitempty"`
 	// MaxBodySize overrides the client's limit when > 0.
 	MaxBodySize int64 `json:"max_body_size,omitempty"`
+	// RetryNonIdempotent overrides the client's setting when not nil.
+	RetryNonIdempotent *bool `json:"retry_non_idempotent,omitempty"`
 
 	// OnChunk receives the body of a streaming request chunk by chunk. The
 	// slice is only valid during the call. Returning an error fails the
@@ -201,25 +203,30 @@ type prepared struct {
 	method    string
 	body      []byte // resent intact on every attempt
 	plain     bool   // http:// (h2c for the http2 backend)
-	*options         // never nil: requests that set none share noOptions
+	// idempotent: the method is (GET, HEAD, OPTIONS, TRACE, PUT, DELETE)
+	// or an Idempotency-Key header says so; anything else is replayed
+	// only when it provably was not processed (RetryNonIdempotent).
+	idempotent bool
+	*options   // never nil: requests that set none share noOptions
 }
 
 // options are the settings few requests of a batch set, kept apart from
 // prepared so that plain requests share one empty set.
 type options struct {
-	id              string
-	contentType     string
-	headers         map[string]string
-	cookies         map[string]string
-	timeout         float64
-	proxy           *url.URL // explicit proxy, or nil
-	http2           *bool
-	followRedirects *bool
-	verifySSL       *bool
-	stream          bool
-	onChunk         func([]byte) error
-	outputPath      string
-	maxBodySize     int64
+	id                 string
+	contentType        string
+	headers            map[string]string
+	cookies            map[string]string
+	timeout            float64
+	proxy              *url.URL // explicit proxy, or nil
+	http2              *bool
+	followRedirects    *bool
+	verifySSL          *bool
+	stream             bool
+	onChunk            func([]byte) error
+	outputPath         string
+	maxBodySize        int64
+	retryNonIdempotent *bool
 }
 
 // noOptions is the options of every request that sets none; never written.
@@ -236,6 +243,10 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 		return nil, err
 	}
 	p.urlString = cfg.URL // parsed as is by every attempt: no second copy of the text
+	if q, changed := escapeQuery(u.RawQuery); changed {
+		u.RawQuery = q
+		p.urlString = u.String()
+	}
 	if len(cfg.Params) > 0 {
 		if u.RawQuery != "" {
 			u.RawQuery += "&" + cfg.Params.encode()
@@ -260,18 +271,20 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 		return nil, err
 	}
 	o := options{
-		id:              cfg.ID,
-		headers:         cfg.Headers,
-		cookies:         cfg.Cookies,
-		timeout:         cfg.Timeout,
-		http2:           cfg.HTTP2,
-		followRedirects: cfg.FollowRedirects,
-		verifySSL:       cfg.VerifySSL,
-		stream:          cfg.Stream,
-		onChunk:         cfg.OnChunk,
-		outputPath:      cfg.OutputPath,
-		maxBodySize:     cfg.MaxBodySize,
+		id:                 cfg.ID,
+		headers:            cfg.Headers,
+		cookies:            cfg.Cookies,
+		timeout:            cfg.Timeout,
+		http2:              cfg.HTTP2,
+		followRedirects:    cfg.FollowRedirects,
+		verifySSL:          cfg.VerifySSL,
+		stream:             cfg.Stream,
+		onChunk:            cfg.OnChunk,
+		outputPath:         cfg.OutputPath,
+		maxBodySize:        cfg.MaxBodySize,
+		retryNonIdempotent: cfg.RetryNonIdempotent,
 	}
+	p.idempotent = idempotentMethod(p.method) || hasIdempotencyKey(cfg.Headers)
 	bodies := 0
 	if cfg.Data != nil {
 		bodies++
@@ -322,7 +335,28 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 func (o *options) none() bool {
 	return o.id == "" && o.contentType == "" && len(o.headers) == 0 && len(o.cookies) == 0 &&
 		o.timeout == 0 && o.proxy == nil && o.http2 == nil && o.followRedirects == nil &&
-		o.verifySSL == nil && !o.stream && o.onChunk == nil && o.outputPath == "" && o.maxBodySize == 0
+		o.verifySSL == nil && !o.stream && o.onChunk == nil && o.outputPath == "" && o.maxBodySize == 0 && o.retryNonIdempotent == nil
+}
+
+// idempotentMethod reports whether RFC 9110 calls m idempotent.
+func idempotentMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// hasIdempotencyKey reports whether h carries an Idempotency-Key (or
+// X-Idempotency-Key) header, which makes a request safe to replay, as
+// net/http also takes it.
+func hasIdempotencyKey(h map[string]string) bool {
+	for k := range h {
+		if strings.EqualFold(k, "Idempotency-Key") || strings.EqualFold(k, "X-Idempotency-Key") {
+			return true
+		}
+	}
+	return false
 }
 
 func parseHTTPURL(raw string) (*url.URL, error) {
@@ -345,6 +379,51 @@ func parseHTTPURL(raw string) (*url.URL, error) {
 		}
 	}
 	return u, nil
+}
+
+// escapeQuery percent-encodes the bytes of a raw query that a request
+// line cannot carry as they are (space, quotes, angle brackets, non-ASCII,
+// ...), and a '%' that starts no escape, as browsers and requests do: the
+// query goes on the wire as written otherwise. It reports whether it
+// changed anything.
+func escapeQuery(q string) (string, bool) {
+	bad := 0
+	for i := 0; i < len(q); i++ {
+		if !queryByteOK(q, i) {
+			bad++
+		}
+	}
+	if bad == 0 {
+		return q, false
+	}
+	const hex = "0123456789ABCDEF"
+	out := make([]byte, 0, len(q)+2*bad)
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; queryByteOK(q, i) {
+			out = append(out, c)
+		} else {
+			out = append(out, '%', hex[c>>4], hex[c&15])
+		}
+	}
+	return string(out), true
+}
+
+// queryByteOK reports whether q[i] may stand in a query as is: RFC 3986's
+// unreserved and sub-delimiter characters, ":@/?", the brackets requests
+// keeps, and '%' when two hex digits follow.
+func queryByteOK(q string, i int) bool {
+	c := q[i]
+	switch {
+	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		return true
+	case c == '%':
+		return i+2 < len(q) && isHex(q[i+1]) && isHex(q[i+2])
+	}
+	return strings.IndexByte("-._~!$&'()*+,;=:@/?[]", c) >= 0
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 func validMethod(m string) bool {

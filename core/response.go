@@ -130,25 +130,62 @@ func readBody(ctx context.Context, resp *http.Response, limit int64, alloc BodyA
 		}
 		return readExact(ctx, r, int(n), alloc)
 	}
+	return readGrowing(ctx, r, n, limit, alloc)
+}
+
+// readGrowing reads a body of unknown decoded length, failing past limit.
+// The buffer doubles, never beyond limit+1 bytes; once it outgrows the Go
+// heap's small sizes it moves to alloc, which grows it in place (pages
+// remapped, not copied), so a body at the limit costs about its own size
+// and a compression bomb stops at the limit. Without alloc the peak is the
+// last two buffers.
+func readGrowing(ctx context.Context, r io.Reader, hint, limit int64, alloc BodyAllocator) ([]byte, error) {
 	size := int64(512)
-	if n > 0 && n < limit {
-		size = n * 2
+	if hint > 0 && hint < limit {
+		size = hint * 2
 	}
-	buf := make([]byte, 0, size)
+	buf := make([]byte, 0, min(size, limit+1))
+	owned := false // buf came from alloc
+	fail := func(err error) ([]byte, error) {
+		if owned {
+			alloc.Free(buf[:cap(buf)])
+		}
+		return nil, err
+	}
 	for {
-		if int64(len(buf)) == int64(cap(buf)) {
-			buf = append(buf, 0)[:len(buf)]
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) > limit {
+				return fail(bodyTooLargeError{limit})
+			}
+			want := int(min(2*int64(cap(buf)), limit+1))
+			var grown []byte
+			switch {
+			case owned:
+				if grown = alloc.Grow(buf[:cap(buf)], want); grown == nil {
+					return fail(errors.New("out of memory for the response body"))
+				}
+			case alloc != nil:
+				if grown = alloc.Alloc(ctx, want); grown != nil {
+					copy(grown, buf)
+					owned = true
+				}
+			}
+			if grown == nil {
+				grown = make([]byte, want)
+				copy(grown, buf)
+			}
+			buf = grown[:len(buf)]
 		}
 		m, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
 		if int64(len(buf)) > limit {
-			return nil, bodyTooLargeError{limit}
+			return fail(bodyTooLargeError{limit})
 		}
 		if err == io.EOF {
 			return buf, nil
 		}
 		if err != nil {
-			return nil, err
+			return fail(err)
 		}
 	}
 }

@@ -1,0 +1,311 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync/atomic"
+	"time"
+)
+
+// outcome is what one attempt produced.
+type outcome struct {
+	err           *Error
+	retryAfter    time.Duration
+	hasRetryAfter bool
+	streamed      bool // chunks went out: a retry would duplicate them
+	// unprocessed: the server provably did not act on the request (it was
+	// never sent, or the answer was 429 or 503), so even a request that
+	// is not idempotent may be retried.
+	unprocessed bool
+	connFailed  bool // no connection to the server could be made
+	direct      bool // no proxy: connection failures are the server's
+}
+
+// run makes one attempt of t, for which the dispatcher took a rate token
+// and a concurrency slot, and then either ends t or queues its retry.
+// A waiting retry holds no slot and no goroutine.
+func (c *Client) run(b *Batch, t *task) {
+	p := t.p
+	holding := true
+	defer func() {
+		if r := recover(); r != nil {
+			if holding {
+				c.limiter.release()
+			}
+			t.res.Error = &Error{Kind: KindIO, Message: fmt.Sprintf("io: a callback panicked: %v", r), URL: redactURL(p.urlString)}
+			b.end(t)
+		}
+	}()
+	if t.attempt == 0 {
+		t.start = time.Now()
+	}
+	restricted := !p.idempotent && !boolOr(p.retryNonIdempotent, c.cfg.RetryNonIdempotent)
+	last := t.attempt >= c.retry.MaxRetries
+	out := c.attempt(b, p, &t.res, last, restricted)
+	holding = false
+	c.limiter.release()
+	t.attempt++
+	if out.direct {
+		c.breaker.record(t, out.connFailed, time.Now())
+	}
+	if out.err == nil {
+		b.end(t)
+		return
+	}
+	retryable := RetryableKind(out.err.Kind) && !out.streamed && (!restricted || out.unprocessed)
+	if !retryable || last || b.ctx.Err() != nil {
+		if retryable && last && t.attempt > 1 {
+			t.res.Error = &Error{
+				Kind:     KindRetriesExhausted,
+				Message:  fmt.Sprintf("retries exhausted: giving up after %d attempt(s): %s", t.attempt, out.err.Message),
+				URL:      redactURL(p.urlString),
+				Attempts: t.attempt,
+				Last:     out.err,
+			}
+		} else {
+			t.res.Error = out.err
+			t.res.Error.Attempts = t.attempt
+		}
+		b.end(t)
+		return
+	}
+	delay := c.retry.Delay(t.attempt-1, out.retryAfter, out.hasRetryAfter, rand.Float64())
+	c.log.Debug("retrying", "url", redactURL(p.urlString), "attempt", t.attempt, "error", out.err.Message, "delay", delay)
+	if !b.queueRetry(t, time.Now().Add(delay)) {
+		t.res.Error = b.cancelledError(p)
+		b.end(t)
+	}
+}
+
+// attempt makes one attempt and fills res on success (or, when a
+// retryable status will not be retried -- the last attempt, or a request
+// that may not be replayed -- with that final response).
+func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, restricted bool) (out outcome) {
+	ctx := b.ctx
+	timeout := p.timeout
+	if timeout == 0 {
+		timeout = c.cfg.Timeout
+	}
+	var w *watchdog
+	if total, idle := seconds(timeout), limit(c.cfg.ReadTimeout); total > 0 || idle > 0 {
+		w = newWatchdog(ctx, total, idle)
+		defer w.stop()
+		ctx = w.ctx
+	}
+	var sent atomic.Bool // the request's headers went out
+	if restricted {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
+	}
+
+	proxy, fromPool := p.proxy, false
+	if proxy == nil && c.proxies != nil {
+		proxy, fromPool = c.proxies.Next(time.Now()), true
+	}
+	out.direct = proxy == nil
+	route := Route{VerifySSL: boolOr(c.cfg.VerifySSL, true), Protocol: c.protocol, Plain: p.plain}
+	if p.verifySSL != nil {
+		route.VerifySSL = *p.verifySSL
+	}
+	if p.http2 != nil {
+		switch {
+		case !*p.http2:
+			route.Protocol = ProtocolHTTP1
+		case route.Protocol == ProtocolHTTP1:
+			route.Protocol = ProtocolAuto
+		}
+	}
+	if proxy != nil {
+		route.Proxy = proxy.String()
+	}
+
+	req, err := c.newRequest(ctx, p)
+	if err != nil {
+		return outcome{err: &Error{Kind: KindValidation, Field: "url", Message: "validation: " + err.Error(), URL: redactURL(p.urlString)}}
+	}
+	follow := boolOr(c.cfg.FollowRedirects, true)
+	if p.followRedirects != nil {
+		follow = *p.followRedirects
+	}
+	var jar http.CookieJar = c.jar
+	if len(p.cookies) > 0 {
+		jar = overrideJar{c.jar, p.cookies}
+	}
+	redirects := c.follow
+	if !follow {
+		redirects = c.noFollow
+	}
+	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: redirects}
+	resp, err := hc.Do(req)
+	if err != nil {
+		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
+		if fromPool && e.Kind == KindProxy {
+			c.proxyFailed(proxy, e)
+		}
+		var op *net.OpError
+		out.connFailed = errors.As(err, &op) && op.Op == "dial"
+		return outcome{err: e, unprocessed: !sent.Load(), connFailed: out.connFailed, direct: out.direct}
+	}
+	if proxy != nil && resp.StatusCode == http.StatusProxyAuthRequired {
+		// Only a proxy answers 407: for http:// targets it comes back as
+		// a response rather than as a failed CONNECT.
+		discardBody(resp)
+		e := &Error{Kind: KindProxy, Message: "proxy: proxy refused the request: " + resp.Status,
+			URL: redactURL(p.urlString), Proxy: proxy.Redacted()}
+		if fromPool {
+			c.proxyFailed(proxy, e)
+		}
+		return outcome{err: e, unprocessed: true}
+	}
+	if fromPool {
+		c.proxies.MarkSucceeded(proxy)
+	}
+	if w != nil && resp.Body != http.NoBody {
+		w.body.ReadCloser = resp.Body
+		resp.Body = &w.body
+		w.progress()
+	}
+
+	var statusErr *Error
+	if RetryableStatus(resp.StatusCode) {
+		ra, has := ParseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+		statusErr = &Error{
+			Kind:    KindHTTPStatus,
+			Status:  resp.StatusCode,
+			Message: fmt.Sprintf("http_status: %s from %s", resp.Status, redactURL(p.urlString)),
+			URL:     redactURL(p.urlString),
+		}
+		if has {
+			statusErr.RetryAfter = ra.Seconds()
+		}
+		unprocessed := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
+		if !last && (!restricted || unprocessed) {
+			discardBody(resp)
+			return outcome{err: statusErr, retryAfter: ra, hasRetryAfter: has, unprocessed: unprocessed, direct: out.direct}
+		}
+	}
+	defer resp.Body.Close()
+
+	res.StatusCode = resp.StatusCode
+	res.Headers = normalizeHeaders(resp.Header)
+	res.URL = redactURL(resp.Request.URL.String())
+	res.HTTPVersion = resp.Proto
+	var n int64
+	switch {
+	case p.stream:
+		sink := p.onChunk
+		if sink == nil && b.opts.OnChunk != nil {
+			sink = func(chunk []byte) error { return b.opts.OnChunk(p.index, chunk) }
+		}
+		if sink == nil {
+			sink = func([]byte) error { return nil }
+		}
+		n, err = streamBody(resp, sink, &out.streamed)
+	case p.outputPath != "":
+		n, err = saveBody(resp, p.outputPath)
+		res.Path = p.outputPath
+	default:
+		limit := c.cfg.MaxBodySize
+		if p.maxBodySize > 0 {
+			limit = p.maxBodySize
+		}
+		res.Content, err = readBody(ctx, resp, limit, b.opts.BodyAllocator)
+		n = int64(len(res.Content))
+	}
+	res.ContentLength = n
+	if err != nil {
+		res.StatusCode, res.Headers, res.Content, res.Path, res.URL, res.HTTPVersion = 0, nil, nil, "", "", ""
+		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy)
+		if e.Kind == KindBodyTooLarge {
+			e.Field = "max_body_size"
+		}
+		out.err = e
+		return out
+	}
+	if statusErr != nil {
+		out.err = statusErr
+	}
+	return out
+}
+
+// watchdog ends an attempt that runs past its total timeout, or in which
+// no byte arrives for its idle timeout (ReadTimeout): one timer per
+// attempt, re-armed when it fires rather than on every read.
+type watchdog struct {
+	ctx    context.Context
+	cancel context.CancelCauseFunc
+	timer  *time.Timer
+	start  time.Time
+	total  time.Duration // 0: none
+	idle   time.Duration // 0: none
+	last   atomic.Int64  // time of the last progress, as nanoseconds since start
+	body   progressBody
+}
+
+// attemptTimeout is the cancel cause of an attempt its watchdog ended.
+type attemptTimeout struct{ msg string }
+
+func (e *attemptTimeout) Error() string { return e.msg }
+
+func newWatchdog(parent context.Context, total, idle time.Duration) *watchdog {
+	w := &watchdog{start: time.Now(), total: total, idle: idle}
+	w.body.w = w
+	w.ctx, w.cancel = context.WithCancelCause(parent)
+	first := total
+	if idle > 0 && (first == 0 || idle < first) {
+		first = idle
+	}
+	w.timer = time.AfterFunc(first, w.fire)
+	return w
+}
+
+func (w *watchdog) fire() {
+	if w.ctx.Err() != nil {
+		return
+	}
+	now := time.Since(w.start)
+	if w.total > 0 && now >= w.total {
+		w.cancel(&attemptTimeout{fmt.Sprintf("timeout: the attempt took longer than %v (timeout)", w.total)})
+		return
+	}
+	next := w.total - now
+	if w.idle > 0 {
+		quiet := now - time.Duration(w.last.Load())
+		if quiet >= w.idle {
+			w.cancel(&attemptTimeout{fmt.Sprintf("timeout: no data received for %v (read_timeout)", w.idle)})
+			return
+		}
+		if w.total == 0 || w.idle-quiet < next {
+			next = w.idle - quiet
+		}
+	}
+	w.timer.Reset(next)
+}
+
+// progress notes that bytes arrived.
+func (w *watchdog) progress() { w.last.Store(int64(time.Since(w.start))) }
+
+func (w *watchdog) stop() {
+	w.timer.Stop()
+	w.cancel(nil)
+}
+
+// progressBody is a response body that tells its watchdog when bytes
+// arrive.
+type progressBody struct {
+	io.ReadCloser
+	w *watchdog
+}
+
+func (b *progressBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.w.progress()
+	}
+	return n, err
+}

@@ -1,0 +1,380 @@
+package core
+
+import (
+	"container/heap"
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"sync"
+	"time"
+)
+
+// BatchOptions tune one batch.
+type BatchOptions struct {
+	// OnResult, when set, receives each result as it completes, from the
+	// engine's goroutines (concurrently: it must be safe for that). The
+	// batch then keeps no results: Wait returns nil and Results is nil.
+	OnResult func(*NormalizedResponse)
+	// OnChunk receives the body of streaming requests that have no
+	// OnChunk of their own. The slice is only valid during the call.
+	OnChunk func(index int, chunk []byte) error
+	// StrictValidation makes Submit fail, running nothing, when any
+	// request is invalid. Otherwise an invalid request just fails alone.
+	StrictValidation bool
+	// BodyAllocator, with OnResult, supplies the memory whole bodies of a
+	// known length are read into, so a caller that hands bodies to another
+	// allocator (a C library) needs no copy and no Go garbage per body.
+	BodyAllocator BodyAllocator
+	// Start starts the batch's dispatcher on a goroutine of its own (it
+	// waits for the rate limiter and the concurrency gate); nil runs
+	// `go dispatch()`. For a host that knows a better place to start it.
+	// n is the number of requests, each of which will have one result
+	// (SubmitSeq knows it only here); it is called only when n > 0.
+	Start func(n int, dispatch func())
+}
+
+// BodyAllocator supplies body buffers from outside the Go heap. Alloc
+// returns a slice of exactly n bytes, or nil to read into Go memory; ctx
+// is the request's (an allocator that waits for memory gives up when it
+// is done). Grow returns a slice of exactly n bytes (n > len(buf)) that
+// starts with buf's bytes, buf being no longer valid, or nil when there is
+// no memory (buf is then still valid). Free takes back a buffer whose read
+// failed. A buffer that was filled becomes the result's Content (a prefix
+// of it: Content's capacity may be larger), and OnResult owns it from
+// then on.
+type BodyAllocator interface {
+	Alloc(ctx context.Context, n int) []byte
+	Grow(buf []byte, n int) []byte
+	Free(buf []byte)
+}
+
+// Batch is a set of requests submitted together. Results arrive as they
+// complete on Results, and all together, in order, from Wait.
+type Batch struct {
+	client  *Client
+	ctx     context.Context
+	cancel  context.CancelCauseFunc
+	stop    func() bool // detaches the batch from the client's context
+	opts    BatchOptions
+	preps   []*prepared                 // nil once finished, or when invalid
+	invalid map[int]*NormalizedResponse // the results of invalid requests
+
+	results []*NormalizedResponse
+	ch      chan *NormalizedResponse
+	done    chan struct{}
+
+	mu        sync.Mutex
+	remaining int
+
+	rmu     sync.Mutex
+	retries retryHeap     // retries waiting for their delay, earliest first
+	aborted bool          // cancelled: retries are ended, not queued
+	wake    chan struct{} // a retry was queued (capacity 1)
+}
+
+// Submit validates reqs and starts them. With StrictValidation, the first
+// invalid request's *Error is returned (its Field names the field, and
+// the message the request's index). Otherwise every request gets exactly
+// one result. The batch keeps the requests' maps and byte slices (read,
+// never written), not reqs itself.
+func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOptions) (*Batch, error) {
+	return c.SubmitSeq(ctx, func(yield func(*RequestConfig, error) bool) {
+		for i := range reqs {
+			if !yield(&reqs[i], nil) {
+				return
+			}
+		}
+	}, opts)
+}
+
+// SubmitSeq is Submit for requests that come one at a time, as a decoder
+// produces them: each *RequestConfig is only read during its step (the
+// producer may reuse the struct, not its maps and slices), so a large
+// batch never holds every RequestConfig at once, only what its attempts
+// need. An error from reqs fails the submit, and nothing runs.
+func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, error], opts BatchOptions) (*Batch, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	b := &Batch{client: c, opts: opts, done: make(chan struct{}), wake: make(chan struct{}, 1)}
+	var refused *Error // StrictValidation's: the sequence is still read to its end, whose error wins
+	for cfg, err := range reqs {
+		if err != nil {
+			return nil, err
+		}
+		if refused != nil {
+			continue
+		}
+		i := len(b.preps)
+		p, err := prepare(i, cfg)
+		if err != nil {
+			fe := err.(*Error)
+			if opts.StrictValidation {
+				e := *fe
+				e.Message = fmt.Sprintf("request %d: %s", i, fe.Message)
+				refused = &e
+				continue
+			}
+			if b.invalid == nil {
+				b.invalid = make(map[int]*NormalizedResponse)
+			}
+			b.invalid[i] = &NormalizedResponse{Index: i, ID: cfg.ID, Error: fe}
+		}
+		b.preps = append(b.preps, p)
+	}
+	if refused != nil {
+		return nil, refused
+	}
+	n := len(b.preps)
+	b.remaining = n
+	if opts.OnResult == nil {
+		b.results = make([]*NormalizedResponse, n)
+		b.ch = make(chan *NormalizedResponse, n)
+		b.opts.BodyAllocator = nil // the batch keeps the bodies: they must be Go memory
+	}
+
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, &Error{Kind: KindCancelled, Message: "cancelled: the client is closed"}
+	}
+	c.batches.Add(1)
+	c.mu.Unlock()
+
+	b.ctx, b.cancel = context.WithCancelCause(ctx)
+	b.stop = context.AfterFunc(c.ctx, func() { b.cancel(errClientClosed) })
+	if n == 0 {
+		b.finishBatch()
+		return b, nil
+	}
+	if opts.Start != nil {
+		opts.Start(n, b.dispatch)
+	} else {
+		go b.dispatch()
+	}
+	return b, nil
+}
+
+// Len is the number of requests in the batch.
+func (b *Batch) Len() int { return len(b.preps) }
+
+// Results delivers each result as it completes and is closed after the
+// last one. It is buffered for the whole batch, so nobody has to read it.
+// nil when BatchOptions.OnResult is set.
+func (b *Batch) Results() <-chan *NormalizedResponse { return b.ch }
+
+// Done is closed when every request of the batch has its result.
+func (b *Batch) Done() <-chan struct{} { return b.done }
+
+// Wait blocks until the batch is done and returns the results in request
+// order (nil when BatchOptions.OnResult is set).
+func (b *Batch) Wait() []*NormalizedResponse {
+	<-b.done
+	return b.results
+}
+
+// Cancel stops the batch: requests not yet finished fail with
+// KindCancelled. It returns at once; Wait or Done tell when all ended.
+func (b *Batch) Cancel() { b.cancel(context.Canceled) }
+
+// dispatch starts the batch's work in order -- a retry whose delay has
+// passed before the next new request -- each after its rate token and then
+// its concurrency slot, so that waiting for the rate never holds a slot.
+// It is the one place attempts start; it returns once the batch is done
+// or cancelled.
+func (b *Batch) dispatch() {
+	c := b.client
+	next := 0 // the next new request
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		t, wait := b.dueRetry(time.Now())
+		if t == nil && next < len(b.preps) {
+			p := b.preps[next]
+			if p == nil {
+				b.finish(b.invalid[next])
+				next++
+				continue
+			}
+			t = &task{p: p}
+			t.res.Index, t.res.ID = p.index, p.id
+			next++
+		}
+		if t == nil { // only retries are left: wait for one, or for the end
+			var due <-chan time.Time
+			if wait >= 0 {
+				if timer == nil {
+					timer = time.NewTimer(wait)
+				} else {
+					timer.Reset(wait)
+				}
+				due = timer.C
+			}
+			select {
+			case <-b.wake:
+			case <-due:
+			case <-b.done:
+				return
+			case <-b.ctx.Done():
+				b.abort(next)
+				return
+			}
+			continue
+		}
+		if err := c.breaker.admit(t, time.Now()); err != nil {
+			t.res.Error = err
+			b.end(t)
+			continue
+		}
+		if c.limiter.waitToken(b.ctx) != nil || c.limiter.acquire(b.ctx) != nil {
+			t.res.Error = b.cancelledError(t.p)
+			b.end(t)
+			b.abort(next)
+			return
+		}
+		c.runners.start(func() { c.run(b, t) })
+	}
+}
+
+// task is one request from its first dispatch to its result; its
+// attempts share it, and a waiting retry is nothing more than a task in
+// the batch's retry heap.
+type task struct {
+	res     NormalizedResponse // delivered as &res
+	p       *prepared
+	start   time.Time // the first attempt's start
+	attempt int       // attempts made
+	due     time.Time // when a waiting retry may run
+	host    string    // its circuit's key, when the breaker watches it
+}
+
+// retryHeap orders waiting retries by due time.
+type retryHeap []*task
+
+func (h retryHeap) Len() int           { return len(h) }
+func (h retryHeap) Less(i, j int) bool { return h[i].due.Before(h[j].due) }
+func (h retryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *retryHeap) Push(x any)        { *h = append(*h, x.(*task)) }
+func (h *retryHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	return t
+}
+
+// queueRetry puts t in the retry heap until due. It returns false once the
+// batch is cancelled, when the caller ends t itself.
+func (b *Batch) queueRetry(t *task, due time.Time) bool {
+	t.due = due
+	b.rmu.Lock()
+	if b.aborted {
+		b.rmu.Unlock()
+		return false
+	}
+	heap.Push(&b.retries, t)
+	b.rmu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// dueRetry takes the earliest retry whose time has come, or returns nil
+// and how long until the earliest one is due (-1: none waits).
+func (b *Batch) dueRetry(now time.Time) (*task, time.Duration) {
+	b.rmu.Lock()
+	defer b.rmu.Unlock()
+	if len(b.retries) == 0 {
+		return nil, -1
+	}
+	if d := b.retries[0].due.Sub(now); d > 0 {
+		return nil, d
+	}
+	return heap.Pop(&b.retries).(*task), 0
+}
+
+// abort ends, cancelled, every request not started from index next on and
+// every waiting retry; no retry can be queued after it.
+func (b *Batch) abort(next int) {
+	b.rmu.Lock()
+	b.aborted = true
+	waiting := b.retries
+	b.retries = nil
+	b.rmu.Unlock()
+	for _, t := range waiting {
+		t.res.Error = b.cancelledError(t.p)
+		b.end(t)
+	}
+	for i := next; i < len(b.preps); i++ {
+		if p := b.preps[i]; p != nil {
+			b.finish(&NormalizedResponse{Index: i, ID: p.id, Error: b.cancelledError(p)})
+		} else {
+			b.finish(b.invalid[i])
+		}
+	}
+}
+
+func (b *Batch) cancelledError(p *prepared) *Error {
+	msg := "cancelled: the batch was cancelled"
+	if errors.Is(context.Cause(b.ctx), errClientClosed) {
+		msg = "cancelled: the client was closed"
+	} else if errors.Is(context.Cause(b.ctx), context.DeadlineExceeded) {
+		return &Error{Kind: KindTimeout, Message: "timeout: the caller's deadline passed", URL: redactURL(p.urlString)}
+	}
+	return &Error{Kind: KindCancelled, Message: msg, URL: redactURL(p.urlString)}
+}
+
+// end records t's result: its attempts, its time, and the result itself.
+func (b *Batch) end(t *task) {
+	t.res.Attempts = t.attempt
+	if t.attempt > 0 {
+		t.res.Elapsed = time.Since(t.start)
+	}
+	b.preps[t.p.index] = nil // let a finished request's memory go before the batch ends
+	b.finish(&t.res)
+}
+
+// finish records one result; the last one closes the batch.
+func (b *Batch) finish(r *NormalizedResponse) {
+	if b.opts.OnResult != nil {
+		b.deliver(r)
+	} else {
+		b.results[r.Index] = r
+		b.ch <- r
+	}
+	b.mu.Lock()
+	b.remaining--
+	last := b.remaining == 0
+	b.mu.Unlock()
+	if last {
+		b.finishBatch()
+	}
+}
+
+// deliver hands r to OnResult; a panic there is the caller's bug, but it
+// must not kill the process or leave the batch unfinished.
+func (b *Batch) deliver(r *NormalizedResponse) {
+	defer func() {
+		if p := recover(); p != nil {
+			b.client.log.Error("OnResult panicked", "index", r.Index, "panic", p)
+		}
+	}()
+	b.opts.OnResult(r)
+}
+
+func (b *Batch) finishBatch() {
+	b.stop()
+	b.cancel(nil)
+	if b.ch != nil {
+		close(b.ch)
+	}
+	close(b.done)
+	b.client.batches.Done()
+}
