@@ -196,8 +196,23 @@ const volatile int64_t *fastreq_log_counter(void);
  * http2, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
  * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
- * max_delay, debug, verbose, return_none_on_failure). Absent fields keep
- * their defaults; config may be NULL (len 0) for all defaults.
+ * max_delay, connect_timeout, read_timeout, retry_non_idempotent,
+ * circuit_breaker_threshold, circuit_breaker_cooldown, debug, verbose,
+ * return_none_on_failure). Absent fields keep their defaults; config may
+ * be NULL (len 0) for all defaults.
+ *
+ * Field safety, as defaults: connect_timeout (30 s per TCP connect and
+ * TLS handshake) and read_timeout (300 s without a byte) bound a silent
+ * server even with no timeout; a negative value removes either bound.
+ * POST, PATCH and other non-idempotent requests are retried only when
+ * the server provably did not process them (never sent, or answered 429
+ * or 503) unless retry_non_idempotent is true. circuit_breaker_threshold
+ * (20) connection failures in a row to one host fail its queued requests
+ * fast with FASTREQ_ERR_CONNECT for circuit_breaker_cooldown (30 s)
+ * before one probe; negative turns it off. A client holds at most
+ * concurrency + 8 sockets, whatever the number of hosts. On a redirect to
+ * another origin (scheme, host, port) the caller's Authorization,
+ * Proxy-Authorization and Cookie headers are dropped; no Referer is added.
  *
  * Returns: FASTREQ_OK and *client_out set; or FASTREQ_EINVAL and, if err_out
  * is not NULL, *err_out set to a JSON error object {"kind", "field",
@@ -278,7 +293,8 @@ void fastreq_mailbox_free(fastreq_mailbox_t *mailbox);
  * pairs to keep order), data (string = text body; object or pairs = form),
  * content (base64 bytes), json (any JSON value, sent as the body), headers,
  * cookies, timeout, proxy, http2, follow_redirects, verify_ssl, stream,
- * output_path, max_body_size, id. Requests start at once, within the
+ * output_path, max_body_size, retry_non_idempotent, id. Requests start
+ * at once, within the
  * client's rate and concurrency limits.
  *
  * flags: 0 or a combination of FASTREQ_SUBMIT_STRICT and
@@ -362,9 +378,11 @@ int32_t fastreq_batch_done(uint64_t batch);
 int32_t fastreq_batch_cancel(uint64_t batch);
 
 /*
- * Frees a batch: cancels it if it is still running, waits for its requests
- * to end, releases records nobody drained, and closes its descriptor. The
- * handle is invalid afterwards.
+ * Frees a batch: cancels it if it is still running, releases records
+ * nobody drained, and closes its descriptor. It does not wait for the
+ * engine: requests still queued end in the background (their records are
+ * dropped), so freeing costs the same whatever the batch's size;
+ * fastreq_client_close waits for them. The handle is invalid afterwards.
  * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE.
  */
 int32_t fastreq_batch_free(uint64_t batch);
