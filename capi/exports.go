@@ -391,7 +391,7 @@ func fastreq_batch_free(h C.uint64_t) C.int32_t {
 		// The batch ends in the background: the queue drops what is
 		// pushed after close, so freeing never waits for the engine to
 		// cancel what it had queued.
-		bt.b.Cancel()
+		bt.b.Abandon()
 		bt.q.close()
 		return nil
 	})

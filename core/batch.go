@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"iter"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,6 +72,8 @@ type Batch struct {
 	retries retryHeap     // retries waiting for their delay, earliest first
 	aborted bool          // cancelled: retries are ended, not queued
 	wake    chan struct{} // a retry was queued (capacity 1)
+
+	abandoned atomic.Bool // see Abandon
 }
 
 // Submit validates reqs and starts them. With StrictValidation, the first
@@ -178,6 +181,16 @@ func (b *Batch) Wait() []*NormalizedResponse {
 // KindCancelled. It returns at once; Wait or Done tell when all ended.
 func (b *Batch) Cancel() { b.cancel(context.Canceled) }
 
+// Abandon is Cancel for a caller that will read no more results: requests
+// that had not started, and retries waiting for their delay, end without
+// a result (OnResult is not called for them, and their Wait slots stay
+// nil), so abandoning a batch of a million queued requests costs no more
+// than one of ten. Requests in flight still end with KindCancelled.
+func (b *Batch) Abandon() {
+	b.abandoned.Store(true)
+	b.cancel(context.Canceled)
+}
+
 // dispatch starts the batch's work in order -- a retry whose delay has
 // passed before the next new request -- each after its rate token and then
 // its concurrency slot, so that waiting for the rate never holds a slot.
@@ -232,8 +245,12 @@ func (b *Batch) dispatch() {
 			continue
 		}
 		if c.limiter.waitToken(b.ctx) != nil || c.limiter.acquire(b.ctx) != nil {
-			t.res.Error = b.cancelledError(t.p)
-			b.end(t)
+			if b.abandoned.Load() {
+				b.drop(1)
+			} else {
+				t.res.Error = b.cancelledError(t.p)
+				b.end(t)
+			}
 			b.abort(next)
 			return
 		}
@@ -308,6 +325,10 @@ func (b *Batch) abort(next int) {
 	waiting := b.retries
 	b.retries = nil
 	b.rmu.Unlock()
+	if b.abandoned.Load() {
+		b.drop(len(waiting) + len(b.preps) - min(next, len(b.preps)))
+		return
+	}
 	for _, t := range waiting {
 		t.res.Error = b.cancelledError(t.p)
 		b.end(t)
@@ -351,6 +372,20 @@ func (b *Batch) finish(r *NormalizedResponse) {
 	}
 	b.mu.Lock()
 	b.remaining--
+	last := b.remaining == 0
+	b.mu.Unlock()
+	if last {
+		b.finishBatch()
+	}
+}
+
+// drop ends n requests without results (see Abandon).
+func (b *Batch) drop(n int) {
+	if n == 0 {
+		return
+	}
+	b.mu.Lock()
+	b.remaining -= n
 	last := b.remaining == 0
 	b.mu.Unlock()
 	if last {

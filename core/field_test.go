@@ -603,3 +603,31 @@ func TestRetryTakesItsTokenBeforeItsSlot(t *testing.T) {
 		}
 	})
 }
+
+func TestAbandonDropsWhatNeverStarted(t *testing.T) {
+	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = 2 })
+	var delivered atomic.Int64
+	b, err := c.Submit(context.Background(), reqs(200_000, ts.HTTPURL+"/x/stall"), BatchOptions{
+		OnResult: func(r *NormalizedResponse) {
+			delivered.Add(1)
+			if r.Error == nil || r.Error.Kind != KindCancelled {
+				t.Errorf("request %d: %v, want cancelled", r.Index, r.Error)
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for slotsHeld(c) < 2 { // both slots taken by stalled requests
+		time.Sleep(time.Millisecond)
+	}
+	b.Abandon()
+	select {
+	case <-b.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("an abandoned batch did not end")
+	}
+	if n := delivered.Load(); n != 2 {
+		t.Errorf("%d results delivered after Abandon, want the 2 in flight", n)
+	}
+}
