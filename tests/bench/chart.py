@@ -3,8 +3,10 @@
     python chart.py results.csv chart.png [--title TITLE]
 
 One panel per workload: horizontal bars of requests/s (W6: achieved rate
-against the 500/s target; W7: p50 latency), plus a panel of W5's peak RSS.
-Clients that were n/a or failed get a labelled empty slot, never a bar.
+against the 500/s target; W7: p50 latency; W9, the failure storm: wall
+time), plus panels of W5's peak RSS, W8's peak open descriptors and W9's
+peak RSS. Clients that were n/a or failed get a labelled empty slot, never
+a bar.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-OURS = {"fastreq", "fastreq_async", "go-core"}
+OURS = {"fastreq", "fastreq-nobreaker", "fastreq_async", "go-core"}
 CEILING = {"h2load", "wrk"}
 
 
@@ -39,6 +41,12 @@ def num(v: str) -> float:
         return math.nan
 
 
+def bars_of(group: list[dict], key: str) -> list[tuple[str, float, str]]:
+    """(client, value of column key, label for a missing value) per row."""
+    return [(r["client"], num(r.get(key)), "" if not math.isnan(num(r.get(key))) else (
+        "n/a" if r["status"] == "n/a" else r["status"])) for r in group]
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("csv")
@@ -55,19 +63,24 @@ def main() -> None:
     for wid, group in workloads.items():
         mode = group[0]["mode"]
         n = int(group[0]["n"])
+        hosts = group[0].get("hosts") or ""
         if mode == "rate":
             key, unit, title = "achieved_rate", "req/s achieved (target 500)", f"{wid}: rate limit 500/s"
+        elif mode == "storm":
+            key, unit, title = "elapsed_s", "wall time, s (lower is better)", f"{wid}: {n:,} GETs of a closed port"
+        elif hosts:
+            key, unit, title = "rps", "requests/s (higher is better)", f"{wid}: {n:,} GETs over {int(hosts):,} hosts"
         elif mode == "serial":
             key, unit, title = "p50_ms", "p50 latency, ms (lower is better)", f"{wid}: {n:,} serial GETs"
         else:
             key, unit, title = "rps", "requests/s (higher is better)", f"{wid}: {n:,} GETs {group[0]['proto']}, {mode}"
-        bars = [(r["client"], num(r[key]), "" if not math.isnan(num(r[key])) else (
-            "n/a" if r["status"] == "n/a" else r["status"])) for r in group]
-        panels.append((title, unit, bars))
+        panels.append((title, unit, bars_of(group, key)))
         if wid == "W5":
-            bars = [(r["client"], num(r["peak_rss_mib"]), "" if not math.isnan(num(r["peak_rss_mib"])) else (
-                "n/a" if r["status"] == "n/a" else r["status"])) for r in group]
-            panels.append((f"W5: peak RSS, {n:,} results kept", "MiB (lower is better)", bars))
+            panels.append((f"W5: peak RSS, {n:,} results kept", "MiB (lower is better)", bars_of(group, "peak_rss_mib")))
+        if hosts:
+            panels.append((f"{wid}: peak open descriptors, {int(hosts):,} hosts", "descriptors", bars_of(group, "peak_fds")))
+        if mode == "storm":
+            panels.append((f"{wid}: peak RSS, failure storm", "MiB (lower is better)", bars_of(group, "peak_rss_mib")))
 
     cols = 3
     nrows = max(1, math.ceil(len(panels) / cols))

@@ -20,15 +20,19 @@ import argparse
 import csv
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import os
 import platform
+import random
 import re
+import resource
 import select
 import shlex
 import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -48,7 +52,12 @@ WORK = HERE / "work"
 RUN_DIR = WORK / "runs" / "unset"
 BIN = RUN_DIR / "bin"
 CLIENTS_DIR = HERE / "clients"
-LIB = REPO / "build" / "libfastreq.so"
+# The library our Python clients load: FASTREQ_LIBRARY when set (to measure
+# another build, e.g. an old and a new one back to back), else the one
+# `make` builds. The Python package always comes from this tree's python/,
+# and go-core is compiled from this tree's core/.
+LIB = Path(os.environ["FASTREQ_LIBRARY"]).resolve() if os.environ.get("FASTREQ_LIBRARY") \
+    else REPO / "build" / "libfastreq.so"
 
 SERVER_CPU = "0"
 CLIENT_CPU = "1"
@@ -78,16 +87,24 @@ class Workload:
     proto: str  # h1 | h2c | h2 (h2 = TLS port, ALPN)
     n: int
     concurrency: int
-    mode: str  # json | bytes | rate | serial
+    mode: str  # json | bytes | rate | serial | storm
     rate: float = 0.0
     body_size: int = 0  # bytes per body for mode bytes
     # Interleaved runs unless --runs says otherwise. Throughput and latency
     # rounds drift by up to a third on a shared VM, so their ratios take 5.
     runs: int = 5
+    hosts: int = 0  # spread over this many loopback hosts 127.0.X.Y (the server's hosts port)
+    retries: int = 0  # mode storm: retries per request
+    clients: tuple[str, ...] = ()  # only these clients take part (empty: all)
 
     @property
     def tls(self) -> bool:
         return self.proto == "h2"
+
+    @property
+    def storm(self) -> bool:
+        """N requests to a closed port, which must all fail (mode storm)."""
+        return self.mode == "storm"
 
 
 def workloads(quick: bool) -> list[Workload]:
@@ -111,6 +128,13 @@ def workloads(quick: bool) -> list[Workload]:
                  "/json", "h1", 500 if q else 2_500, 64, "rate", rate=500.0),
         Workload("W7", "GETs of /json one at a time, HTTP/1.1 (per-request latency)",
                  "/json", "h1", 200 if q else 2_000, 1, "serial"),
+        Workload("W8", f"GETs of /json over {500 if q else 5_000:,} loopback hosts 127.0.X.Y, concurrency 256, "
+                 "HTTP/1.1, parsed JSON kept (peak descriptors)",
+                 "/json", "h1", 5_000 if q else 50_000, 256, "json", hosts=500 if q else 5_000,
+                 clients=MANY_CLIENTS),
+        Workload("W9", "GETs of a closed port, 2 retries each with the default backoff, concurrency 64 "
+                 "(failure storm: wall time)",
+                 "/json", "h1", 5_000 if q else 50_000, 64, "storm", retries=2, clients=MANY_CLIENTS),
     ]
 
 
@@ -126,10 +150,22 @@ class Client:
     # returns a reason when the client cannot do the workload (marked n/a)
     support: Callable[[Workload], Optional[str]] = lambda w: None
     desc: str = ""
+    args: tuple[str, ...] = ()  # extra command-line arguments of its script
+    modes: tuple[str, ...] = ()  # takes part only in workloads of these modes (empty: all)
 
     @property
     def ceiling(self) -> bool:
         return self.kind in ("h2load", "wrk")
+
+    def takes_part(self, w: Workload) -> bool:
+        """Whether this client runs workload w at all (a client that does
+        not is left out of w's tables, where one that cannot is n/a)."""
+        return (not w.clients or self.name in w.clients) and (not self.modes or w.mode in self.modes)
+
+
+# W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
+# fastest of the Python peers.
+MANY_CLIENTS = ("fastreq", "fastreq-nobreaker", "go-core", "aiohttp")
 
 
 def _h1_only(what: str) -> Callable[[Workload], Optional[str]]:
@@ -157,11 +193,15 @@ def _wrk_support(w: Workload) -> Optional[str]:
 CLIENTS: list[Client] = [
     Client("fastreq", "python", "fastreq", "fastreq_sync.py",
            desc="ours, sync fastreq() (Go engine through the C ABI)"),
+    Client("fastreq-nobreaker", "python", "fastreq", "fastreq_sync.py",
+           desc="ours, sync fastreq() with circuit_breaker_threshold=0 (W9 only; n/a where the library "
+                "lacks the option)",
+           args=("--circuit-breaker-threshold", "0"), modes=("storm",)),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",
            desc="ours, await fastreq_async() / FastRequests"),
     Client("go-core", "go", desc="the Go engine used directly (package core, no FFI)"),
     Client("aiohttp", "python", "aiohttp", "aiohttp_client.py", _h1_only("aiohttp"),
-           desc="aiohttp ClientSession, 64 worker tasks"),
+           desc="aiohttp ClientSession, 64 worker tasks (W8: 256; W9: retries written by hand)"),
     Client("httpx", "python", "httpx", "httpx_client.py", _no_rate("httpx"),
            desc="httpx AsyncClient (+h2), 64 worker tasks"),
     Client("niquests", "python", "niquests", "niquests_client.py", _no_rate("niquests"),
@@ -357,8 +397,9 @@ def ensure_tool(binary: str, package: str) -> bool:
 
 
 class Server:
-    def __init__(self, pin: bool) -> None:
+    def __init__(self, pin: bool, hosts: bool = False) -> None:
         self.pin = pin
+        self.hosts = hosts  # also serve every loopback address (W8)
         self.proc: Optional[subprocess.Popen] = None
         self.info: dict[str, Any] = {}
         self.stderr_path = RUN_DIR / "server.stderr"
@@ -366,6 +407,10 @@ class Server:
 
     def start(self) -> None:
         cmd = [str(BIN / "bench-server"), "-gomaxprocs", "1", "-cert", str(self.cert), "-exit-on-stdin-close"]
+        if self.hosts:
+            # bound to the wildcard address to reach all of 127.0.0.0/8, but
+            # tied to lo and closing any non-loopback peer (server/main.go)
+            cmd += ["-hosts-addr", "0.0.0.0:0"]
         if self.pin:
             cmd = ["taskset", "-c", SERVER_CPU, *cmd]
         self.stderr = open(self.stderr_path, "ab")
@@ -379,12 +424,18 @@ class Server:
             raise SystemExit("bench server did not start: " + tail(self.stderr_path))
         self.info = json.loads(line)
         log(f"  server pid {self.info['pid']}: {self.info['http_url']} (HTTP/1.1 + h2c), "
-            f"{self.info['tls_url']} (TLS h2)")
+            f"{self.info['tls_url']} (TLS h2)"
+            + (f", port {self.info['hosts_port']} on every loopback address (loopback peers only"
+               f"{', socket tied to lo' if self.info.get('hosts_bound_to_lo') else ''})"
+               if self.info.get("hosts_port") else ""))
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
     def url(self, w: Workload) -> str:
+        if w.hosts:
+            # the clients spread it over 127.0.X.Y (_common.host_urls)
+            return f"http://127.0.0.1:{self.info['hosts_port']}{w.path}"
         return (self.info["tls_url"] if w.tls else self.info["http_url"]) + w.path
 
     def stats(self) -> Optional[dict[str, int]]:
@@ -413,6 +464,53 @@ class Server:
         self.stderr.close()
 
 
+class ClosedPort:
+    """A port on 127.0.0.1 where nothing listens, for mode storm: one the
+    harness could bind (so nobody held it) and closed again, below the
+    ephemeral range, so that no client's own outgoing connection can take
+    it as its local port and connect to itself. Checked before every run,
+    since another program could start listening on it."""
+
+    def __init__(self) -> None:
+        self.port = 0
+
+    def url(self, path: str) -> str:
+        if not self.port or not self.refused(self.port):
+            self.port = self.allocate()
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    @staticmethod
+    def allocate() -> int:
+        try:
+            low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            low = 32768
+        candidates = list(range(10_000, max(low, 10_001)))
+        random.shuffle(candidates)
+        for port in candidates[:200]:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+            if ClosedPort.refused(port):
+                return port
+        raise OSError("found no free port below the ephemeral range for the failure storm")
+
+    @staticmethod
+    def refused(port: int) -> bool:
+        """Whether a connection to 127.0.0.1:port is refused (nothing listens)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.settimeout(5)
+            try:
+                s.connect(("127.0.0.1", port))
+            except ConnectionRefusedError:
+                return True
+            except OSError:
+                return False
+            return False
+
+
 # -------------------------------------------------------------- one run
 
 
@@ -438,22 +536,29 @@ class Run:
     bytes: int = 0
     proto_seen: str = ""
     version: str = ""
+    peak_fds: float = float("nan")  # most open descriptors seen (W8, W9; the launcher samples /proc/PID/fd)
+    attempts: float = float("nan")  # mode storm: attempts made in all, where the client knows
+    info: str = ""  # the client's remarks: descriptor limit, options, failure kinds
 
 
-def command(c: Client, w: Workload, server: Server, quick: bool, wrk_duration: float) -> tuple[list[str], dict[str, str], Path | None]:
-    url = server.url(w)
+def command(c: Client, w: Workload, url: str, quick: bool, wrk_duration: float) -> tuple[list[str], dict[str, str], Path | None]:
     log_file: Path | None = None
     env = clean_env()
     if c.kind == "python":
         cmd = [str(venv_python(c.venv)), str(CLIENTS_DIR / c.script), "--url", url, "--n", str(w.n),
                "--concurrency", str(w.concurrency), "--mode", w.mode, "--rate", str(w.rate),
-               "--proto", w.proto]
+               "--proto", w.proto, *c.args]
+        if w.hosts:
+            cmd += ["--hosts", str(w.hosts)]
+        if w.retries:
+            cmd += ["--retries", str(w.retries)]
         if c.venv == "fastreq":
             env["PYTHONPATH"] = str(REPO / "python")
             env["FASTREQ_LIBRARY"] = str(LIB)
     elif c.kind == "go":
         cmd = [str(BIN / "goclient"), "-url", url, "-n", str(w.n), "-c", str(w.concurrency),
-               "-mode", w.mode, "-rate", str(w.rate), "-proto", w.proto]
+               "-mode", w.mode, "-rate", str(w.rate), "-proto", w.proto,
+               "-hosts", str(w.hosts), "-retries", str(w.retries)]
     elif c.kind == "h2load":
         cmd = ["h2load", "-t", "1", "-n", str(w.n)]
         if w.proto == "h1":
@@ -498,6 +603,8 @@ def parse_output(c: Client, w: Workload, run: Run, out: str, log_file: Path | No
         run.p99_ms = float(d.get("p99_ms", float("nan")))
         run.achieved_rate = float(d.get("achieved_rate", float("nan")))
         run.version = str(d.get("version", ""))
+        run.attempts = float(d.get("attempts", float("nan")))
+        run.info = str(d.get("info", ""))
         if d.get("errors"):
             run.note = "; ".join(d["errors"])[:300]
     elif c.kind == "h2load":
@@ -539,9 +646,10 @@ def parse_output(c: Client, w: Workload, run: Run, out: str, log_file: Path | No
                 setattr(run, attr, _dur_ms(m.group(1)))
 
 
-def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.Namespace) -> Run:
+def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.Namespace,
+             url: str = "") -> Run:
     run = Run(w.id, c.name, index, n=w.n)
-    cmd, env, log_file = command(c, w, server, args.quick, args.wrk_duration)
+    cmd, env, log_file = command(c, w, url or server.url(w), args.quick, args.wrk_duration)
     logs = RUN_DIR / "logs" / w.id
     logs.mkdir(parents=True, exist_ok=True)
     out_path = logs / f"{c.name}-{index}.out"
@@ -550,7 +658,10 @@ def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.
     ru_path.unlink(missing_ok=True)
     # taskset pins the launcher, which starts the client (inheriting the
     # pinning) and reports its CPU time and peak RSS: see launcher/main.go
-    cmd = [str(BIN / "launcher"), "-rusage", str(ru_path), "--", *cmd]
+    # W8/W9: the launcher also counts the client's open descriptors (every
+    # 20 ms, less often when counting costs more: launcher/main.go)
+    fds = ["-fds-every", "20ms"] if w.hosts or w.storm else []
+    cmd = [str(BIN / "launcher"), "-rusage", str(ru_path), *fds, "--", *cmd]
     if args.pin:
         cmd = ["taskset", "-c", CLIENT_CPU, *cmd]
     (logs / f"{c.name}-{index}.cmd").write_text(shlex.join(cmd) + "\n")
@@ -598,6 +709,7 @@ def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.
         ru = json.loads(ru_path.read_text())
         run.cpu = ru["utime_s"] + ru["stime_s"]
         run.rss_mib = ru["maxrss_kib"] / 1024
+        run.peak_fds = float(ru.get("peak_fds", float("nan")))
     except (OSError, ValueError, KeyError):
         # no report from the launcher (killed): launcher and client together,
         # with the harness's own peak RSS as a floor
@@ -631,11 +743,14 @@ def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.
     # every request must succeed (the duration-based wrk has no fixed count)
     if run.failed or (c.kind != "wrk" and run.ok != w.n):
         run.status = "failed"
-        run.note = f"{run.ok} of {w.n} ok, {run.failed} failed" + (f": {run.note}" if run.note else "")
+        run.note = (f"{run.ok} of {w.n} failed as they should (refused), {run.failed} did not" if w.storm
+                    else f"{run.ok} of {w.n} ok, {run.failed} failed") + (f": {run.note}" if run.note else "")
         return run
     if w.mode == "bytes" and c.kind in ("python", "go") and run.bytes != w.n * w.body_size:
         run.status, run.note = "failed", f"kept {run.bytes} body bytes, expected {w.n * w.body_size}"
         return run
+    if w.storm:
+        return run  # nothing reached the server; the client checked every failure's kind
     if seen is None:
         run.status, run.note = "failed", "the server's /stats did not answer (server down?)"
         return run
@@ -679,6 +794,11 @@ class Summary:
     round_rps: dict[int, float] = field(default_factory=dict)  # run index -> req/s of the good runs
     round_p50: dict[int, float] = field(default_factory=dict)  # run index -> p50 ms (mode serial)
     p50_gap_us: float = float("nan")  # mode serial: p50 minus go-core's, median over the rounds
+    peak_fds: float = float("nan")
+    attempts: float = float("nan")
+    info: str = ""  # the last good run's remarks (descriptor limit, options, failure kinds)
+    round_elapsed: dict[int, float] = field(default_factory=dict)  # run index -> workload seconds
+    time_vs_go: float = float("nan")  # mode storm: wall time over go-core's, median over the rounds
 
 
 def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str]) -> Summary:
@@ -707,6 +827,10 @@ def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str])
     s.version = good[-1].version
     s.round_rps = {r.index: r.rps for r in good if not math.isnan(r.rps)}
     s.round_p50 = {r.index: r.p50_ms for r in good if not math.isnan(r.p50_ms)}
+    s.peak_fds = med([r.peak_fds for r in good])
+    s.attempts = med([r.attempts for r in good])
+    s.info = good[-1].info
+    s.round_elapsed = {r.index: r.elapsed for r in good if not math.isnan(r.elapsed)}
     return s
 
 
@@ -742,6 +866,8 @@ def add_ratios(summaries: list[Summary]) -> None:
             if "go-core" in ref:
                 s.vs_go = paired_ratio(s, ref["go-core"])
                 s.p50_gap_us = paired(s.round_p50, ref["go-core"].round_p50, lambda a, b: (a - b) * 1000)
+                if s.workload.storm:
+                    s.time_vs_go = paired(s.round_elapsed, ref["go-core"].round_elapsed, lambda a, b: a / b)
             if "aiohttp" in ref:
                 s.vs_aiohttp = paired_ratio(s, ref["aiohttp"])
             if ceil is not None and not s.client.ceiling:
@@ -783,12 +909,26 @@ def machine_info() -> dict[str, str]:
         "wrk": (sh_out(["wrk", "-v"]).splitlines() or [""])[0].split(" Copyright")[0]
         if shutil.which("wrk") else "not installed",
         "repo": sh_out(["git", "-C", str(REPO), "describe", "--always", "--dirty"]),
+        "nofile": "/".join(str(v) for v in resource.getrlimit(resource.RLIMIT_NOFILE)),
     }
+
+
+def library_info() -> str:
+    """Which libfastreq our Python clients load: path, size, a hash and the
+    time it was built, so that runs of two builds can be told apart."""
+    try:
+        data = LIB.read_bytes()
+    except OSError as e:
+        return f"{LIB} (unreadable: {e.strerror})"
+    built = dt.datetime.fromtimestamp(LIB.stat().st_mtime).astimezone().strftime("%Y-%m-%d %H:%M %Z")
+    via = "FASTREQ_LIBRARY" if os.environ.get("FASTREQ_LIBRARY") else "default"
+    return f"`{LIB}` ({via}; {len(data) / 2**20:.1f} MiB, sha256 {hashlib.sha256(data).hexdigest()[:12]}, built {built})"
 
 
 CSV_FIELDS = ["workload", "client", "status", "runs_ok", "runs", "n", "concurrency", "proto", "mode",
               "rps", "elapsed_s", "cpu_s", "cpu_work_s", "peak_rss_mib", "p50_ms", "p99_ms",
-              "achieved_rate", "rate_error_pct", "vs_go_core", "vs_aiohttp", "vs_ceiling", "version", "note"]
+              "achieved_rate", "rate_error_pct", "vs_go_core", "vs_aiohttp", "vs_ceiling", "version", "note",
+              "hosts", "peak_fds", "attempts", "time_vs_go_core", "info"]
 
 
 def write_csv(path: Path, summaries: list[Summary]) -> None:
@@ -804,7 +944,8 @@ def write_csv(path: Path, summaries: list[Summary]) -> None:
                          num(s.rps, 1), num(s.elapsed), num(s.cpu, 3), num(s.cpu_work, 3), num(s.rss_mib, 1),
                          num(s.p50_ms), num(s.p99_ms), num(s.achieved_rate, 2), num(s.rate_error_pct, 2),
                          num(s.vs_go, 3), num(s.vs_aiohttp, 3), num(s.vs_ceiling, 3), s.version,
-                         s.note.replace("\n", " ")])
+                         s.note.replace("\n", " "), w.hosts or "", num(s.peak_fds, 0), num(s.attempts, 0),
+                         num(s.time_vs_go, 3), s.info.replace("\n", " ")])
 
 
 def write_runs_csv(path: Path, runs: list[Run]) -> None:
@@ -846,6 +987,12 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         f"- pinning: {'server on CPU ' + SERVER_CPU + ' (GOMAXPROCS=1), every client on CPU ' + CLIENT_CPU if meta['pin'] else 'none (fewer than 2 CPUs or --no-pin)'}",
         f"- repository: {m['repo']}; {m['go']}; Python {m['python']}",
         f"- ceilings: {m['h2load']}; {m['wrk']}",
+    ]
+    if meta.get("library"):
+        lines.append(f"- library under test (our Python clients): {meta['library']}")
+    if m.get("nofile"):
+        lines.append(f"- descriptor limit (`ulimit -n`, soft/hard) the clients start with: {m['nofile']}")
+    lines += [
         "",
     ]
     if chart:
@@ -866,13 +1013,40 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         "`n/a` = the peer cannot do this workload (no HTTP/2, no rate limit).",
         "",
     ]
+    if any(s.workload.hosts or s.workload.storm for s in summaries):
+        lines += [
+            "W8 and W9 run fastreq, go-core and aiohttp only. W8: peak fds = the most descriptors the "
+            "client process had open, counted from /proc/PID/fd while it ran (every 20 ms, less often when "
+            "there are thousands). W9: every request must FAIL, at a port where nothing listens, after its "
+            "retries (or fast, by a circuit breaker); wall s = the client's own time for all N, time vs "
+            "go-core = that over go-core's in the same round (median; below 1 is faster), attempts = "
+            "connection attempts made in all. The note column of W8 and W9 carries the client's own "
+            "remarks: the descriptor limit it ran with and how each request failed.",
+            "",
+        ]
     by_w: dict[str, list[Summary]] = {}
     for s in summaries:
         by_w.setdefault(s.workload.id, []).append(s)
     for wid, group in by_w.items():
         w = group[0].workload
         lines += [f"## {wid}: {w.n:,} {w.title}", ""]
-        if w.mode == "rate":
+        if w.storm:
+            lines += ["| client | wall s | time vs go-core | attempts | settled/s | CPU s | work CPU s | peak RSS MiB | peak fds | runs | note |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            for s in group:
+                lines.append(
+                    f"| {s.client.name} | {fmt(s.elapsed, 2)} | {fmt(s.time_vs_go, 2, 'x')} | {fmt(s.attempts)} | "
+                    f"{fmt(s.rps)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | "
+                    f"{fmt(s.peak_fds)} | {runs_cell(s)} | {md_escape(status_note(s))} |")
+        elif w.hosts:
+            lines += ["| client | req/s | peak fds | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | runs | note |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            for s in group:
+                lines.append(
+                    f"| {s.client.name} | {fmt(s.rps)} | {fmt(s.peak_fds)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | "
+                    f"{fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | {fmt(s.vs_aiohttp, 2, 'x')} | "
+                    f"{runs_cell(s)} | {md_escape(status_note(s))} |")
+        elif w.mode == "rate":
             lines += ["| client | achieved req/s | error vs 500/s | CPU s | work CPU s | peak RSS MiB | runs | note |",
                       "|---|---:|---:|---:|---:|---:|---:|---|"]
             for s in group:
@@ -915,7 +1089,7 @@ def runs_cell(s: Summary) -> str:
 
 def status_note(s: Summary) -> str:
     if s.status == "ok":
-        return s.note
+        return s.note or s.info
     if s.status == "n/a":
         return f"n/a: {s.note}"
     return f"{s.status.upper()}: {s.note}"[:400]
@@ -949,6 +1123,10 @@ def table_cell(s: Optional[Summary]) -> str:
         return f"{s.p50_ms * 1000:.0f} µs"
     if s.workload.id == "W5":
         return f"{s.rps:,.0f} ({s.rss_mib:.0f} MiB)"
+    if s.workload.storm:
+        return f"{s.elapsed:.2f} s ({s.rss_mib:.0f} MiB)"
+    if s.workload.hosts:
+        return f"{s.rps:,.0f} ({s.peak_fds:,.0f} fds)"
     return f"{s.rps:,.0f}"
 
 
@@ -965,7 +1143,8 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
     if has_chart:
         lines += ["![fastreq benchmark](results/chart.png)", ""]
     lines += ["Requests/s, medians (W5: and peak RSS; W6: achieved rate and its error against 500/s; W7: p50 "
-              "latency of one request at a time). Full tables with CPU, peak memory, ratios and versions: "
+              "latency of one request at a time; W8: and the client's peak open descriptors; W9: wall time "
+              "for the whole storm, and peak RSS). Full tables with CPU, peak memory, ratios and versions: "
               "[results/results.md](results/results.md), [results/results.csv](results/results.csv).", ""]
     wids = list(dict.fromkeys(s.workload.id for s in summaries))
     names = list(dict.fromkeys(s.client.name for s in summaries))
@@ -990,7 +1169,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
     cell = {(s.workload.id, s.client.name): s for s in summaries}
     label = {"W1": "W1 20k GET /json, h1", "W2-h2c": "W2 same, h2c", "W2-tls": "W2 same, TLS h2",
              "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
-             "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50"}
+             "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50",
+             "W8": "W8 50k /json over 5k hosts (peak fds)", "W9": "W9 50k to a closed port, 2 retries (wall, RSS)"}
     lines = [
         TOP_BEGIN,
         f"Measured on a {m['cores']}-core {m['cpu']} (server on CPU 0, each client on CPU 1), median of "
@@ -1007,11 +1187,19 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
         s = cell.get((wid, "fastreq"))
         if s is None or math.isnan(s.vs_go):
             continue
+        if s.workload.storm:
+            r = f"{wid}: wall time {s.time_vs_go:.2f}x go-core's"
+            if (nb := cell.get((wid, "fastreq-nobreaker"))) is not None and not math.isnan(nb.elapsed):
+                r += f" ({s.elapsed:.2f} s; {nb.elapsed:.2f} s without the circuit breaker)"
+            ratios.append(r)
+            continue
         r = f"{wid}: {s.vs_go:.2f}x go-core"
         if not math.isnan(s.vs_aiohttp):
             r += f", {s.vs_aiohttp:.2f}x aiohttp"
         if s.workload.mode == "bytes":
             r += f", peak RSS {s.rss_mib:.0f} MiB"
+        if s.workload.hosts:
+            r += f", peak {s.peak_fds:,.0f} descriptors"
         if not math.isnan(s.p50_gap_us):
             r += f", p50 {s.p50_gap_us:+.0f} µs from go-core's"
         ratios.append(r)
@@ -1080,6 +1268,8 @@ def select_items(args: argparse.Namespace) -> tuple[list[Workload], list[Client]
         if unknown:
             raise SystemExit(f"unknown client(s) {unknown}; known: {list(CLIENT_BY_NAME)}")
         cs = [c for c in CLIENTS if c.name in names]
+    # no venv, tool or table row for a client that runs none of the workloads
+    cs = [c for c in cs if any(c.takes_part(w) for w in ws)]
     return ws, cs
 
 
@@ -1090,9 +1280,10 @@ def main() -> int:
     ws, cs = select_items(args)
     if args.list:
         for w in ws:
-            log(f"{w.id:7} n={w.n:<7} c={w.concurrency:<3} {w.proto:4} {w.mode:6} {w.path}  {w.title}")
+            extra = f"  [clients: {', '.join(c.name for c in cs if c.takes_part(w))}]" if w.clients else ""
+            log(f"{w.id:7} n={w.n:<7} c={w.concurrency:<3} {w.proto:4} {w.mode:6} {w.path}  {w.title}{extra}")
         for c in cs:
-            log(f"{c.name:14} {c.desc}")
+            log(f"{c.name:17} {c.desc}")
         return 0
     partial = bool(args.only or args.clients)
     out_dir = Path(args.out) if args.out else HERE / "results" / ("quick" if args.quick else "partial" if partial else "")
@@ -1112,7 +1303,10 @@ def main() -> int:
         raise SystemExit("go is not on PATH")
     build_go()
     if not LIB.exists() and any(c.venv == "fastreq" for c in cs):
-        log(f"  warning: {LIB} is missing (make bench builds it); our fastreq clients will fail")
+        why = "named by FASTREQ_LIBRARY" if os.environ.get("FASTREQ_LIBRARY") else "make bench builds it"
+        log(f"  warning: {LIB} is missing ({why}); our fastreq clients will fail")
+    elif any(c.venv == "fastreq" for c in cs):
+        log(f"  library: {library_info()}")
     setup_failed: dict[str, str] = {}
     for tool, pkg in (("h2load", "nghttp2-client"), ("wrk", "wrk")):
         if any(c.kind == tool for c in cs) and not (shutil.which(tool) or (not args.no_install and ensure_tool(tool, pkg))):
@@ -1148,7 +1342,8 @@ def main() -> int:
     if args.pin:
         # the harness only polls and waits while a client runs: keep it off the client's CPU
         os.sched_setaffinity(0, {int(SERVER_CPU)})
-    server = Server(args.pin)
+    server = Server(args.pin, hosts=any(w.hosts for w in ws))
+    closed_port = ClosedPort()
     all_runs: list[Run] = []
     summaries: list[Summary] = []
     versions: dict[str, str] = {"h2load": machine["h2load"], "wrk": machine["wrk"]}
@@ -1161,17 +1356,21 @@ def main() -> int:
     try:
         server.start()
         for w in ws:
+            wcs = [c for c in cs if c.takes_part(w)]
+            if not wcs:
+                log(f"== {w.id}: none of the selected clients runs it ({', '.join(w.clients)} do)")
+                continue
             log(f"== {w.id}: {w.n:,} {w.title}")
-            runs: dict[str, list[Run]] = {c.name: [] for c in cs}
-            na: dict[str, Optional[str]] = {c.name: c.support(w) for c in cs}
+            runs: dict[str, list[Run]] = {c.name: [] for c in wcs}
+            na: dict[str, Optional[str]] = {c.name: c.support(w) for c in wcs}
             dead: dict[str, bool] = {}
             nruns = args.runs or w.runs
             for i in range(1, nruns + 1):
                 # Each round starts with the next client: the first run after
                 # the ceiling tools' load sometimes finds the server slow to
                 # recover, and that should not always hit the same client.
-                k = (i - 1) % len(cs)
-                for c in cs[k:] + cs[:k]:
+                k = (i - 1) % len(wcs)
+                for c in wcs[k:] + wcs[:k]:
                     if na[c.name] is not None or dead.get(c.name):
                         continue
                     if c.name in setup_failed or c.kind in setup_failed:
@@ -1182,7 +1381,7 @@ def main() -> int:
                             server.stop()
                             server.start()
                         try:
-                            r = run_once(c, w, i, server, args)
+                            r = run_once(c, w, i, server, args, closed_port.url(w.path) if w.storm else "")
                         except (OSError, subprocess.SubprocessError, ValueError) as e:
                             r = Run(w.id, c.name, i, status="failed", note=f"harness error: {e!r}")
                     runs[c.name].append(r)
@@ -1193,13 +1392,16 @@ def main() -> int:
                         na[c.name] = r.note
                     elif r.status != "ok":
                         dead[c.name] = True  # a failed client is not retried in this workload
-                    log(f"  [{i}/{nruns}] {c.name:14} {r.status:11} "
+                    log(f"  [{i}/{nruns}] {c.name:17} {r.status:11} "
                         + (f"{r.rps:10,.0f} req/s  cpu {r.cpu:6.2f} s  rss {r.rss_mib:7.1f} MiB"
                            if r.status == "ok" else "")
+                        + (f"  fds {r.peak_fds:,.0f}" if r.status == "ok" and not math.isnan(r.peak_fds) else "")
+                        + (f"  wall {r.elapsed:.2f} s  attempts {r.attempts:,.0f}" if w.storm and r.status == "ok" else "")
                         + (f"  p50 {r.p50_ms:.3f} ms p99 {r.p99_ms:.3f} ms" if w.mode == "serial" and r.status == "ok" else "")
                         + (f"  rate {r.achieved_rate:.1f}/s" if w.mode == "rate" and r.status == "ok" else "")
-                        + (f"  [{r.proto_seen}]" if r.status == "ok" else f"  {r.note[:300]}"))
-            for c in cs:
+                        + ("" if r.status == "ok" and w.storm else f"  [{r.proto_seen}]" if r.status == "ok"
+                           else f"  {r.note[:300]}"))
+            for c in wcs:
                 reason = na[c.name] if not runs[c.name] or all(r.status == "n/a" for r in runs[c.name]) else None
                 summaries.append(summarize(w, c, [r for r in runs[c.name] if r.status != "n/a"], reason))
     except KeyboardInterrupt as e:
@@ -1221,6 +1423,7 @@ def main() -> int:
         "load_before": load_before,
         "load_after": load_after,
         "client_versions": versions,
+        "library": library_info() if any(c.venv == "fastreq" for c in cs) else "",
         "freeze": freeze,
         "clients": [c.name for c in cs],
     }
@@ -1278,6 +1481,8 @@ def report_only(out_dir: Path) -> int:
         if not wr:
             continue
         for c in (CLIENT_BY_NAME[n] for n in names if n in CLIENT_BY_NAME):
+            if not c.takes_part(w):
+                continue
             mine = [r for r in wr if r.client == c.name]
             na = [r for r in mine if r.status == "n/a"]
             reason = c.support(w) or (na[-1].note if na and len(na) == len(mine) else None)

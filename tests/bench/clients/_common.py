@@ -11,14 +11,23 @@ JSON line (the last line of its stdout) in the format of goclient:
 
 Command line (the same for every client, and for goclient with one dash):
 
-    --url URL --n N --concurrency C --mode json|bytes|rate|serial
-    [--rate R] [--proto h1|h2c|h2]
+    --url URL --n N --concurrency C --mode json|bytes|rate|serial|storm
+    [--rate R] [--proto h1|h2c|h2] [--hosts H] [--retries R]
+    [--circuit-breaker-threshold T]
 
 Modes: json = N GETs, each body parsed as JSON and kept in a list; bytes =
 N GETs, each body kept; rate = N GETs under the client's own rate limit of
 R/s (achieved rate = ok / elapsed); serial = N GETs one at a time, each
-timed. A client that cannot do what it is asked (no HTTP/2, no rate limit)
-exits with status 3 (UNSUPPORTED) after printing why on stderr.
+timed; storm = N GETs of a URL where nothing listens, with R retries each
+(backoff 1 s x 2^attempt, jitter 0.1, at most 60 s: the engine's
+defaults), where a request counts as "ok" when it FAILED the way it should
+(no answer, a connect-type error; see NOT_STORM_KINDS) and the line adds
+"attempts" (all attempts made, where the client knows). --hosts H spreads
+the requests over H loopback hosts (host_urls). --circuit-breaker-threshold
+is for our fastreq only. Every client may add "info" (the descriptor limit
+it ran with, what it had to change). A client that cannot do what it is
+asked (no HTTP/2, no rate limit, an option its library lacks) exits with
+status 3 (UNSUPPORTED) after printing why on stderr.
 
 `elapsed` and `cpu_work_s` cover the workload only (not interpreter start-up
 or imports); the harness also measures the whole process from outside.
@@ -30,12 +39,18 @@ import argparse
 import asyncio
 import json
 import math
+import random
 import resource
 import sys
 import threading
 import time
+import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
+
+# The descriptor limit the process started with, before any library (the Go
+# runtime inside libfastreq raises the soft limit to the hard one, less 1, on load).
+NOFILE_AT_START = resource.getrlimit(resource.RLIMIT_NOFILE)
 
 UNSUPPORTED = 3
 
@@ -49,10 +64,58 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--concurrency", type=int, default=64)
-    p.add_argument("--mode", choices=["json", "bytes", "rate", "serial"], default="json")
+    p.add_argument("--mode", choices=["json", "bytes", "rate", "serial", "storm"], default="json")
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--proto", choices=["h1", "h2c", "h2"], default="h1")
+    p.add_argument("--hosts", type=int, default=0)
+    p.add_argument("--retries", type=int, default=0)
+    p.add_argument("--circuit-breaker-threshold", type=int, default=None)
     return p.parse_args(argv)
+
+
+def host_urls(url: str, n: int, hosts: int) -> list[str]:
+    """n copies of url (which must be on 127.0.0.1) spread over `hosts`
+    loopback addresses: request i goes to host k = i % hosts, which is
+    127.0.(1 + k // 250).(1 + k % 250) (the rule of goclient's hostURLs).
+    Nothing outside 127.0.0.0/8 can come out of it."""
+    u = urllib.parse.urlsplit(url)
+    if u.hostname != "127.0.0.1" or u.port is None:
+        raise SystemExit(f"--hosts needs a URL on 127.0.0.1:PORT, got {url!r}")
+    if not 1 <= hosts <= 250 * 254:
+        raise SystemExit(f"--hosts must be 1..{250 * 254}")
+    by_host = [urllib.parse.urlunsplit(u._replace(netloc=f"127.0.{1 + k // 250}.{1 + k % 250}:{u.port}"))
+               for k in range(hosts)]
+    return [by_host[i % hosts] for i in range(n)]
+
+
+def nofile_info() -> str:
+    """The descriptor limit at start and now (soft/hard)."""
+    s0, h0 = NOFILE_AT_START
+    s1, h1 = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return f"nofile {s0}/{h0}" + ("" if (s0, h0) == (s1, h1) else f", {s1}/{h1} after the run")
+
+
+def raise_nofile(need: int) -> str:
+    """Raise the soft descriptor limit to the hard one when it is below
+    need; returns what was done, for the client's info."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= need or soft == hard:
+        return ""
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return f"raised the soft nofile limit {soft} -> {hard} (needs about {need})"
+
+
+def backoff(attempt: int) -> float:
+    """The engine's default retry delay before retry number attempt
+    (0-based): 1 s x 2^attempt, plus or minus 10 %, at most 60 s."""
+    base = 1.0 * 2 ** attempt
+    return min(base + base * 0.1 * (2 * random.random() - 1), 60.0)
+
+
+# Failure kinds that mean the request went wrong on our side (or got an
+# answer), not that the closed port refused it.
+NOT_STORM_KINDS = {"validation", "configuration", "cancelled", "io", "tls", "too_many_redirects",
+                   "body_too_large", "http_status", "proxy"}
 
 
 def fastreq_options(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,6 +180,7 @@ def report(
     elapsed: float,
     cpu_work: float,
     latencies: list[float] | None = None,
+    info: str = "",
 ) -> None:
     """Check the kept results, then print the JSON line.
 
@@ -158,26 +222,57 @@ def report(
         out["p50_ms"] = percentile(lat, 50)
         out["p99_ms"] = percentile(lat, 99)
         out["mean_ms"] = sum(lat) / len(lat)
+    if info:
+        out["info"] = info
     if errors:
         out["errors"] = errors
     sys.stdout.flush()
     print(json.dumps(out), flush=True)
 
 
-def run_sync(client: str, version: str, args: argparse.Namespace, work: Callable[[], list[Any]]) -> None:
-    """Time work() (which returns the kept results) and report."""
+def report_storm(client: str, version: str, args: argparse.Namespace, kinds: dict[str, int],
+                 bad: list[str], attempts: int | None, elapsed: float, cpu_work: float, info: str) -> None:
+    """Print the JSON line of mode storm: kinds counts the requests that
+    failed the way they should, by kind; bad holds a message per request
+    that did not (an answer, a failure of ours)."""
+    ok = sum(kinds.values())
+    out: dict[str, Any] = {
+        "client": client,
+        "version": version,
+        "ok": ok,
+        "failed": args.n - ok,
+        "elapsed": elapsed,
+        "bytes": 0,
+        "kept": ok + len(bad),
+        "cpu_work_s": cpu_work,
+        "info": "; ".join([info] + [f"{k} x{v}" for k, v in sorted(kinds.items())]),
+    }
+    if attempts is not None:
+        out["attempts"] = attempts
+    if bad:
+        out["errors"] = bad[:5]
+    sys.stdout.flush()
+    print(json.dumps(out), flush=True)
+
+
+def run_sync(client: str, version: str, args: argparse.Namespace, work: Callable[[], list[Any]],
+             info: Callable[[], str] | None = None) -> None:
+    """Time work() (which returns the kept results) and report (with
+    info(), asked after the workload)."""
     cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     results = work()
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
-    report(client, version, args, results, elapsed, cpu)
+    report(client, version, args, results, elapsed, cpu, info=info() if info else "")
 
 
 def run_async(
-    client: str, version: str, args: argparse.Namespace, work: Callable[[], Awaitable[list[Any]]]
+    client: str, version: str, args: argparse.Namespace, work: Callable[[], Awaitable[list[Any]]],
+    info: Callable[[], str] | None = None,
 ) -> None:
-    """Time the coroutine work() inside one event loop and report."""
+    """Time the coroutine work() inside one event loop and report (with
+    info(), asked after the workload)."""
 
     async def main() -> tuple[list[Any], float, float]:
         cpu0 = cpu_seconds()
@@ -186,7 +281,7 @@ def run_async(
         return results, time.perf_counter() - t0, cpu_seconds() - cpu0
 
     results, elapsed, cpu = asyncio.run(main())
-    report(client, version, args, results, elapsed, cpu)
+    report(client, version, args, results, elapsed, cpu, info=info() if info else "")
 
 
 def run_serial(
@@ -235,6 +330,22 @@ async def async_pool(n: int, concurrency: int, one: Callable[[], Awaitable[Any]]
         for i in indexes:
             try:
                 results[i] = await one()
+            except Exception as e:  # noqa: BLE001
+                results[i] = failure(e)
+
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, n))))
+    return results
+
+
+async def async_pool_indexed(n: int, concurrency: int, one: Callable[[int], Awaitable[Any]]) -> list[Any]:
+    """async_pool for calls that depend on the request's index: one(i)."""
+    results: list[Any] = [None] * n
+    indexes = iter(range(n))
+
+    async def worker() -> None:
+        for i in indexes:
+            try:
+                results[i] = await one(i)
             except Exception as e:  # noqa: BLE001
                 results[i] = failure(e)
 

@@ -3,21 +3,30 @@
 // workload and prints one JSON line in the format of tests/bench/clients/
 // (see _common.py there):
 //
-//	goclient -url URL -n N -c CONCURRENCY -mode json|bytes|rate|serial [-rate R] [-proto h1|h2c|h2]
+//	goclient -url URL -n N -c CONCURRENCY -mode json|bytes|rate|serial|storm [-rate R] [-proto h1|h2c|h2]
+//	         [-hosts H] [-retries R]
 //
 // json: N GETs, every body parsed as JSON (encoding/json into any) and kept;
 // bytes: N GETs, every body kept; rate: N GETs under a rate limit of R/s;
-// serial: N GETs one at a time, with per-request latencies.
+// serial: N GETs one at a time, with per-request latencies; storm: N GETs
+// of a URL where nothing listens, with -retries retries and the engine's
+// default backoff, each of which must fail the way it should (then it
+// counts as "ok"; see _common.py). -hosts H spreads the requests over H
+// loopback hosts (request i goes to host i % H, see hostURLs).
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"runtime"
 	"sort"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -37,7 +46,78 @@ type result struct {
 	P99ms        *float64 `json:"p99_ms,omitempty"`
 	MeanMs       *float64 `json:"mean_ms,omitempty"`
 	AchievedRate *float64 `json:"achieved_rate,omitempty"`
+	Attempts     *int     `json:"attempts,omitempty"`
+	Info         string   `json:"info,omitempty"`
 	Errors       []string `json:"errors,omitempty"`
+}
+
+// hostURLs returns n copies of base (an http://127.0.0.1:PORT/... URL)
+// spread over hosts loopback addresses: request i goes to host k = i %
+// hosts, 127.0.(1 + k/250).(1 + k%250), the rule of _common.host_urls.
+// Nothing outside 127.0.0.0/8 can come out of it.
+func hostURLs(base string, n, hosts int) ([]string, error) {
+	u, err := url.Parse(base)
+	if err != nil {
+		return nil, err
+	}
+	if u.Hostname() != "127.0.0.1" {
+		return nil, fmt.Errorf("-hosts needs a URL on 127.0.0.1, got %q", u.Hostname())
+	}
+	if hosts < 1 || hosts > 250*254 {
+		return nil, fmt.Errorf("-hosts must be 1..%d", 250*254)
+	}
+	port := u.Port()
+	byHost := make([]string, hosts)
+	for k := range byHost {
+		v := *u
+		v.Host = net.JoinHostPort(fmt.Sprintf("127.0.%d.%d", 1+k/250, 1+k%250), port)
+		byHost[k] = v.String()
+	}
+	out := make([]string, n)
+	for i := range out {
+		out[i] = byHost[i%hosts]
+	}
+	return out, nil
+}
+
+// nofile describes the descriptor limit this process runs with (the Go
+// runtime raises the soft limit to the hard one at start).
+func nofile() string {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return "nofile ?"
+	}
+	return fmt.Sprintf("nofile %d/%d (Go raises the soft limit at start)", lim.Cur, lim.Max)
+}
+
+// hasOption reports whether core.ClientConfig knows the JSON setting name.
+func hasOption(name string) bool {
+	dec := json.NewDecoder(bytes.NewReader([]byte(`{"` + name + `":0}`)))
+	dec.DisallowUnknownFields()
+	var cfg core.ClientConfig
+	err := dec.Decode(&cfg)
+	return err == nil || !bytes.Contains([]byte(err.Error()), []byte("unknown field"))
+}
+
+// stormFailure reports whether a failed request of mode storm failed the
+// way it should: without an answer, for a reason that is not ours (a bad
+// request, a cancelled batch, ...).
+func stormFailure(e *core.Error) bool {
+	switch e.Kind {
+	case core.KindValidation, core.KindConfiguration, core.KindCancelled, core.KindIO, core.KindTLS,
+		core.KindTooManyRedirects, core.KindBodyTooLarge, core.KindHTTPStatus, core.KindProxy:
+		return false
+	case core.KindRetriesExhausted:
+		return e.Last == nil || stormFailure(e.Last)
+	}
+	return true
+}
+
+func kindOf(e *core.Error) string {
+	if e.Kind == core.KindRetriesExhausted && e.Last != nil {
+		return string(e.Kind) + "(" + string(e.Last.Kind) + ")"
+	}
+	return string(e.Kind)
 }
 
 func cpuSeconds() float64 {
@@ -69,6 +149,8 @@ func main() {
 	mode := flag.String("mode", "json", "json, bytes, rate or serial")
 	rateLimit := flag.Float64("rate", 0, "requests per second for mode rate")
 	proto := flag.String("proto", "h1", "h1, h2c (prior knowledge) or h2 (TLS, ALPN)")
+	hosts := flag.Int("hosts", 0, "spread the requests over this many loopback hosts 127.0.X.Y (0: the URL's)")
+	retries := flag.Int("retries", 0, "retries per request (mode storm; other modes make none)")
 	flag.Parse()
 	if *url == "" {
 		fmt.Fprintln(os.Stderr, "goclient: -url is required")
@@ -101,6 +183,12 @@ func main() {
 	if *mode == "serial" {
 		settings["concurrency"] = 1
 	}
+	if *mode == "storm" {
+		// the engine's defaults for everything else: backoff_multiplier 1 s,
+		// jitter 0.1, max_delay 60 s and, where the engine has one, its
+		// circuit breaker
+		settings["max_retries"] = *retries
+	}
 	cfg := core.DefaultClientConfig()
 	raw, _ := json.Marshal(settings)
 	if err := json.Unmarshal(raw, &cfg); err != nil {
@@ -114,7 +202,25 @@ func main() {
 	}
 	defer client.Close()
 
-	out := result{Client: "go-core", Version: core.Version + " " + runtime.Version()}
+	out := result{Client: "go-core", Version: core.Version + " " + runtime.Version(), Info: nofile()}
+	if *mode == "storm" {
+		if hasOption("circuit_breaker_threshold") {
+			out.Info += "; circuit_breaker_threshold: engine default"
+		} else {
+			out.Info += "; no circuit_breaker_threshold in this core"
+		}
+	}
+	urls := []string{}
+	if *hosts > 0 {
+		var err error
+		if urls, err = hostURLs(*url, *n, *hosts); err != nil {
+			fmt.Fprintln(os.Stderr, "goclient:", err)
+			os.Exit(2)
+		}
+		out.Info += "; " + strconv.Itoa(*hosts) + " hosts"
+	}
+	attempts := 0
+	kinds := map[string]int{}
 	ctx := context.Background()
 	var keptJSON []any
 	var keptBytes [][]byte
@@ -126,6 +232,19 @@ func main() {
 		}
 	}
 	keep := func(r *core.NormalizedResponse) {
+		if *mode == "storm" {
+			attempts += r.Attempts
+			switch {
+			case r.Error == nil:
+				addErr(fmt.Errorf("status %d from a port where nothing should listen", r.StatusCode))
+			case !stormFailure(r.Error):
+				addErr(r.Error)
+			default:
+				out.OK++
+				kinds[kindOf(r.Error)]++
+			}
+			return
+		}
 		if r.Error != nil {
 			addErr(r.Error)
 			return
@@ -152,10 +271,14 @@ func main() {
 	cpu0 := cpuSeconds()
 	t0 := time.Now()
 	switch *mode {
-	case "json", "bytes", "rate":
+	case "json", "bytes", "rate", "storm":
 		reqs := make([]core.RequestConfig, *n)
 		for i := range reqs {
-			reqs[i].URL = *url
+			if len(urls) > 0 {
+				reqs[i].URL = urls[i]
+			} else {
+				reqs[i].URL = *url
+			}
 		}
 		keptJSON = make([]any, 0, *n)
 		b, err := client.Submit(ctx, reqs, core.BatchOptions{})
@@ -185,6 +308,17 @@ func main() {
 	out.Elapsed = time.Since(t0).Seconds()
 	out.CPUWork = cpuSeconds() - cpu0
 	out.Kept = len(keptJSON) + len(keptBytes)
+	if *mode == "storm" {
+		out.Attempts = &attempts
+		ks := make([]string, 0, len(kinds))
+		for k := range kinds {
+			ks = append(ks, k)
+		}
+		sort.Strings(ks)
+		for _, k := range ks {
+			out.Info += fmt.Sprintf("; %s x%d", k, kinds[k])
+		}
+	}
 	if *mode == "rate" && out.Elapsed > 0 {
 		r := float64(out.OK) / out.Elapsed
 		out.AchievedRate = &r

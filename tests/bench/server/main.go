@@ -16,6 +16,16 @@
 //
 // and serves until SIGINT/SIGTERM, or until stdin closes when
 // -exit-on-stdin-close is given (so a harness that dies takes it along).
+//
+// With -hosts-addr 0.0.0.0:0 (the many-hosts workload) it also serves the
+// plain port's protocols on every loopback address, 127.0.0.0/8, so that a
+// client can reach thousands of distinct hosts 127.0.X.Y on one port. The
+// listener is bound to the wildcard address but only ever talks to
+// loopback: the socket is tied to the loopback interface (SO_BINDTODEVICE
+// "lo", where the kernel allows it) and every accepted connection whose
+// local or remote address is not in 127.0.0.0/8 is closed at once, before a
+// byte is read. The JSON line then also carries "hosts_port" and
+// "hosts_bound_to_lo".
 package main
 
 import (
@@ -125,6 +135,49 @@ func selfSigned(certPath string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
+// loopbackOnly accepts only connections between loopback addresses; any
+// other is closed unread (and counted), so a listener on the wildcard
+// address serves this machine's loopback and nobody else.
+type loopbackOnly struct {
+	net.Listener
+	dropped atomic.Int64
+}
+
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+func (l *loopbackOnly) Accept() (net.Conn, error) {
+	for {
+		c, err := l.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if isLoopback(c.RemoteAddr()) && isLoopback(c.LocalAddr()) {
+			return c, nil
+		}
+		l.dropped.Add(1)
+		_ = c.Close()
+	}
+}
+
+// listenLoopbackHosts listens on addr (the IPv4 wildcard, so that every
+// 127.X.Y.Z reaches it), tied to the loopback interface where the kernel
+// allows it (bound reports whether it did), and wrapped in loopbackOnly.
+func listenLoopbackHosts(addr string) (l *loopbackOnly, bound bool, err error) {
+	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		return rc.Control(func(fd uintptr) {
+			bound = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, "lo") == nil
+		})
+	}}
+	inner, err := lc.Listen(context.Background(), "tcp4", addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return &loopbackOnly{Listener: inner}, bound, nil
+}
+
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench server:", err)
@@ -139,6 +192,8 @@ func run() error {
 	maxBytes := flag.Int("max-bytes", 16<<20, "largest N served by /bytes/N (preallocated)")
 	gomaxprocs := flag.Int("gomaxprocs", 1, "GOMAXPROCS")
 	stdinEOF := flag.Bool("exit-on-stdin-close", false, "exit when stdin reaches EOF")
+	hostsAddr := flag.String("hosts-addr", "", "also serve the plain port's protocols on every loopback "+
+		"address: listen on this wildcard address (0.0.0.0:0), loopback peers only; empty: off")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
@@ -184,16 +239,33 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 2)
+	errc := make(chan error, 3)
 	go func() { errc <- plain.Serve(pl) }()
 	go func() { errc <- secure.ServeTLS(tl, "", "") }()
-
-	line, _ := json.Marshal(map[string]any{
+	info := map[string]any{
 		"http_url": "http://" + pl.Addr().String(),
 		"tls_url":  "https://" + tl.Addr().String(),
 		"cert":     *certPath,
 		"pid":      os.Getpid(),
-	})
+	}
+	var hosts *http.Server
+	if *hostsAddr != "" {
+		hl, bound, err := listenLoopbackHosts(*hostsAddr)
+		if err != nil {
+			return fmt.Errorf("hosts listener: %w", err)
+		}
+		hosts = &http.Server{Handler: h, Protocols: &plainProtos, ReadHeaderTimeout: 30 * time.Second}
+		go func() { errc <- hosts.Serve(hl) }()
+		info["hosts_port"] = hl.Addr().(*net.TCPAddr).Port
+		info["hosts_bound_to_lo"] = bound
+		defer func() {
+			if n := hl.dropped.Load(); n > 0 {
+				fmt.Fprintf(os.Stderr, "bench server: closed %d non-loopback connection(s) on the hosts port\n", n)
+			}
+		}()
+	}
+
+	line, _ := json.Marshal(info)
 	fmt.Println(string(line))
 
 	select {
@@ -206,5 +278,8 @@ func run() error {
 	defer cancel()
 	_ = plain.Shutdown(ctx)
 	_ = secure.Shutdown(ctx)
+	if hosts != nil {
+		_ = hosts.Shutdown(ctx)
+	}
 	return nil
 }
