@@ -6,23 +6,49 @@ GO      ?= go
 PYTHON  ?= python3
 CC      ?= gcc
 BUILD   := build
+# The library's SONAME carries the ABI version of include/fastreq.h, so a
+# program linked against one ABI never loads another.
+ABI     := $(shell sed -n 's/^\#define FASTREQ_ABI_VERSION \([0-9][0-9]*\).*/\1/p' include/fastreq.h)
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"/\1/p' python/fastreq/_version.py)
+SONAME  := libfastreq.so.$(ABI)
+REALLIB := $(BUILD)/$(SONAME)
 LIB     := $(BUILD)/libfastreq.so
 HEADER  := $(BUILD)/fastreq.h
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 SERVER  := $(BUILD)/fastreq-testserver
 GOFILES := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod go.sum
 CFILES  := $(shell find capi -name '*.c' -o -name '*.h')
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -std=c11
 
-.PHONY: all lib test test-go test-fuzz test-c check-mem test-python bench clean
+.PHONY: all lib install uninstall test test-go test-fuzz test-c check-mem test-install test-python bench clean
 
 all: lib
 
 lib: $(LIB) $(HEADER)
 
-$(LIB): $(GOFILES) $(CFILES) include/fastreq.h
+$(REALLIB): $(GOFILES) $(CFILES) include/fastreq.h
 	@mkdir -p $(BUILD)
-	$(GO) build -trimpath -ldflags="-s -w" -buildmode=c-shared -o $@ ./capi
-	@rm -f $(BUILD)/libfastreq.h  # cgo's generated header is internal; include/fastreq.h is the contract
+	$(GO) build -trimpath -ldflags="-s -w -extldflags=-Wl,-soname,$(SONAME)" -buildmode=c-shared -o $@ ./capi
+	@rm -f $(BUILD)/libfastreq.so.h  # cgo's generated header is internal; include/fastreq.h is the contract
+
+$(LIB): $(REALLIB)
+	ln -sf $(SONAME) $@
+
+# C users: the library (by its SONAME, plus the libfastreq.so link to
+# build against), the header and a pkg-config file. DESTDIR stages it.
+install: lib
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)
+	install -m 755 $(REALLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libfastreq.so
+	install -m 644 include/fastreq.h $(DESTDIR)$(INCLUDEDIR)/fastreq.h
+	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|; s|@VERSION@|$(VERSION)|' \
+		include/fastreq.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/fastreq.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libfastreq.so \
+		$(DESTDIR)$(INCLUDEDIR)/fastreq.h $(DESTDIR)$(LIBDIR)/pkgconfig/fastreq.pc
 
 $(HEADER): include/fastreq.h
 	@mkdir -p $(BUILD)
@@ -44,8 +70,13 @@ test-fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzClientConfig -fuzztime 15s -fuzzminimizetime 200x ./capi/
 	$(GO) test -run '^$$' -fuzz FuzzRequestConfig -fuzztime 15s -fuzzminimizetime 200x ./capi/
 
-test-c check-mem: lib $(SERVER)
+test-c check-mem: lib $(SERVER) test-install
 	$(MAKE) -C tests/c run LIB_DIR=$(CURDIR)/$(BUILD) SERVER=$(CURDIR)/$(SERVER)
+
+# `make install` into a scratch prefix, then a program built with
+# pkg-config's flags loads the library by its SONAME.
+test-install: lib
+	tests/c/install_check.sh "$(MAKE)" "$(SONAME)" "$(ABI)"
 
 test-python: lib $(SERVER)
 	FASTREQ_LIBRARY=$(CURDIR)/$(LIB) FASTREQ_TESTSERVER=$(CURDIR)/$(SERVER) PYTHONPATH=$(CURDIR)/python \
