@@ -35,7 +35,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, ClientHandle, _raise_for, check_rc
-from .exceptions import ClientClosedError, FailureDetails, error_from_json
+from .exceptions import ClientClosedError, FailureDetails, error_from_json, redact_url
 from .models import NormalizedResponse
 
 log = logging.getLogger("fastreq")
@@ -369,6 +369,7 @@ def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name
 
 
 def _failure_of(url: str, idx: int, status: int, meta: Dict[str, Any], backend_name: Optional[str]) -> FailureDetails:
+    url = redact_url(url)  # FailureDetails.url, the exception's url and the log line show no password
     err = meta.get("error")
     exc = error_from_json(err, backend_name=backend_name, status=status, default_url=url)
     attempts = int(meta.get("attempts") or (err or {}).get("attempts") or 1)

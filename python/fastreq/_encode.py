@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 from urllib.parse import parse_qsl
 
 from . import _json
-from .exceptions import ConfigurationError, ValidationError
+from .exceptions import ConfigurationError, ValidationError, redact_url
 from .models import RequestConfig, RequestOptions, ReturnType
 
 RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
@@ -56,8 +56,10 @@ def return_type_code(rt: Any) -> int:
 
 
 def check_url(u: Any) -> str:
-    if isinstance(u, str) and (u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES)):
-        return u
+    if isinstance(u, str):
+        if u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES):
+            return u
+        u = redact_url(u)
     raise ValidationError(f"Invalid URL: {u!r}. Must start with http:// or https://", field_name="url")
 
 
