@@ -3,8 +3,9 @@ results, synchronously (no event loop) or under asyncio.
 
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one ``ctypes.string_at`` copy of the body, one
-JSON parse (orjson when installed) and a list store. The metadata JSON of
-a record is decoded only for ``return_type="response"`` and for failures.
+JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
+metadata JSON of a record is decoded only for ``return_type="response"``
+and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
 
 Go never calls into Python: records wait in the batch's queue. Unless
@@ -84,6 +85,9 @@ def _string_at(ptr: int, size: int) -> bytes:
 
 
 _RECORD_SIZE = _ffi.RECORD_SIZE
+#: A body that does not decode as JSON (invalid, or nested too deep) gives
+#: None, never an exception that would end the batch.
+_DECODE_ERRORS = _json.DECODE_ERRORS
 _CHUNK = _ffi.DRAIN_CHUNK
 
 
@@ -259,7 +263,7 @@ class BatchRun:
                 if blen:
                     try:
                         results[idx] = loads(string_at(bptr, blen) if blen < big else _string_at(bptr, blen))
-                    except ValueError:
+                    except _DECODE_ERRORS:
                         pass
             self.remaining -= done
             return
@@ -311,7 +315,7 @@ class BatchRun:
             try:
                 json_data = _json.loads(content)
                 is_json = True
-            except ValueError:
+            except _DECODE_ERRORS:
                 pass
         return NormalizedResponse(
             status_code=int(meta.get("status_code") or status),
@@ -339,7 +343,7 @@ def _value_of(rt: int, body: bytes) -> Any:
         if body:
             try:
                 return _json.loads(body)
-            except ValueError:
+            except _DECODE_ERRORS:
                 pass
         return None
     if rt == RT_TEXT:

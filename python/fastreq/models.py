@@ -126,7 +126,7 @@ class NormalizedResponse:
             try:
                 json_data = _json.loads(content)
                 parsed = True
-            except ValueError:
+            except _json.DECODE_ERRORS:
                 pass
         return cls(
             status_code=status_code,

@@ -102,3 +102,39 @@ def test_password_in_url_is_redacted_wherever_shown(server, caplog):
     assert "request 1 failed: " + shown_bad in caplog.text
     for text in shown:
         assert PW not in text, text
+
+
+# ---- 2. one body never takes the batch down --------------------------------
+
+
+def nested(depth: int) -> bytes:
+    return b"[" * depth + b"]" * depth
+
+
+def test_deeply_nested_body_gives_none_not_an_exception(server, json_mode):
+    deep = base64_url(server, nested(100_000))
+    ok = server.url("/x/json")
+    for none_on_failure in (False, True):
+        res = fastreq.fastreq([deep, ok], return_none_on_failure=none_on_failure)
+        assert res[0] is None and res[1]["id"] == JSON_DOC_ID
+    assert fastreq.fastreq(deep) is None  # the single-request paths
+    assert asyncio.run(fastreq_async(deep)) is None
+    with fastreq_as_completed([deep, ok]) as it:
+        assert sorted((c.index, c.result is None, c.error) for c in it) == [(0, True, None), (1, False, None)]
+    r, r_ok = fastreq.fastreq([deep, ok], return_type="response")
+    assert (r.status_code, r.json_data, r.is_json, r.content) == (200, None, False, nested(100_000))
+    assert r_ok.json_data["id"] == JSON_DOC_ID and r_ok.is_json
+    built = NormalizedResponse.from_backend(200, {}, nested(100_000), "http://h/")
+    assert built.json_data is None and not built.is_json
+
+
+def test_deeply_nested_body_does_not_crash_the_process(server):
+    """A body deep enough to overflow the C stack of a parser without a
+    depth limit (orjson before 3.9.15) is not handed to one."""
+    code = ("import sys, fastreq\n"
+            "r = fastreq.fastreq(sys.stdin.read().split())\n"
+            "print(r[0] is None, r[1]['id'])\n")
+    urls = base64_url(server, nested(250_000)) + " " + server.url("/x/json")  # too long for argv
+    out = run_python(code, input=urls)
+    assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
+    assert out.stdout.split() == ["True", str(JSON_DOC_ID)]
