@@ -2,7 +2,8 @@
 
 ``loads`` accepts bytes; ``dumps`` returns bytes. Both raise ValueError
 subclasses on bad input (orjson.JSONDecodeError and json.JSONDecodeError
-are ValueErrors). A body nested deeper than the parser allows is one of
+are ValueErrors); ``dumps`` raises for NaN and +-Infinity only with the
+standard module (orjson writes them as null: see :func:`has_nonfinite`). A body nested deeper than the parser allows is one of
 :data:`DECODE_ERRORS` too: orjson raises JSONDecodeError past 1024
 levels, the standard module RecursionError.
 
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import json as _std
 import re
+from dataclasses import fields, is_dataclass
+from math import isfinite as _isfinite
 from typing import Any, Callable, Optional
 
 try:  # pragma: no cover - depends on the environment
@@ -34,7 +37,27 @@ def _std_loads(b: Any) -> Any:
 
 
 def _std_dumps(v: Any) -> bytes:
-    return _std.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _std.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+
+
+def has_nonfinite(v: Any) -> bool:
+    """Whether v holds a float NaN or +-Infinity, which JSON cannot express:
+    the standard module's ``dumps`` raises ValueError for them, orjson's
+    writes null. Looks where orjson looks: dict values, lists, tuples and
+    dataclass fields."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, float):
+            if not _isfinite(x):
+                return True
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif is_dataclass(x) and not isinstance(x, type):
+            stack.extend(getattr(x, f.name) for f in fields(x))
+    return False
 
 
 def _version(v: str) -> "tuple[int, ...]":

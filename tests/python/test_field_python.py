@@ -138,3 +138,30 @@ def test_deeply_nested_body_does_not_crash_the_process(server):
     out = run_python(code, input=urls)
     assert out.returncode == 0, (out.returncode, out.stderr[-2000:])
     assert out.stdout.split() == ["True", str(JSON_DOC_ID)]
+
+
+# ---- 3. NaN and Infinity are refused ---------------------------------------
+
+
+@pytest.mark.parametrize("body", [
+    {"a": float("nan")},
+    {"a": [1, {"b": float("inf")}]},
+    [1.5, (2, -float("inf"))],
+])
+def test_nan_and_infinity_in_json_are_refused_before_any_request(server, key, json_mode, body):
+    counted = server.url(f"/x/status-then-ok?fail=0&key={key}")
+    calls = [
+        lambda: fastreq.fastreq([counted, counted], method="POST", json=body),
+        lambda: fastreq.fastreq(counted, method="POST", json=body),
+        lambda: fastreq.fastreq([counted, {"url": counted, "method": "POST", "json": body}]),
+    ]
+    for call in calls:
+        with pytest.raises(ValidationError) as ei:
+            call()
+        assert ei.value.field_name == "json"
+    assert fastreq.fastreq(counted)["attempts"] == 1  # nothing went out before
+    # None is still sent as null.
+    fine = {"a": None, "b": [1.5, None, {"c": 1e308}]}
+    assert fastreq.fastreq([server.url("/x/echo")], method="POST", json=fine)[0]["json"] == fine
+    spec = {"url": server.url("/x/echo?null=1"), "method": "POST", "json": fine}
+    assert fastreq.fastreq([spec])[0]["json"] == fine
