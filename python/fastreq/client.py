@@ -55,8 +55,12 @@ _debug_handler: Optional[logging.Handler] = None
 #: Sent as a per-request timeout to mean "no limit" when the engine client
 #: was created with a timeout but the caller set client.timeout = None.
 _NO_TIMEOUT = 1e9
-#: The return types request_sync's single-request path serves (see run_one_sync).
-_ONE_RTYPES = (RT_JSON, RT_TEXT, RT_CONTENT)
+#: The return types the single-request paths serve (see run_one_sync): those
+#: that need no metadata of a successful response, which they go without.
+_ONE_RTYPES = (RT_JSON, RT_CONTENT)
+#: The return types that read a successful response's metadata: "response",
+#: and "text" for the charset of its Content-Type.
+_META_RTYPES = (RT_RESPONSE, RT_TEXT)
 
 ProgressOption = Union[bool, str, None]
 ProgressCallback = Callable[[int, int], Any]
@@ -401,7 +405,8 @@ class FastRequests:
             run = BatchRun(plan, parse_func=parse_func, notify=make_notifier(reporter, progress_callback, plan.n),
                            collect=collect, backend_name=self.backend_name)
             try:
-                need_meta = plan.rtype == RT_RESPONSE or (plan.rtypes is not None and RT_RESPONSE in plan.rtypes)
+                need_meta = plan.rtype in _META_RTYPES or (
+                    plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
                 run.attach(client.submit(plan.payload, strict=True, backend_name=self.backend_name,
                                          need_meta=need_meta))
             except BaseException:
@@ -429,8 +434,8 @@ class FastRequests:
     @staticmethod
     def _one_path(plan: Plan, parse_func: Any, progress: ProgressOption, progress_callback: Any) -> bool:
         """Whether a call is one request the single-request paths serve
-        (run_one_sync, run_one_async): a value of type json, text or
-        content, nothing to call or write on the way."""
+        (run_one_sync, run_one_async): a value of type json or content,
+        nothing to call or write on the way."""
         return (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
                 and parse_func is None and not progress
                 and progress_callback is None)

@@ -165,3 +165,26 @@ def test_nan_and_infinity_in_json_are_refused_before_any_request(server, key, js
     assert fastreq.fastreq([server.url("/x/echo")], method="POST", json=fine)[0]["json"] == fine
     spec = {"url": server.url("/x/echo?null=1"), "method": "POST", "json": fine}
     assert fastreq.fastreq([spec])[0]["json"] == fine
+
+
+# ---- 4. the declared charset decodes text ----------------------------------
+
+
+def test_text_is_decoded_with_the_declared_charset(server):
+    latin1 = base64_url(server, b"caf\xe9", "text/plain; charset=iso-8859-1")
+    quoted = base64_url(server, "caf\u00e9 \u20ac".encode("cp1252"), 'text/plain; charset="Windows-1252"')
+    utf8 = base64_url(server, "caf\u00e9".encode(), "text/plain")
+    unknown = base64_url(server, b"caf\xe9", "text/plain; charset=no-such-charset")
+    not_text = base64_url(server, b"caf\xe9", "text/plain; charset=hex")
+    assert fastreq.fastreq(latin1, return_type="text") == "caf\u00e9"
+    assert asyncio.run(fastreq_async(latin1, return_type="text")) == "caf\u00e9"
+    assert fastreq.fastreq([latin1, quoted, utf8, unknown, not_text], return_type="text") == [
+        "caf\u00e9", "caf\u00e9 \u20ac", "caf\u00e9", "caf\ufffd", "caf\ufffd"]
+    r = fastreq.fastreq(latin1, return_type="response")
+    assert r.headers["content-type"] == "text/plain; charset=iso-8859-1" and r.text == "caf\u00e9"
+    assert r.content == b"caf\xe9"
+    mixed = fastreq.fastreq([latin1, {"url": latin1, "return_type": "text"}])
+    assert mixed == [None, "caf\u00e9"]
+    built = NormalizedResponse.from_backend(200, {"Content-Type": "text/plain; charset=ISO-8859-1"},
+                                            b"caf\xe9", "http://h/")
+    assert built.text == "caf\u00e9"
