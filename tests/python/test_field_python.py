@@ -188,3 +188,17 @@ def test_text_is_decoded_with_the_declared_charset(server):
     built = NormalizedResponse.from_backend(200, {"Content-Type": "text/plain; charset=ISO-8859-1"},
                                             b"caf\xe9", "http://h/")
     assert built.text == "caf\u00e9"
+
+
+# ---- 5. a Host header reaches the server -----------------------------------
+
+
+def test_host_header_reaches_the_server(server):
+    url = server.url("/headers")
+    assert fastreq.fastreq(url, headers={"Host": "per-call.example"})["headers"]["Host"] == ["per-call.example"]
+    with FastRequests(headers={"Host": "client.example"}) as c:
+        assert c.request_sync(url)["headers"]["Host"] == ["client.example"]
+        assert c.request_sync([url], headers={"host": "request.example"})[0]["headers"]["Host"] == [
+            "request.example"]
+        spec = {"url": url, "headers": {"HOST": "spec.example"}}
+        assert c.request_sync([spec])[0]["headers"]["Host"] == ["spec.example"]
