@@ -3,7 +3,7 @@
 The array holds one object per request with the header's field names
 (url, method, params, data, content, json, headers, cookies, timeout,
 proxy, http2, follow_redirects, verify_ssl, stream, output_path,
-max_body_size, id). Query parameters and forms travel as ``[[name,
+max_body_size, retry_non_idempotent, id). Query parameters and forms travel as ``[[name,
 value], ...]`` pairs so their order is kept; bytes bodies as base64
 ``content``.
 
@@ -201,7 +201,7 @@ class Plan:
 _SPEC_FIELDS = {
     "url", "method", "params", "data", "json", "content", "headers", "cookies", "timeout", "proxy",
     "http2", "stream", "follow_redirects", "verify_ssl", "save_to", "output_path", "return_type",
-    "stream_callback", "max_body_size", "id",
+    "stream_callback", "max_body_size", "retry_non_idempotent", "id",
 }
 
 _BODY_KEYS = ("data", "content", "json")
@@ -432,7 +432,7 @@ def build_plan(
                     if not isinstance(pr, str):
                         raise ValidationError(f"proxy must be a str, got {pr!r}", field_name="proxy")
                     r["proxy"] = pr
-            for flag in ("http2", "follow_redirects", "verify_ssl"):
+            for flag in ("http2", "follow_redirects", "verify_ssl", "retry_non_idempotent"):
                 if flag in spec:
                     v = spec.pop(flag)
                     if v is not None:

@@ -88,13 +88,19 @@ def _check_int(name: str, v: Any, minimum: int) -> int:
     return v
 
 
-def _check_number(name: str, v: Any, allow_none: bool = True) -> Optional[float]:
+def _check_number(name: str, v: Any, allow_none: bool = True, positive: bool = False) -> Optional[float]:
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
-        raise ValidationError(f"{name} must be a number >= 0{' or None' if allow_none else ''}, got {v!r}",
-                              field_name=name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0 or (positive and v == 0):
+        raise ValidationError(f"{name} must be a number {'>' if positive else '>='} 0"
+                              f"{' or None' if allow_none else ''}, got {v!r}", field_name=name)
     return float(v)
+
+
+def _no_limit_as_negative(v: Any) -> Any:
+    """A limit as the engine's client config wants it: 0 ("no limit",
+    "off") is a negative number there, where 0 means "the default"."""
+    return -1 if v == 0 else v
 
 
 class FastRequests:
@@ -135,6 +141,21 @@ class FastRequests:
             retry delay shape (defaults 1.0 s, 0.1, 60 s).
         ca_file: (fastreq addition) PEM file of extra trusted root
             certificates (a private CA), added to the system's.
+        connect_timeout: (fastreq addition) seconds to establish a
+            connection, TLS included; None = the engine's default (30 s),
+            0 = no limit.
+        read_timeout: (fastreq addition) seconds without any byte
+            arriving after which an attempt fails as a timeout; None = the
+            engine's default (300 s), 0 = no limit.
+        retry_non_idempotent: (fastreq addition) also retry methods that
+            are not idempotent (POST, PATCH); a request spec may set its own
+            ``retry_non_idempotent``.
+        circuit_breaker_threshold: (fastreq addition) consecutive failures
+            to connect to one host after which its queued requests fail
+            fast; None = the engine's default (20), 0 = off.
+        circuit_breaker_cooldown: (fastreq addition) seconds an open
+            breaker waits before it lets one probe through; None = the
+            engine's default (30 s).
 
     The engine client is created on first use, so constructing a
     FastRequests never starts the Go runtime. A closed client raises
@@ -174,6 +195,11 @@ class FastRequests:
         jitter: Optional[float] = None,
         max_delay: Optional[float] = None,
         ca_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+        connect_timeout: Optional[float] = None,
+        read_timeout: Optional[float] = None,
+        retry_non_idempotent: bool = False,
+        circuit_breaker_threshold: Optional[int] = None,
+        circuit_breaker_cooldown: Optional[float] = None,
     ) -> None:
         self._native: Optional[ClientHandle] = None
         self._closed = False
@@ -228,6 +254,14 @@ class FastRequests:
             if not os.path.isfile(ca_file):
                 raise ConfigurationError(f"ca_file {ca_file!r} does not exist", config_key="ca_file")
         self.ca_file = ca_file
+        self.connect_timeout = _check_number("connect_timeout", connect_timeout)
+        self.read_timeout = _check_number("read_timeout", read_timeout)
+        self.retry_non_idempotent = bool(retry_non_idempotent)
+        self.circuit_breaker_threshold = None if circuit_breaker_threshold is None else _check_int(
+            "circuit_breaker_threshold", circuit_breaker_threshold, 0)
+        # > 0: the engine reads 0 as its default.
+        self.circuit_breaker_cooldown = _check_number("circuit_breaker_cooldown", circuit_breaker_cooldown,
+                                                      positive=True)
         self._native_settings = (self.follow_redirects, self.verify_ssl, self.timeout)
         if self.debug:
             _enable_debug_logging()
@@ -288,6 +322,11 @@ class FastRequests:
             "jitter": self.jitter,
             "max_delay": self.max_delay,
             "ca_file": self.ca_file,
+            "connect_timeout": _no_limit_as_negative(self.connect_timeout),
+            "read_timeout": _no_limit_as_negative(self.read_timeout),
+            "retry_non_idempotent": self.retry_non_idempotent or None,
+            "circuit_breaker_threshold": _no_limit_as_negative(self.circuit_breaker_threshold),
+            "circuit_breaker_cooldown": self.circuit_breaker_cooldown,
         }
         cfg.update((k, v) for k, v in optional.items() if v is not None)
         # The Go runtime sees the environment the process started with; pass
@@ -862,6 +901,8 @@ _CLIENT_KEYS = (
     "verify_ssl", "timeout", "cookies", "random_user_agent", "random_proxy", "proxies", "proxy_selection",
     "proxy_cooldown", "webshare_file", "headers", "debug", "verbose", "return_none_on_failure", "impersonate",
     "max_redirects", "max_body_size", "backoff_multiplier", "jitter", "max_delay", "ca_file",
+    "connect_timeout", "read_timeout", "retry_non_idempotent", "circuit_breaker_threshold",
+    "circuit_breaker_cooldown",
 )
 
 
@@ -907,6 +948,11 @@ def fastreq(
     jitter: Optional[float] = None,
     max_delay: Optional[float] = None,
     ca_file: Optional[str] = None,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
+    retry_non_idempotent: bool = False,
+    circuit_breaker_threshold: Optional[int] = None,
+    circuit_breaker_cooldown: Optional[float] = None,
 ) -> Any:
     """Run requests synchronously and return their results.
 
@@ -968,6 +1014,11 @@ async def fastreq_async(
     jitter: Optional[float] = None,
     max_delay: Optional[float] = None,
     ca_file: Optional[str] = None,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
+    retry_non_idempotent: bool = False,
+    circuit_breaker_threshold: Optional[int] = None,
+    circuit_breaker_cooldown: Optional[float] = None,
 ) -> Any:
     """The coroutine twin of :func:`fastreq`. It never blocks the event
     loop and uses no thread per request: the batch's readiness descriptor

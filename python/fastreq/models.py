@@ -45,7 +45,8 @@ class RequestConfig:
 
     fastreq additions: ``save_to`` writes the body straight to that file
     (the result is then the file's :class:`pathlib.Path`), and
-    ``return_type``, ``stream_callback`` and ``max_body_size`` override the
+    ``return_type``, ``stream_callback``, ``max_body_size`` and
+    ``retry_non_idempotent`` (None: the client's setting) override the
     call's settings for this request.
     """
 
@@ -67,6 +68,7 @@ class RequestConfig:
     return_type: Optional[Union[ReturnType, str]] = None
     stream_callback: Optional[Callable[[bytes], Any]] = None
     max_body_size: Optional[int] = None
+    retry_non_idempotent: Optional[bool] = None
 
 
 @dataclass

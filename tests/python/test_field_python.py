@@ -202,3 +202,132 @@ def test_host_header_reaches_the_server(server):
             "request.example"]
         spec = {"url": url, "headers": {"HOST": "spec.example"}}
         assert c.request_sync([spec])[0]["headers"]["Host"] == ["spec.example"]
+
+
+# ---- 6. connection and circuit-breaker options ----------------------------
+
+NEW_CLIENT_OPTIONS = {
+    "connect_timeout": None,
+    "read_timeout": None,
+    "retry_non_idempotent": False,
+    "circuit_breaker_threshold": None,
+    "circuit_breaker_cooldown": None,
+}
+
+
+@pytest.mark.parametrize("fn", [fastreq.fastreq, fastreq_async, FastRequests.__init__])
+def test_new_client_options_in_every_signature(fn):
+    import inspect
+
+    from fastreq.client import _CLIENT_KEYS
+
+    ps = inspect.signature(fn).parameters
+    for name, default in NEW_CLIENT_OPTIONS.items():
+        assert ps[name].default == default and ps[name].kind is inspect.Parameter.KEYWORD_ONLY, name
+        assert name in _CLIENT_KEYS
+
+
+@pytest.mark.parametrize("name, bad", [
+    ("connect_timeout", -1), ("connect_timeout", "5"), ("connect_timeout", True),
+    ("connect_timeout", float("nan")), ("read_timeout", -0.5), ("read_timeout", [1]),
+    ("circuit_breaker_threshold", -1), ("circuit_breaker_threshold", 2.5),
+    ("circuit_breaker_threshold", True), ("circuit_breaker_cooldown", -1),
+    ("circuit_breaker_cooldown", 0), ("circuit_breaker_cooldown", "30"),
+])
+def test_new_client_options_are_validated(name, bad):
+    with pytest.raises(ValidationError) as ei:
+        FastRequests(**{name: bad})
+    assert ei.value.field_name == name
+    with pytest.raises(ValidationError) as ei:
+        fastreq.fastreq("http://127.0.0.1:1/", **{name: bad})
+    assert ei.value.field_name == name
+
+
+def test_engine_config_of_the_new_options():
+    """What reaches the engine: Python's 0 ("no limit", "off") is the
+    engine's negative number, None is left out (the engine's default)."""
+    cfg = FastRequests()._config()
+    assert not set(NEW_CLIENT_OPTIONS) & set(cfg)
+    cfg = FastRequests(connect_timeout=0, read_timeout=0, circuit_breaker_threshold=0,
+                       circuit_breaker_cooldown=0.5, retry_non_idempotent=True)._config()
+    assert {k: cfg[k] for k in NEW_CLIENT_OPTIONS} == {
+        "connect_timeout": -1, "read_timeout": -1, "retry_non_idempotent": True,
+        "circuit_breaker_threshold": -1, "circuit_breaker_cooldown": 0.5}
+    cfg = FastRequests(connect_timeout=2, read_timeout=1.5, circuit_breaker_threshold=7)._config()
+    assert (cfg["connect_timeout"], cfg["read_timeout"], cfg["circuit_breaker_threshold"]) == (2.0, 1.5, 7)
+
+
+def test_read_timeout_fails_a_stalled_request(server):
+    t = time.monotonic()
+    with pytest.raises(PartialFailureError) as ei:
+        fastreq.fastreq([server.url("/x/stall")], read_timeout=0.5, max_retries=0, timeout=10)
+    assert time.monotonic() - t < 2.5
+    assert ei.value.failures_by_index[0].error.kind == "timeout"
+    with FastRequests(read_timeout=0, max_retries=0) as c:  # 0: no limit
+        assert c.request_sync(server.url("/x/stall?seconds=0.3"), return_type="text") == "done\n"
+
+
+def test_connect_timeout_fails_a_connection_that_is_never_accepted():
+    # A listener whose accept queue is full: the kernel drops further SYNs,
+    # so a connect hangs.
+    ls = socket.socket()
+    ls.bind(("127.0.0.1", 0))
+    ls.listen(0)
+    fillers = []
+    try:
+        for _ in range(8):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(ls.getsockname())
+            fillers.append(f)
+        url = "http://%s:%d/" % ls.getsockname()
+        t = time.monotonic()
+        with pytest.raises(PartialFailureError) as ei:
+            fastreq.fastreq([url], connect_timeout=0.5, max_retries=0, timeout=10)
+        assert time.monotonic() - t < 3
+        assert ei.value.failures_by_index[0].error.kind in ("timeout", "connect")
+    finally:
+        for f in fillers:
+            f.close()
+        ls.close()
+
+
+def test_retry_non_idempotent(server, key):
+    def post(k, **kw):
+        return server.url(f"/x/status-then-ok?fail=1&status=503&key={key}-{k}")
+
+    fast = dict(max_retries=1, backoff_multiplier=0.001)
+    with pytest.raises(PartialFailureError) as ei:  # POST is not retried by default
+        fastreq.fastreq([post("a")], method="POST", **fast)
+    assert ei.value.failures_by_index[0].error.status_code == 503
+    assert fastreq.fastreq([post("b")], method="POST", retry_non_idempotent=True, **fast)[0]["attempts"] == 2
+    spec = {"url": post("c"), "method": "POST", "retry_non_idempotent": True}
+    assert fastreq.fastreq([spec], **fast)[0]["attempts"] == 2
+    assert fastreq.fastreq([post("d")], **fast)[0]["attempts"] == 2  # GET is retried either way
+
+
+def test_circuit_breaker_options():
+    """A refused connection fails with the same message every time; a
+    request the open breaker fails fast says something else."""
+    dead = f"http://127.0.0.1:{closed_port()}/"
+    one_at_a_time = dict(concurrency=1, max_retries=0)
+
+    def errors(client, n):
+        with fastreq_as_completed([dead] * n, **one_at_a_time, **client) as it:
+            return [str(c.error) for c in sorted(it, key=lambda c: c.index)]
+
+    refused = errors({}, 1)[0]
+    # Off (0): every request tries to connect, past the default threshold of 20.
+    assert errors(dict(circuit_breaker_threshold=0), 25) == [refused] * 25
+    # After 2 refused connections the rest fail fast.
+    got = errors(dict(circuit_breaker_threshold=2), 6)
+    assert got[:2] == [refused] * 2 and refused not in got[2:]
+    # After the cooldown one probe goes out (and is refused again).
+    with FastRequests(circuit_breaker_threshold=1, circuit_breaker_cooldown=0.3, return_none_on_failure=True,
+                      **one_at_a_time) as c:
+        c.request_sync([dead, dead])
+        time.sleep(0.5)
+        with pytest.raises(PartialFailureError) as ei:
+            c.return_none_on_failure = False
+            c.request_sync([dead])
+        assert str(ei.value.failures_by_index[0].error) == refused
