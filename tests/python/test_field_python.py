@@ -331,3 +331,75 @@ def test_circuit_breaker_options():
             c.return_none_on_failure = False
             c.request_sync([dead])
         assert str(ei.value.failures_by_index[0].error) == refused
+
+
+# ---- 7. Ctrl-C with a million queued requests ---------------------------------
+
+CTRL_C_MILLION = r"""
+import signal, sys, time, fastreq
+stall, fast = sys.argv[1], sys.argv[2]
+urls = [fast] + [stall] * 999_999
+caught = []
+
+def on_sigint(signum, frame):
+    caught.append(time.monotonic())
+    raise KeyboardInterrupt
+
+def progress(done, total):
+    print("submitted", flush=True)  # the first request finished: the batch is in
+
+signal.signal(signal.SIGINT, on_sigint)
+try:
+    fastreq.fastreq(urls, concurrency=64, max_retries=0, progress_callback=progress)
+    print("finished?!", flush=True)
+except KeyboardInterrupt:
+    took = time.monotonic() - caught[0]
+    print("interrupt-to-except %.3f handles=%d" % (took, fastreq.engine.live_handles()), flush=True)
+    sys.exit(42)
+"""
+
+
+def test_ctrl_c_with_a_million_queued_requests_is_prompt(server):
+    env = dict(os.environ, PYTHONPATH=str(PYTHON_DIR))
+    p = subprocess.Popen([sys.executable, "-c", CTRL_C_MILLION, server.url("/x/stall"), server.url("/x/json")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert p.stdout.readline().strip() == "submitted", p.stderr.read()
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rc = p.wait(timeout=60)
+        out = p.stdout.read().split()
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert rc == 42, p.stderr.read()
+    assert out[0] == "interrupt-to-except" and out[2] == "handles=0", out
+    assert float(out[1]) < 0.2, out
+
+
+CTRL_C_DURING_SUBMIT = r"""
+import os, signal, sys, threading, fastreq
+from fastreq import _ffi
+lb = _ffi.lib()
+submit = lb.batch_submit
+
+def interrupted_submit(*args):
+    # Ctrl-C while the engine reads a million requests.
+    threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGINT)).start()
+    return submit(*args)
+
+lb.batch_submit = interrupted_submit
+client = fastreq.FastRequests(concurrency=64, max_retries=0)
+try:
+    client.request_sync([sys.argv[1]] * 1_000_000)
+except KeyboardInterrupt:
+    print("handles=%d" % fastreq.engine.live_handles(), flush=True)  # the client's only
+client.close_sync()
+"""
+
+
+def test_ctrl_c_during_the_submit_leaks_no_batch(server):
+    out = run_python(CTRL_C_DURING_SUBMIT, server.url("/x/stall"), timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split() == ["handles=1"]
