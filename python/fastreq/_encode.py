@@ -3,9 +3,9 @@
 The array holds one object per request with the header's field names
 (url, method, params, data, content, json, headers, cookies, timeout,
 proxy, http2, follow_redirects, verify_ssl, stream, output_path,
-max_body_size, retry_non_idempotent, id). Query parameters and forms travel as ``[[name,
-value], ...]`` pairs so their order is kept; bytes bodies as base64
-``content``.
+max_body_size, retry_non_idempotent, id). Query parameters and forms
+travel as ``[[name, value], ...]`` pairs so their order is kept; bytes
+bodies as base64 ``content``.
 
 The common case, a list of str URLs sharing one set of settings, is built
 without any per-URL Python work: the URL list is serialized once and the

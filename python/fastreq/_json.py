@@ -3,9 +3,10 @@
 ``loads`` accepts bytes; ``dumps`` returns bytes. Both raise ValueError
 subclasses on bad input (orjson.JSONDecodeError and json.JSONDecodeError
 are ValueErrors); ``dumps`` raises for NaN and +-Infinity only with the
-standard module (orjson writes them as null: see :func:`has_nonfinite`). A body nested deeper than the parser allows is one of
-:data:`DECODE_ERRORS` too: orjson raises JSONDecodeError past 1024
-levels, the standard module RecursionError.
+standard module (orjson writes them as null: see :func:`has_nonfinite`).
+``loads`` raises one of :data:`DECODE_ERRORS` for input nested deeper
+than the parser allows: orjson JSONDecodeError past 1024 levels, the
+standard module RecursionError.
 
 orjson parses only from version 3.9.15 on: older ones have no depth limit
 and overflow the C stack (killing the process) on a body of a few hundred

@@ -324,7 +324,7 @@ class FastRequests:
             "ca_file": self.ca_file,
             "connect_timeout": _no_limit_as_negative(self.connect_timeout),
             "read_timeout": _no_limit_as_negative(self.read_timeout),
-            "retry_non_idempotent": self.retry_non_idempotent or None,
+            "retry_non_idempotent": self.retry_non_idempotent or None,  # False: the engine default
             "circuit_breaker_threshold": _no_limit_as_negative(self.circuit_breaker_threshold),
             "circuit_breaker_cooldown": self.circuit_breaker_cooldown,
         }
