@@ -3,8 +3,9 @@ results, synchronously (no event loop) or under asyncio.
 
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one ``ctypes.string_at`` copy of the body, one
-JSON parse (orjson when installed) and a list store. The metadata JSON of
-a record is decoded only for ``return_type="response"`` and for failures.
+JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
+metadata JSON of a record is decoded only for return types "response" and
+"text" (its Content-Type names the charset) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
 
 Go never calls into Python: records wait in the batch's queue. Unless
@@ -35,8 +36,8 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, ClientHandle, _raise_for, check_rc
-from .exceptions import ClientClosedError, FailureDetails, error_from_json
-from .models import NormalizedResponse
+from .exceptions import ClientClosedError, FailureDetails, error_from_json, redact_url
+from .models import NormalizedResponse, decode_text
 
 log = logging.getLogger("fastreq")
 
@@ -84,6 +85,9 @@ def _string_at(ptr: int, size: int) -> bytes:
 
 
 _RECORD_SIZE = _ffi.RECORD_SIZE
+#: A body that does not decode as JSON (invalid, or nested too deep) gives
+#: None, never an exception that would end the batch.
+_DECODE_ERRORS = _json.DECODE_ERRORS
 _CHUNK = _ffi.DRAIN_CHUNK
 
 
@@ -259,7 +263,7 @@ class BatchRun:
                 if blen:
                     try:
                         results[idx] = loads(string_at(bptr, blen) if blen < big else _string_at(bptr, blen))
-                    except ValueError:
+                    except _DECODE_ERRORS:
                         pass
             self.remaining -= done
             return
@@ -276,7 +280,7 @@ class BatchRun:
                 if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
                 else:
-                    v = _value(rt, bptr, blen)
+                    v = _value(rt, bptr, blen, mptr, mlen)
                 if save_paths is not None and rt != RT_RESPONSE and idx in save_paths:
                     v = save_paths[idx]
                 if parse is not None:
@@ -304,6 +308,7 @@ class BatchRun:
 
     def _response(self, idx: int, status: int, bptr: int, blen: int, mptr: int, mlen: int) -> NormalizedResponse:
         meta = _meta(mptr, mlen)
+        headers = meta.get("headers") or {}
         content = _string_at(bptr, blen) if blen else b""
         json_data = None
         is_json = False
@@ -311,13 +316,13 @@ class BatchRun:
             try:
                 json_data = _json.loads(content)
                 is_json = True
-            except ValueError:
+            except _DECODE_ERRORS:
                 pass
         return NormalizedResponse(
             status_code=int(meta.get("status_code") or status),
-            headers=meta.get("headers") or {},
+            headers=headers,
             content=content,
-            text=content.decode("utf-8", "replace"),
+            text=decode_text(content, headers.get("content-type")),
             json_data=json_data,
             url=meta.get("url") or self.plan.urls[idx],
             is_json=is_json,
@@ -328,22 +333,25 @@ class BatchRun:
         )
 
 
-def _value(rt: int, bptr: int, blen: int) -> Any:
-    """A successful body as return type rt (not "response")."""
-    return _value_of(rt, _string_at(bptr, blen) if blen else b"")
+def _value(rt: int, bptr: int, blen: int, mptr: int, mlen: int) -> Any:
+    """A successful body as return type rt (not "response"). "text" needs
+    the record's metadata (its Content-Type header)."""
+    body = _string_at(bptr, blen) if blen else b""
+    if rt == RT_TEXT:
+        return decode_text(body, (_meta(mptr, mlen).get("headers") or {}).get("content-type"))
+    return _value_of(rt, body)
 
 
 def _value_of(rt: int, body: bytes) -> Any:
-    """:func:`_value` of a body already copied out."""
+    """:func:`_value` of a body already copied out, for a return type other
+    than "text"."""
     if rt == RT_JSON:
         if body:
             try:
                 return _json.loads(body)
-            except ValueError:
+            except _DECODE_ERRORS:
                 pass
         return None
-    if rt == RT_TEXT:
-        return body.decode("utf-8", "replace")
     if rt == RT_CONTENT:
         return body
     return None  # RT_STREAM: the chunks went to stream_callback
@@ -369,6 +377,7 @@ def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name
 
 
 def _failure_of(url: str, idx: int, status: int, meta: Dict[str, Any], backend_name: Optional[str]) -> FailureDetails:
+    url = redact_url(url)  # FailureDetails.url, the exception's url and the log line show no password
     err = meta.get("error")
     exc = error_from_json(err, backend_name=backend_name, status=status, default_url=url)
     attempts = int(meta.get("attempts") or (err or {}).get("attempts") or 1)
@@ -389,7 +398,7 @@ def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
         _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
         if e:
             return None, _failure(url, 0, status, mptr, mlen, backend_name)
-        return _value(rtype, bptr, blen), None
+        return _value(rtype, bptr, blen, mptr, mlen), None
     finally:
         lb.records_release(buf[1], n)
 
@@ -404,7 +413,7 @@ def _one_end(lb: Any, h: int, buf: Any) -> None:
 
 def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
                  backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """One request of return type JSON, TEXT or CONTENT, start to end: the
+    """One request of return type JSON or CONTENT, start to end: the
     lean path of ``request_sync(url)`` (the latency of one call is mostly
     the Python around the library calls, so this one makes only the calls
     and the work it needs: no BatchRun, no batch handle object). Returns

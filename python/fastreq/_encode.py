@@ -3,9 +3,9 @@
 The array holds one object per request with the header's field names
 (url, method, params, data, content, json, headers, cookies, timeout,
 proxy, http2, follow_redirects, verify_ssl, stream, output_path,
-max_body_size, id). Query parameters and forms travel as ``[[name,
-value], ...]`` pairs so their order is kept; bytes bodies as base64
-``content``.
+max_body_size, retry_non_idempotent, id). Query parameters and forms
+travel as ``[[name, value], ...]`` pairs so their order is kept; bytes
+bodies as base64 ``content``.
 
 The common case, a list of str URLs sharing one set of settings, is built
 without any per-URL Python work: the URL list is serialized once and the
@@ -19,11 +19,11 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 from urllib.parse import parse_qsl
 
 from . import _json
-from .exceptions import ConfigurationError, ValidationError
+from .exceptions import ConfigurationError, ValidationError, redact_url
 from .models import RequestConfig, RequestOptions, ReturnType
 
 RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
@@ -56,8 +56,10 @@ def return_type_code(rt: Any) -> int:
 
 
 def check_url(u: Any) -> str:
-    if isinstance(u, str) and (u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES)):
-        return u
+    if isinstance(u, str):
+        if u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES):
+            return u
+        u = redact_url(u)
     raise ValidationError(f"Invalid URL: {u!r}. Must start with http:// or https://", field_name="url")
 
 
@@ -199,7 +201,7 @@ class Plan:
 _SPEC_FIELDS = {
     "url", "method", "params", "data", "json", "content", "headers", "cookies", "timeout", "proxy",
     "http2", "stream", "follow_redirects", "verify_ssl", "save_to", "output_path", "return_type",
-    "stream_callback", "max_body_size", "id",
+    "stream_callback", "max_body_size", "retry_non_idempotent", "id",
 }
 
 _BODY_KEYS = ("data", "content", "json")
@@ -430,7 +432,7 @@ def build_plan(
                     if not isinstance(pr, str):
                         raise ValidationError(f"proxy must be a str, got {pr!r}", field_name="proxy")
                     r["proxy"] = pr
-            for flag in ("http2", "follow_redirects", "verify_ssl"):
+            for flag in ("http2", "follow_redirects", "verify_ssl", "retry_non_idempotent"):
                 if flag in spec:
                     v = spec.pop(flag)
                     if v is not None:
@@ -463,12 +465,35 @@ def build_plan(
                 rtypes = [rtype] * n
             rtypes[i] = rt_i
         reqs.append(r)
-    try:
-        payload = _json.dumps(reqs)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"a request body is not JSON-serializable: {exc}", field_name="json") from exc
+    payload = _serialize(reqs, _json_bodies(reqs))
     return Plan(payload=payload, n=n, urls=url_list, single=single, keys=key_list, rtype=rtype, rtypes=rtypes,
                 stream_cb=stream_callback, stream_cbs=stream_cbs, save_paths=save_paths)
+
+
+def _serialize(v: Any, bodies: Optional[Iterable[Any]] = None) -> bytes:
+    """v (requests, their URLs or their shared fields) as JSON, or
+    ValidationError naming "json" when it does not serialize or when one of
+    bodies (the json bodies in v) holds NaN or +-Infinity, which JSON has no
+    numbers for. The standard module refuses those itself; orjson writes
+    null, so the bodies are walked only when the output holds a null."""
+    try:
+        out = _json.dumps(v)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(f"a request body is not JSON-serializable: {exc}", field_name="json") from exc
+    if bodies is not None and b"null" in out and any(_json.has_nonfinite(b) for b in bodies):
+        raise ValidationError("a request body is not JSON-serializable: NaN and Infinity are not JSON numbers",
+                              field_name="json")
+    return out
+
+
+def _json_bodies(reqs: List[Dict[str, Any]]) -> Iterator[Any]:
+    """The json bodies of reqs, each object once (requests share the call's)."""
+    seen = set()
+    for r in reqs:
+        b = r.get("json")
+        if b is not None and id(b) not in seen:
+            seen.add(id(b))
+            yield b
 
 
 def _splice(urls: List[str], common: Dict[str, Any]) -> bytes:
@@ -477,11 +502,8 @@ def _splice(urls: List[str], common: Dict[str, Any]) -> bytes:
     ever occurs between two elements of the serialized list."""
     if not urls:
         return b"[]"
-    try:
-        enc = _json.dumps(urls)
-        suffix = b"}" if not common else b"," + _json.dumps(common)[1:]
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(f"a request body is not JSON-serializable: {exc}", field_name="json") from exc
+    enc = _serialize(urls)
+    suffix = b"}" if not common else b"," + _serialize(common, (common.get("json"),))[1:]
     return b'[{"url":' + enc[1:-1].replace(b'","', b'"' + suffix + b',{"url":"') + suffix + b"]"
 
 

@@ -156,8 +156,18 @@ class ClientHandle(NativeHandle):
         flags = _ffi.SUBMIT_STRICT if strict else 0
         if not need_meta:
             flags |= _ffi.SUBMIT_META_ON_FAILURE
-        rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
-                             ctypes.byref(err))
+        try:
+            rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
+                                 ctypes.byref(err))
+        except BaseException:
+            # A signal handler's exception (Ctrl-C while the engine reads a
+            # large batch) is raised as the call returns, before the caller
+            # holds the batch: free what the call made.
+            if out.value:
+                lb.batch_free(out.value)
+            if err.value:
+                lb.free(err.value)
+            raise
         if rc != _ffi.OK:
             _raise_for(rc, err.value, "submitting requests", backend_name)
         return out.value

@@ -2,13 +2,25 @@
 
 ``loads`` accepts bytes; ``dumps`` returns bytes. Both raise ValueError
 subclasses on bad input (orjson.JSONDecodeError and json.JSONDecodeError
-are ValueErrors).
+are ValueErrors); ``dumps`` raises for NaN and +-Infinity only with the
+standard module (orjson writes them as null: see :func:`has_nonfinite`).
+``loads`` raises one of :data:`DECODE_ERRORS` for input nested deeper
+than the parser allows: orjson JSONDecodeError past 1024 levels, the
+standard module RecursionError.
+
+orjson parses only from version 3.9.15 on: older ones have no depth limit
+and overflow the C stack (killing the process) on a body of a few hundred
+KB of nested brackets. With an older orjson, ``loads`` is the standard
+module's and ``dumps`` stays orjson's.
 """
 
 from __future__ import annotations
 
 import json as _std
-from typing import Any, Callable
+import re
+from dataclasses import fields, is_dataclass
+from math import isfinite as _isfinite
+from typing import Any, Callable, Optional
 
 try:  # pragma: no cover - depends on the environment
     import orjson as _orjson
@@ -17,20 +29,50 @@ except ImportError:  # pragma: no cover
 
 HAVE_ORJSON = _orjson is not None
 
+#: What ``loads`` raises for a body that is not JSON it can return.
+DECODE_ERRORS = (ValueError, RecursionError)
+
 
 def _std_loads(b: Any) -> Any:
     return _std.loads(b)
 
 
 def _std_dumps(v: Any) -> bytes:
-    return _std.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return _std.dumps(v, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
 
+
+def has_nonfinite(v: Any) -> bool:
+    """Whether v holds a float NaN or +-Infinity, which JSON cannot express:
+    the standard module's ``dumps`` raises ValueError for them, orjson's
+    writes null. Looks where orjson looks: dict values, lists, tuples and
+    dataclass fields."""
+    stack = [v]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, float):
+            if not _isfinite(x):
+                return True
+        elif isinstance(x, dict):
+            stack.extend(x.values())
+        elif isinstance(x, (list, tuple)):
+            stack.extend(x)
+        elif is_dataclass(x) and not isinstance(x, type):
+            stack.extend(getattr(x, f.name) for f in fields(x))
+    return False
+
+
+def _version(v: str) -> "tuple[int, ...]":
+    return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
+
+
+_orjson_loads: Optional[Callable[[Any], Any]] = None
+if _orjson is not None and _version(getattr(_orjson, "__version__", "0")) >= (3, 9, 15):
+    _orjson_loads = _orjson.loads
 
 if _orjson is not None:
-    loads: Callable[[Any], Any] = _orjson.loads
     _OPTS = _orjson.OPT_SERIALIZE_NUMPY if hasattr(_orjson, "OPT_SERIALIZE_NUMPY") else 0
 
-    def dumps(v: Any) -> bytes:
+    def _orjson_dumps(v: Any) -> bytes:
         try:
             return _orjson.dumps(v, option=_OPTS)
         except TypeError:
@@ -38,21 +80,19 @@ if _orjson is not None:
             # subclasses): fall back to the standard module for those.
             return _std_dumps(v)
 
-else:  # pragma: no cover
-    loads = _std_loads
-    dumps = _std_dumps
+
+loads: Callable[[Any], Any] = _std_loads
+dumps: Callable[[Any], bytes] = _std_dumps
 
 
 def use_stdlib(enabled: bool = True) -> None:
-    """Switch to the standard json module (for tests and debugging)."""
+    """Switch to the standard json module (for tests and debugging), or
+    back to orjson where it is installed (and, for ``loads``, safe)."""
     global loads, dumps
     if enabled or _orjson is None:
         loads, dumps = _std_loads, _std_dumps
     else:
-        loads = _orjson.loads
+        loads, dumps = _orjson_loads or _std_loads, _orjson_dumps
 
-        def dumps(v: Any) -> bytes:  # type: ignore[misc]
-            try:
-                return _orjson.dumps(v, option=_OPTS)
-            except TypeError:
-                return _std_dumps(v)
+
+use_stdlib(False)

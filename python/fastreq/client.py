@@ -55,8 +55,12 @@ _debug_handler: Optional[logging.Handler] = None
 #: Sent as a per-request timeout to mean "no limit" when the engine client
 #: was created with a timeout but the caller set client.timeout = None.
 _NO_TIMEOUT = 1e9
-#: The return types request_sync's single-request path serves (see run_one_sync).
-_ONE_RTYPES = (RT_JSON, RT_TEXT, RT_CONTENT)
+#: The return types the single-request paths serve (see run_one_sync): those
+#: that need no metadata of a successful response, which they go without.
+_ONE_RTYPES = (RT_JSON, RT_CONTENT)
+#: The return types that read a successful response's metadata: "response",
+#: and "text" for the charset of its Content-Type.
+_META_RTYPES = (RT_RESPONSE, RT_TEXT)
 
 ProgressOption = Union[bool, str, None]
 ProgressCallback = Callable[[int, int], Any]
@@ -84,13 +88,19 @@ def _check_int(name: str, v: Any, minimum: int) -> int:
     return v
 
 
-def _check_number(name: str, v: Any, allow_none: bool = True) -> Optional[float]:
+def _check_number(name: str, v: Any, allow_none: bool = True, positive: bool = False) -> Optional[float]:
     if v is None and allow_none:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0:
-        raise ValidationError(f"{name} must be a number >= 0{' or None' if allow_none else ''}, got {v!r}",
-                              field_name=name)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v or v < 0 or (positive and v == 0):
+        raise ValidationError(f"{name} must be a number {'>' if positive else '>='} 0"
+                              f"{' or None' if allow_none else ''}, got {v!r}", field_name=name)
     return float(v)
+
+
+def _no_limit_as_negative(v: Any) -> Any:
+    """A limit as the engine's client config wants it: 0 ("no limit",
+    "off") is a negative number there, where 0 means "the default"."""
+    return -1 if v == 0 else v
 
 
 class FastRequests:
@@ -131,6 +141,21 @@ class FastRequests:
             retry delay shape (defaults 1.0 s, 0.1, 60 s).
         ca_file: (fastreq addition) PEM file of extra trusted root
             certificates (a private CA), added to the system's.
+        connect_timeout: (fastreq addition) seconds to establish a
+            connection, TLS included; None = the engine's default (30 s),
+            0 = no limit.
+        read_timeout: (fastreq addition) seconds without any byte
+            arriving after which an attempt fails as a timeout; None = the
+            engine's default (300 s), 0 = no limit.
+        retry_non_idempotent: (fastreq addition) also retry methods that
+            are not idempotent (POST, PATCH); a request spec may set its own
+            ``retry_non_idempotent``.
+        circuit_breaker_threshold: (fastreq addition) consecutive failures
+            to connect to one host after which its queued requests fail
+            fast; None = the engine's default (20), 0 = off.
+        circuit_breaker_cooldown: (fastreq addition) seconds an open
+            breaker waits before it lets one probe through; None = the
+            engine's default (30 s).
 
     The engine client is created on first use, so constructing a
     FastRequests never starts the Go runtime. A closed client raises
@@ -170,6 +195,11 @@ class FastRequests:
         jitter: Optional[float] = None,
         max_delay: Optional[float] = None,
         ca_file: Optional[Union[str, "os.PathLike[str]"]] = None,
+        connect_timeout: Optional[float] = None,
+        read_timeout: Optional[float] = None,
+        retry_non_idempotent: bool = False,
+        circuit_breaker_threshold: Optional[int] = None,
+        circuit_breaker_cooldown: Optional[float] = None,
     ) -> None:
         self._native: Optional[ClientHandle] = None
         self._closed = False
@@ -224,6 +254,14 @@ class FastRequests:
             if not os.path.isfile(ca_file):
                 raise ConfigurationError(f"ca_file {ca_file!r} does not exist", config_key="ca_file")
         self.ca_file = ca_file
+        self.connect_timeout = _check_number("connect_timeout", connect_timeout)
+        self.read_timeout = _check_number("read_timeout", read_timeout)
+        self.retry_non_idempotent = bool(retry_non_idempotent)
+        self.circuit_breaker_threshold = None if circuit_breaker_threshold is None else _check_int(
+            "circuit_breaker_threshold", circuit_breaker_threshold, 0)
+        # > 0: the engine reads 0 as its default.
+        self.circuit_breaker_cooldown = _check_number("circuit_breaker_cooldown", circuit_breaker_cooldown,
+                                                      positive=True)
         self._native_settings = (self.follow_redirects, self.verify_ssl, self.timeout)
         if self.debug:
             _enable_debug_logging()
@@ -284,6 +322,11 @@ class FastRequests:
             "jitter": self.jitter,
             "max_delay": self.max_delay,
             "ca_file": self.ca_file,
+            "connect_timeout": _no_limit_as_negative(self.connect_timeout),
+            "read_timeout": _no_limit_as_negative(self.read_timeout),
+            "retry_non_idempotent": self.retry_non_idempotent or None,  # False: the engine default
+            "circuit_breaker_threshold": _no_limit_as_negative(self.circuit_breaker_threshold),
+            "circuit_breaker_cooldown": self.circuit_breaker_cooldown,
         }
         cfg.update((k, v) for k, v in optional.items() if v is not None)
         # The Go runtime sees the environment the process started with; pass
@@ -401,7 +444,8 @@ class FastRequests:
             run = BatchRun(plan, parse_func=parse_func, notify=make_notifier(reporter, progress_callback, plan.n),
                            collect=collect, backend_name=self.backend_name)
             try:
-                need_meta = plan.rtype == RT_RESPONSE or (plan.rtypes is not None and RT_RESPONSE in plan.rtypes)
+                need_meta = plan.rtype in _META_RTYPES or (
+                    plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
                 run.attach(client.submit(plan.payload, strict=True, backend_name=self.backend_name,
                                          need_meta=need_meta))
             except BaseException:
@@ -429,8 +473,8 @@ class FastRequests:
     @staticmethod
     def _one_path(plan: Plan, parse_func: Any, progress: ProgressOption, progress_callback: Any) -> bool:
         """Whether a call is one request the single-request paths serve
-        (run_one_sync, run_one_async): a value of type json, text or
-        content, nothing to call or write on the way."""
+        (run_one_sync, run_one_async): a value of type json or content,
+        nothing to call or write on the way."""
         return (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
                 and parse_func is None and not progress
                 and progress_callback is None)
@@ -857,6 +901,8 @@ _CLIENT_KEYS = (
     "verify_ssl", "timeout", "cookies", "random_user_agent", "random_proxy", "proxies", "proxy_selection",
     "proxy_cooldown", "webshare_file", "headers", "debug", "verbose", "return_none_on_failure", "impersonate",
     "max_redirects", "max_body_size", "backoff_multiplier", "jitter", "max_delay", "ca_file",
+    "connect_timeout", "read_timeout", "retry_non_idempotent", "circuit_breaker_threshold",
+    "circuit_breaker_cooldown",
 )
 
 
@@ -902,6 +948,11 @@ def fastreq(
     jitter: Optional[float] = None,
     max_delay: Optional[float] = None,
     ca_file: Optional[str] = None,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
+    retry_non_idempotent: bool = False,
+    circuit_breaker_threshold: Optional[int] = None,
+    circuit_breaker_cooldown: Optional[float] = None,
 ) -> Any:
     """Run requests synchronously and return their results.
 
@@ -963,6 +1014,11 @@ async def fastreq_async(
     jitter: Optional[float] = None,
     max_delay: Optional[float] = None,
     ca_file: Optional[str] = None,
+    connect_timeout: Optional[float] = None,
+    read_timeout: Optional[float] = None,
+    retry_non_idempotent: bool = False,
+    circuit_breaker_threshold: Optional[int] = None,
+    circuit_breaker_cooldown: Optional[float] = None,
 ) -> Any:
     """The coroutine twin of :func:`fastreq`. It never blocks the event
     loop and uses no thread per request: the batch's readiness descriptor

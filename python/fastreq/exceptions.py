@@ -217,6 +217,27 @@ class ClientClosedError(FastRequestsError, RuntimeError):
 ParallelRequestsError = FastRequestsError
 
 
+def redact_url(url: str) -> str:
+    """url with the password of its userinfo shown as "xxxxx"
+    ("http://user:xxxxx@host/", as Go's url.URL.Redacted shows it), for
+    every place a URL is shown or kept for display; other URLs unchanged.
+    The authority is what follows "//" (or, without "//", the start) up to
+    the first "/", "?" or "#"; the userinfo ends at its last "@"."""
+    if "@" not in url:
+        return url
+    start = url.find("//") + 2 if "//" in url else 0
+    end = len(url)
+    for sep in "/?#":
+        i = url.find(sep, start, end)
+        if i >= 0:
+            end = i
+    at = url.rfind("@", start, end)
+    colon = url.find(":", start, at) if at >= 0 else -1
+    if colon < 0:
+        return url
+    return url[: colon + 1] + "xxxxx" + url[at:]
+
+
 def error_from_json(e: Optional[dict], *, backend_name: Optional[str] = None, status: int = 0,
                     default_url: Optional[str] = None) -> FastRequestsError:
     """Map an engine error object ``{"kind", "message", "field", "url",

@@ -15,7 +15,9 @@ class ReturnType(str, Enum):
     """What a request's result is. A plain string works too.
 
     JSON: the parsed body (dict, list, ...), or None when the body is not JSON.
-    TEXT: the body decoded as UTF-8, invalid bytes replaced.
+    TEXT: the body decoded with the charset its Content-Type declares
+    (UTF-8 when it declares none or one Python does not know), invalid
+    bytes replaced.
     CONTENT: the body as bytes.
     RESPONSE: a :class:`NormalizedResponse`.
     STREAM: chunks go to ``stream_callback`` as they arrive; the result is None.
@@ -43,7 +45,8 @@ class RequestConfig:
 
     fastreq additions: ``save_to`` writes the body straight to that file
     (the result is then the file's :class:`pathlib.Path`), and
-    ``return_type``, ``stream_callback`` and ``max_body_size`` override the
+    ``return_type``, ``stream_callback``, ``max_body_size`` and
+    ``retry_non_idempotent`` (None: the client's setting) override the
     call's settings for this request.
     """
 
@@ -65,6 +68,7 @@ class RequestConfig:
     return_type: Optional[Union[ReturnType, str]] = None
     stream_callback: Optional[Callable[[bytes], Any]] = None
     max_body_size: Optional[int] = None
+    retry_non_idempotent: Optional[bool] = None
 
 
 @dataclass
@@ -84,6 +88,21 @@ class RequestOptions:
     stream_callback: Optional[Callable[[bytes], Any]] = None
 
 
+def decode_text(content: bytes, content_type: Optional[str]) -> str:
+    """content as text in the charset content_type declares (as requests'
+    ``Response.text``, without guessing one): UTF-8 when it declares none,
+    or one that is not a text encoding Python knows; invalid bytes replaced."""
+    if content_type and "charset" in content_type.lower():
+        for param in content_type.split(";")[1:]:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "charset":
+                try:
+                    return content.decode(value.strip(" \t'\""), "replace")
+                except (LookupError, ValueError):  # unknown, or not a text encoding
+                    break
+    return content.decode("utf-8", "replace")
+
+
 @dataclass
 class NormalizedResponse:
     """A response: what ``return_type="response"`` gives.
@@ -94,7 +113,8 @@ class NormalizedResponse:
             are joined with ", " (Set-Cookie with "\\n").
         content: Body bytes (gzip/deflate decoded; empty for downloads and
             streams).
-        text: Body decoded as UTF-8, invalid bytes replaced.
+        text: Body decoded with the charset of Content-Type (UTF-8 when
+            none or unknown), invalid bytes replaced.
         json_data: The parsed body, or None when it is not JSON.
         url: Final URL after redirects.
         is_json: Whether the body parsed as JSON.
@@ -126,13 +146,14 @@ class NormalizedResponse:
             try:
                 json_data = _json.loads(content)
                 parsed = True
-            except ValueError:
+            except _json.DECODE_ERRORS:
                 pass
+        lower = {str(k).lower(): v for k, v in headers.items()}
         return cls(
             status_code=status_code,
-            headers={str(k).lower(): v for k, v in headers.items()},
+            headers=lower,
             content=content,
-            text=content.decode("utf-8", "replace"),
+            text=decode_text(content, lower.get("content-type")),
             json_data=json_data,
             url=url,
             is_json=is_json or parsed,
