@@ -254,6 +254,12 @@ func (b *Batch) dispatch() {
 			b.abort(next)
 			return
 		}
+		if err := c.breaker.admit(t, time.Now()); err != nil { // the circuit opened while t waited
+			c.limiter.release()
+			t.res.Error = err
+			b.end(t)
+			continue
+		}
 		c.runners.start(func() { c.run(b, t) })
 	}
 }
@@ -268,6 +274,7 @@ type task struct {
 	attempt int       // attempts made
 	due     time.Time // when a waiting retry may run
 	host    string    // its circuit's key, when the breaker watches it
+	probe   bool      // admitted as its host's probe (see breaker)
 }
 
 // retryHeap orders waiting retries by due time.

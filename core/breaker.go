@@ -42,9 +42,9 @@ func newBreaker(threshold int, cooldown time.Duration, log *slog.Logger) *breake
 }
 
 // admit returns the error t fails with when its host's circuit is open,
-// else nil.
+// else nil. A task admitted as its host's probe stays admitted.
 func (br *breaker) admit(t *task, now time.Time) *Error {
-	if br.threshold <= 0 || br.watched.Load() == 0 || t.p.proxy != nil {
+	if br.threshold <= 0 || br.watched.Load() == 0 || t.p.proxy != nil || t.probe {
 		return nil
 	}
 	key := br.key(t)
@@ -65,6 +65,7 @@ func (br *breaker) admit(t *task, now time.Time) *Error {
 		}
 	}
 	c.openUntil = now.Add(br.cooldown) // t is the probe; the others wait for its outcome
+	t.probe = true
 	br.mu.Unlock()
 	br.log.Info("circuit half-open: probing the host", "host", key)
 	return nil
