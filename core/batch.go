@@ -23,9 +23,11 @@ type BatchOptions struct {
 	// StrictValidation makes Submit fail, running nothing, when any
 	// request is invalid. Otherwise an invalid request just fails alone.
 	StrictValidation bool
-	// BodyAllocator, with OnResult, supplies the memory whole bodies of a
-	// known length are read into, so a caller that hands bodies to another
-	// allocator (a C library) needs no copy and no Go garbage per body.
+	// BodyAllocator, with OnResult, supplies the memory whole bodies are
+	// read into (those of a known length, and those of an unknown length
+	// once they outgrow small sizes), so a caller that hands bodies to
+	// another allocator (a C library) needs no copy and no Go garbage per
+	// body.
 	BodyAllocator BodyAllocator
 	// Start starts the batch's dispatcher on a goroutine of its own (it
 	// waits for the rate limiter and the concurrency gate); nil runs
@@ -68,10 +70,12 @@ type Batch struct {
 	mu        sync.Mutex
 	remaining int
 
-	rmu     sync.Mutex
-	retries retryHeap     // retries waiting for their delay, earliest first
-	aborted bool          // cancelled: retries are ended, not queued
-	wake    chan struct{} // a retry was queued (capacity 1)
+	rmu         sync.Mutex
+	retries     retryHeap     // retries waiting for their delay, earliest first
+	aborted     bool          // cancelled: retries are ended, not queued
+	dispatching bool          // a dispatcher runs
+	wake        chan struct{} // a retry was queued (capacity 1)
+	next        int           // the next new request; the running dispatcher's
 
 	abandoned atomic.Bool // see Abandon
 }
@@ -151,6 +155,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 		b.finishBatch()
 		return b, nil
 	}
+	b.dispatching = true
 	if opts.Start != nil {
 		opts.Start(n, b.dispatch)
 	} else {
@@ -194,11 +199,12 @@ func (b *Batch) Abandon() {
 // dispatch starts the batch's work in order -- a retry whose delay has
 // passed before the next new request -- each after its rate token and then
 // its concurrency slot, so that waiting for the rate never holds a slot.
-// It is the one place attempts start; it returns once the batch is done
-// or cancelled.
+// It is the one place attempts start. It runs while there is work to
+// start: once every request has started and no retry waits, it returns,
+// and queueRetry starts it again for the next retry. At most one runs at a
+// time (Batch.dispatching).
 func (b *Batch) dispatch() {
 	c := b.client
-	next := 0 // the next new request
 	var timer *time.Timer
 	defer func() {
 		if timer != nil {
@@ -206,35 +212,32 @@ func (b *Batch) dispatch() {
 		}
 	}()
 	for {
-		t, wait := b.dueRetry(time.Now())
-		if t == nil && next < len(b.preps) {
-			p := b.preps[next]
+		t, wait, idle := b.nextRetry(time.Now())
+		if idle {
+			return
+		}
+		if t == nil && b.next < len(b.preps) {
+			i := b.next
+			b.next++
+			p := b.preps[i]
 			if p == nil {
-				b.finish(b.invalid[next])
-				next++
+				b.finish(b.invalid[i])
 				continue
 			}
 			t = &task{p: p}
 			t.res.Index, t.res.ID = p.index, p.id
-			next++
 		}
-		if t == nil { // only retries are left: wait for one, or for the end
-			var due <-chan time.Time
-			if wait >= 0 {
-				if timer == nil {
-					timer = time.NewTimer(wait)
-				} else {
-					timer.Reset(wait)
-				}
-				due = timer.C
+		if t == nil { // only retries are left: wait for one
+			if timer == nil {
+				timer = time.NewTimer(wait)
+			} else {
+				timer.Reset(wait)
 			}
 			select {
 			case <-b.wake:
-			case <-due:
-			case <-b.done:
-				return
+			case <-timer.C:
 			case <-b.ctx.Done():
-				b.abort(next)
+				b.abort()
 				return
 			}
 			continue
@@ -251,7 +254,7 @@ func (b *Batch) dispatch() {
 				t.res.Error = b.cancelledError(t.p)
 				b.end(t)
 			}
-			b.abort(next)
+			b.abort()
 			return
 		}
 		if err := c.breaker.admit(t, time.Now()); err != nil { // the circuit opened while t waited
@@ -292,8 +295,9 @@ func (h *retryHeap) Pop() any {
 	return t
 }
 
-// queueRetry puts t in the retry heap until due. It returns false once the
-// batch is cancelled, when the caller ends t itself.
+// queueRetry puts t in the retry heap until due, starting the dispatcher
+// when it is not running. It returns false once the batch is cancelled,
+// when the caller ends t itself.
 func (b *Batch) queueRetry(t *task, due time.Time) bool {
 	t.due = due
 	b.rmu.Lock()
@@ -302,7 +306,13 @@ func (b *Batch) queueRetry(t *task, due time.Time) bool {
 		return false
 	}
 	heap.Push(&b.retries, t)
+	start := !b.dispatching
+	b.dispatching = true
 	b.rmu.Unlock()
+	if start {
+		go b.dispatch()
+		return true
+	}
 	select {
 	case b.wake <- struct{}{}:
 	default:
@@ -310,30 +320,37 @@ func (b *Batch) queueRetry(t *task, due time.Time) bool {
 	return true
 }
 
-// dueRetry takes the earliest retry whose time has come, or returns nil
-// and how long until the earliest one is due (-1: none waits).
-func (b *Batch) dueRetry(now time.Time) (*task, time.Duration) {
+// nextRetry takes the earliest retry whose time has come, or returns nil
+// and how long until the earliest one is due. idle: nothing is left to
+// start (every request started, no retry waits), and the dispatcher stops.
+func (b *Batch) nextRetry(now time.Time) (t *task, wait time.Duration, idle bool) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	if len(b.retries) == 0 {
-		return nil, -1
+		if b.next >= len(b.preps) {
+			b.dispatching = false
+			return nil, 0, true
+		}
+		return nil, 0, false
 	}
 	if d := b.retries[0].due.Sub(now); d > 0 {
-		return nil, d
+		return nil, d, false
 	}
-	return heap.Pop(&b.retries).(*task), 0
+	return heap.Pop(&b.retries).(*task), 0, false
 }
 
-// abort ends, cancelled, every request not started from index next on and
-// every waiting retry; no retry can be queued after it.
-func (b *Batch) abort(next int) {
+// abort ends, cancelled, every request not started and every waiting
+// retry; no retry can be queued after it.
+func (b *Batch) abort() {
 	b.rmu.Lock()
 	b.aborted = true
 	waiting := b.retries
 	b.retries = nil
+	b.dispatching = false
 	b.rmu.Unlock()
+	next := min(b.next, len(b.preps))
 	if b.abandoned.Load() {
-		b.drop(len(waiting) + len(b.preps) - min(next, len(b.preps)))
+		b.drop(len(waiting) + len(b.preps) - next)
 		return
 	}
 	for _, t := range waiting {
