@@ -8,4 +8,4 @@ type rawSocket struct{ addr string }
 
 func newClosedPort() (*rawSocket, error) { return nil, errNoRawSockets }
 func newBlackhole() (*rawSocket, error)  { return nil, errNoRawSockets }
-func (s *rawSocket) close()             {}
+func (s *rawSocket) close()              {}
