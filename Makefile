@@ -82,6 +82,13 @@ test-python: lib $(SERVER)
 	FASTREQ_LIBRARY=$(CURDIR)/$(LIB) FASTREQ_TESTSERVER=$(CURDIR)/$(SERVER) PYTHONPATH=$(CURDIR)/python \
 		$(PYTHON) -m pytest -q tests/python
 
+# Long and hostile runs with bounds (tests/soak/soak.py); not part of
+# `make test`. SOAK_ARGS picks scenarios, e.g. SOAK_ARGS="a e".
+.PHONY: soak
+soak: lib $(SERVER)
+	FASTREQ_LIBRARY=$${FASTREQ_LIBRARY:-$(CURDIR)/$(LIB)} FASTREQ_TESTSERVER=$${FASTREQ_TESTSERVER:-$(CURDIR)/$(SERVER)} \
+		PYTHONPATH=$(CURDIR)/python $(PYTHON) tests/soak/soak.py $(SOAK_ARGS)
+
 bench: lib
 	$(PYTHON) tests/bench/run.py $(BENCH_ARGS)
 

@@ -31,6 +31,9 @@ type handler struct {
 
 	hitsMu sync.Mutex
 	hits   map[string]int
+
+	// many counts the connections of the many-hosts listener.
+	many connCounter
 }
 
 func newHandler() *handler {
@@ -41,6 +44,7 @@ func newHandler() *handler {
 	}
 	h.mux.Handle("/", httpbin.New(httpbin.WithMaxBodySize(maxBody)))
 	h.registerMisbehaving()
+	h.registerHostile()
 	return h
 }
 

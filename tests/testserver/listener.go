@@ -134,6 +134,8 @@ func tcpConn(c net.Conn) *net.TCPConn {
 			c = v.NetConn()
 		case *trackedConn:
 			c = v.Conn
+		case *countedConn:
+			c = v.Conn
 		default:
 			return nil
 		}

@@ -1,7 +1,11 @@
 // Package testserver runs the real local servers that every fastreq test
-// layer talks to: plain HTTP/1.1 + h2c, TLS with and without HTTP/2, an HTTP
-// forward proxy and a SOCKS5 proxy, all on 127.0.0.1 and all serving the same
-// handler (go-httpbin at "/" plus misbehaving endpoints under "/x/").
+// layer talks to: plain HTTP/1.1 + h2c (on two ports), TLS with and without
+// HTTP/2, an HTTP forward proxy and a SOCKS5 proxy, all on 127.0.0.1 and all
+// serving the same handler (go-httpbin at "/" plus misbehaving endpoints
+// under "/x/"); the same handler at every loopback address 127.X.Y.Z of one
+// port (many hosts); and hostile addresses: one that accepts and never
+// writes, one that reads requests and never answers, one whose connects
+// hang, and one where nothing listens.
 //
 // Go tests use New in-process; other languages start
 // cmd/fastreq-testserver and read the JSON line it prints (see Info).
@@ -19,6 +23,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -31,6 +36,14 @@ type Options struct {
 	TLSH1Addr  string // TLS, ALPN http/1.1 only
 	ProxyAddr  string // HTTP forward proxy (absolute URIs and CONNECT)
 	SOCKS5Addr string // SOCKS5 proxy
+
+	// HTTPAltAddr is a second HTTP/1.1 + h2c server (another origin for
+	// cross-port redirects).
+	HTTPAltAddr string
+	// ManyHostsAddr is where the many-hosts server listens; empty means
+	// "0.0.0.0:0". It must cover 127.0.0.0/8; connections whose source or
+	// destination is not loopback are closed at once.
+	ManyHostsAddr string
 
 	// ProxyUser and ProxyPass, when ProxyUser is set, make the HTTP proxy
 	// demand Basic Proxy-Authorization and answer 407 otherwise.
@@ -61,11 +74,36 @@ type Servers struct {
 	SOCKS5URL  string
 	SOCKS5Addr string
 
+	// HTTPAltURL is a second http://127.0.0.1:port serving the same
+	// handler as HTTPURL: a different origin, for cross-port redirects.
+	HTTPAltURL string
+
+	// ManyHostsURL is http://127.0.0.1:port of the many-hosts server: the
+	// same handler, reachable at every 127.X.Y.Z with that port (see
+	// ManyHostURL); its connections are counted (ManyHostsStats and
+	// /x/many-hosts/stats).
+	ManyHostsURL  string
+	ManyHostsPort int
+
+	// Hostile addresses, each http://127.0.0.1:port. SilentURL accepts
+	// connections and never reads or writes; SilentReadURL reads whatever
+	// arrives and never answers; BlackholeURL never accepts and its accept
+	// queue is full, so connecting hangs (for connect timeouts);
+	// ClosedURL is a port reserved with nothing listening (refused at
+	// once). BlackholeURL and ClosedURL are empty where the system lacks
+	// the needed socket calls.
+	SilentURL     string
+	SilentReadURL string
+	BlackholeURL  string
+	ClosedURL     string
+
 	CAFile   string         // PEM file of the CA that signed the TLS servers' certificate
 	CAPEM    []byte         // same content as CAFile
 	CertPool *x509.CertPool // pool holding only that CA
 
 	handler *handler
+	raws    []*rawServer
+	sockets []*rawSocket
 	proxy   *httpProxy
 	socks   *socksProxy
 	tracker *connTracker
@@ -88,6 +126,14 @@ type Info struct {
 	SOCKS5URL  string `json:"socks5_url"`
 	SOCKS5Addr string `json:"socks5_addr"`
 	CAFile     string `json:"ca_file"`
+
+	HTTPAltURL    string `json:"http_alt_url"`
+	ManyHostsURL  string `json:"many_hosts_url"`
+	ManyHostsPort int    `json:"many_hosts_port"`
+	SilentURL     string `json:"silent_url"`
+	SilentReadURL string `json:"silent_read_url"`
+	BlackholeURL  string `json:"blackhole_url"`
+	ClosedURL     string `json:"closed_url"`
 }
 
 // New starts all servers and returns once every one is listening.
@@ -170,8 +216,73 @@ func New(opts Options) (s *Servers, err error) {
 		ln.Close()
 		return s, err
 	}
+
+	ln, err = listen(opts.HTTPAltAddr)
+	if err != nil {
+		return s, err
+	}
+	s.HTTPAltURL = "http://" + ln.Addr().String()
+	s.serve(&http.Server{Handler: s.handler, Protocols: &plain}, ln, false)
+
+	if err := s.startHostile(opts, &plain, listen); err != nil {
+		return s, err
+	}
 	return s, nil
 }
+
+// startHostile starts the many-hosts server and the hostile addresses.
+func (s *Servers) startHostile(opts Options, plain *http.Protocols, listen func(string) (net.Listener, error)) error {
+	addr := opts.ManyHostsAddr
+	if addr == "" {
+		addr = "0.0.0.0:0"
+	}
+	raw, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("testserver: listen %s: %w", addr, err)
+	}
+	s.ManyHostsPort = raw.Addr().(*net.TCPAddr).Port
+	s.ManyHostsURL = s.ManyHostURL("127.0.0.1")
+	ln := s.tracker.listener(&loopbackOnly{Listener: raw, c: &s.handler.many})
+	s.serve(&http.Server{Handler: s.handler, Protocols: plain}, ln, false)
+
+	ln, err = listen("")
+	if err != nil {
+		return err
+	}
+	s.SilentURL = "http://" + ln.Addr().String()
+	s.raws = append(s.raws, startRaw(ln, nil))
+
+	ln, err = listen("")
+	if err != nil {
+		return err
+	}
+	s.SilentReadURL = "http://" + ln.Addr().String()
+	s.raws = append(s.raws, startRaw(ln, readForever))
+
+	for _, f := range []struct {
+		url  *string
+		open func() (*rawSocket, error)
+	}{{&s.BlackholeURL, newBlackhole}, {&s.ClosedURL, newClosedPort}} {
+		rs, err := f.open()
+		if errors.Is(err, errNoRawSockets) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		s.sockets = append(s.sockets, rs)
+		*f.url = "http://" + rs.addr
+	}
+	return nil
+}
+
+// ManyHostURL is the many-hosts server's URL at ip, e.g. "127.0.3.7".
+func (s *Servers) ManyHostURL(ip string) string {
+	return "http://" + net.JoinHostPort(ip, strconv.Itoa(s.ManyHostsPort))
+}
+
+// ManyHostsStats counts the many-hosts server's connections.
+func (s *Servers) ManyHostsStats() ConnStats { return s.handler.many.stats() }
 
 func proxyURL(scheme, addr, user, pass string) string {
 	u := url.URL{Scheme: scheme, Host: addr}
@@ -223,6 +334,14 @@ func (s *Servers) Info() Info {
 		SOCKS5URL:  s.SOCKS5URL,
 		SOCKS5Addr: s.SOCKS5Addr,
 		CAFile:     s.CAFile,
+
+		HTTPAltURL:    s.HTTPAltURL,
+		ManyHostsURL:  s.ManyHostsURL,
+		ManyHostsPort: s.ManyHostsPort,
+		SilentURL:     s.SilentURL,
+		SilentReadURL: s.SilentReadURL,
+		BlackholeURL:  s.BlackholeURL,
+		ClosedURL:     s.ClosedURL,
 	}
 }
 
@@ -231,8 +350,9 @@ func (s *Servers) TLSClientConfig() *tls.Config {
 	return &tls.Config{RootCAs: s.CertPool}
 }
 
-// Hits reports how many requests /x/status-then-ok and /x/flaky-reset have
-// seen for key (the two share one counter per key).
+// Hits reports how many requests /x/status-then-ok, /x/flaky-reset and
+// /x/drop-after-read have seen for key (they share one counter per key;
+// /x/count?key=K reports it over HTTP).
 func (s *Servers) Hits(key string) int { return s.handler.count(key) }
 
 // ProxyRequests counts requests the HTTP proxy accepted for forwarding:
@@ -268,6 +388,12 @@ func (s *Servers) Close() error {
 		if s.socks != nil {
 			_ = s.socks.close()
 		}
+		for _, r := range s.raws {
+			r.close()
+		}
+		for _, rs := range s.sockets {
+			rs.close()
+		}
 		// Hijacked connections (CONNECT tunnels, SOCKS5 streams) are not
 		// closed by http.Server.Close.
 		s.tracker.closeAll()
@@ -277,6 +403,9 @@ func (s *Servers) Close() error {
 			s.serveWG.Wait()
 			if s.socks != nil {
 				s.socks.wait()
+			}
+			for _, r := range s.raws {
+				r.wait()
 			}
 			s.handler.wait()
 			close(done)

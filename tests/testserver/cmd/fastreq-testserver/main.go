@@ -4,6 +4,11 @@
 //
 //	{"http_url":"http://127.0.0.1:40001","tls_url":"https://127.0.0.1:40002",...,"pid":1234}
 //
+// with the fields of testserver.Info: http_url, tls_url, tls_h1_url,
+// proxy_url, proxy_addr, socks5_url, socks5_addr, ca_file, http_alt_url,
+// many_hosts_url, many_hosts_port, silent_url, silent_read_url,
+// blackhole_url and closed_url.
+//
 // and serves until SIGINT/SIGTERM, or until stdin closes when
 // -exit-on-stdin-close is given (so a parent that dies takes it along).
 package main
@@ -42,6 +47,9 @@ func run() error {
 	flag.StringVar(&opts.TLSH1Addr, "tls-h1", "127.0.0.1:0", "address of the TLS server offering http/1.1 only")
 	flag.StringVar(&opts.ProxyAddr, "proxy", "127.0.0.1:0", "address of the HTTP forward proxy")
 	flag.StringVar(&opts.SOCKS5Addr, "socks5", "127.0.0.1:0", "address of the SOCKS5 proxy")
+	flag.StringVar(&opts.HTTPAltAddr, "http-alt", "127.0.0.1:0", "address of the second HTTP/1.1 + h2c server")
+	flag.StringVar(&opts.ManyHostsAddr, "many-hosts", "0.0.0.0:0",
+		"address of the many-hosts server (must cover 127.0.0.0/8; only loopback peers are served)")
 	proxyAuth := flag.String("proxy-auth", "", "user:pass required by the HTTP proxy (Basic); empty for none")
 	socksAuth := flag.String("socks5-auth", "", "user:pass required by the SOCKS5 proxy; empty for none")
 	flag.StringVar(&opts.Dir, "dir", "", "directory for ca.pem (default: a temporary directory removed on exit)")
