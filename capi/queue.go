@@ -77,12 +77,10 @@ func (q *queue) awake() bool {
 // waiting, a lower threshold) the waiters are woken at once.
 func (q *queue) setWake(want int) {
 	q.mu.Lock()
+	defer q.mu.Unlock()
 	q.want = max(want, 1)
-	wake := q.awake()
-	efd := q.efd
-	q.mu.Unlock()
-	if wake {
-		q.signal(efd)
+	if q.awake() && !q.closed {
+		q.signal()
 	}
 }
 
@@ -128,18 +126,18 @@ func (q *queue) push(r C.fastreq_record_t) {
 			unfinished.Add(-1) // before the waiter wakes: it reads the count on return
 		}
 	}
-	wake := !was && q.awake()
-	efd := q.efd
-	q.mu.Unlock()
-	if wake {
-		q.signal(efd)
+	if !was && q.awake() {
+		q.signal()
 	}
+	q.mu.Unlock()
 }
 
-// signal wakes the fd's watcher and a blocked waiter.
-func (q *queue) signal(efd int) {
-	if efd >= 0 {
-		signalEventFD(efd)
+// signal wakes the fd's watcher and a blocked waiter. The caller holds
+// q.mu and the queue is open: close, which closes both, cannot run
+// between (records go on being pushed after a free, from the engine).
+func (q *queue) signal() {
+	if q.efd >= 0 {
+		signalEventFD(q.efd)
 	}
 	select {
 	case q.notify <- struct{}{}:
@@ -215,16 +213,17 @@ func (q *queue) close() {
 	if !q.closed && q.pushed < q.total {
 		unfinished.Add(-1)
 	}
+	if !q.closed {
+		close(q.notify) // wakes every fastreq_batch_wait still blocked
+		if q.efd >= 0 {
+			syscall.Close(q.efd)
+		}
+	}
 	q.closed = true
 	q.gone.Store(true)
-	efd := q.efd
 	q.mu.Unlock()
-	close(q.notify) // wakes every fastreq_batch_wait still blocked; nothing pushes after close
 	for i := range rest {
 		releaseRecord(&rest[i])
-	}
-	if efd >= 0 {
-		syscall.Close(efd)
 	}
 }
 
