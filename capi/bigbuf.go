@@ -16,15 +16,13 @@ import (
 
 // Big buffers (bigBuffer bytes and up) are mapped pages of their own, not
 // malloc'd: malloc would raise its mmap threshold after the first such
-// free and serve later ones from per-thread arenas that keep the memory
-// (measured: 500 bodies of 1 MiB peaked at ~930 MiB RSS, 1.85x the bytes
-// kept). Big bodies of a known length are read straight into one
-// (bodyAllocator), so they are never copied and never become Go garbage
-// (measured: 5,000 bodies of 64 KiB, 4-5.5k -> 6.6-8.4k requests/s).
+// free and serve later ones from per-thread arenas that keep the memory.
+// Big bodies are read straight into one (bodyAllocator), so they are
+// never copied and never become Go garbage; one of unknown length grows
+// by remapping (Grow), and one that fails is unmapped at once.
 //
-// Fresh pages cost a fault and zeroing each, which on this kind of VM is
-// most of the work of a big download (measured: clear_page was half the
-// CPU of 500 bodies of 1 MiB). So released buffers are kept for reuse, up
+// Fresh pages cost a fault and zeroing each, a large part of the work of
+// a big download. So released buffers are kept for reuse, up
 // to bigPoolMax, and the engine does not run far ahead of a caller that is
 // draining: when bigInFlight bytes of bodies wait to be drained and
 // released, a new read waits for one to come back -- only while the caller

@@ -13,10 +13,8 @@ import (
 
 // gcPercent is the library's GOGC unless the environment sets one. Its
 // heap holds little that lives (bodies go to C memory, results to the
-// host), so at Go's default of 100 it collected every few MB of
-// per-request garbage: a fifth of the CPU of 20,000 small GETs went to
-// the collector, and 200 brings fastreq() level with core used from Go
-// (W1 of make bench) for ~5 MiB more at the peak of 100k requests (W5).
+// host), so at Go's default of 100 it collects every few MB of
+// per-request garbage; the figures behind 200 are in tests/bench/README.md.
 const gcPercent = 200
 
 func init() {

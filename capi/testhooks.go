@@ -1,3 +1,5 @@
+//go:build fastreqtest
+
 package main
 
 // Go-typed entry points for the package's tests, fuzz targets and
@@ -7,10 +9,9 @@ package main
 // crosses the boundary exactly as a C or ctypes caller's does), copies the
 // answer back into Go values and frees every C buffer it was handed.
 //
-// Nothing in the library calls these: the linker drops the Go hooks from
-// libfastreq.so; only cgo's wrappers of the three static C loops below
-// remain, as internal _cgo_* symbols like the ones cgo makes for every C
-// call. Outside tests they are never called.
+// The file, and the package's tests, build only with the fastreqtest tag
+// (`go test -tags fastreqtest ./capi`, as `make test` runs them): the
+// library never contains them.
 
 /*
 #include <stdint.h>

@@ -7,9 +7,7 @@ import (
 
 // runners keeps the goroutines that ran requests for the next ones. A
 // fresh goroutine starts on a small stack that net/http's call depth then
-// grows -- by copying it -- two or three times per request: ~7 % of the
-// engine's CPU when each request had a goroutine of its own (pprof of
-// BenchmarkBatch10k and of the benchmark's go-core client). A runner left
+// grows -- by copying it -- two or three times per request. A runner left
 // idle for runnerIdle, or whose client closed, exits.
 type runners struct {
 	work chan func()

@@ -141,7 +141,11 @@ void fastreq_free(void *ptr);
 void fastreq_records_release(fastreq_record_t *records, int32_t n);
 
 /* Returns: how many library-allocated buffers are live (handed out and not
- * yet freed, or waiting in a queue). For leak tests. */
+ * yet freed, or waiting in a queue). A supported diagnostic for leak
+ * checks (it costs one atomic add per buffer): 0 once every record was
+ * released, every batch freed and its requests ended (fastreq_client_close
+ * waits for those; after fastreq_batch_free alone they end in the
+ * background). */
 int64_t fastreq_live_buffers(void);
 
 /* Sets the Go runtime's soft memory limit (GOMEMLIMIT) in bytes; a negative
@@ -164,8 +168,9 @@ int32_t fastreq_free_os_memory(void);
  * wait for it. */
 int32_t fastreq_scheduler_slots(void);
 
-/* Returns: the number of live handles (clients and batches). For leak
- * tests: 0 once every client was closed and every batch freed. */
+/* Returns: the number of live handles (clients and batches). A supported
+ * diagnostic for leak checks: 0 once every client was closed and every
+ * batch freed. */
 int64_t fastreq_live_handles(void);
 
 /*
