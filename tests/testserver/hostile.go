@@ -296,41 +296,23 @@ func (h *handler) registerHostile() {
 
 // connCounter counts a listener's connections.
 type connCounter struct {
-	open, accepted, rejected atomic.Int64
+	open, accepted atomic.Int64
+	rejected       *atomic.Int64 // the listener's count, once it runs
 }
 
 func (c *connCounter) stats() ConnStats {
-	return ConnStats{Open: c.open.Load(), Accepted: c.accepted.Load(), Rejected: c.rejected.Load()}
-}
-
-// loopbackOnly wraps a listener bound to every address: it closes at once
-// any connection whose either end is not loopback (127.0.0.0/8, ::1), and
-// counts the rest.
-type loopbackOnly struct {
-	net.Listener
-	c *connCounter
-}
-
-func isLoopback(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
-}
-
-func (l *loopbackOnly) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if !isLoopback(c.RemoteAddr()) || !isLoopback(c.LocalAddr()) {
-			l.c.rejected.Add(1)
-			c.Close()
-			continue
-		}
-		l.c.accepted.Add(1)
-		l.c.open.Add(1)
-		return &countedConn{Conn: c, c: l.c}, nil
+	st := ConnStats{Open: c.open.Load(), Accepted: c.accepted.Load()}
+	if c.rejected != nil {
+		st.Rejected = c.rejected.Load()
 	}
+	return st
+}
+
+// counted wraps an accepted connection so that c counts it.
+func (c *connCounter) counted(conn net.Conn) net.Conn {
+	c.accepted.Add(1)
+	c.open.Add(1)
+	return &countedConn{Conn: conn, c: c}
 }
 
 // countedConn decrements its counter's open count once, on Close.

@@ -236,13 +236,15 @@ func (s *Servers) startHostile(opts Options, plain *http.Protocols, listen func(
 	if addr == "" {
 		addr = "0.0.0.0:0"
 	}
-	raw, err := net.Listen("tcp", addr)
+	many, err := ListenLoopbackHosts(addr)
 	if err != nil {
 		return fmt.Errorf("testserver: listen %s: %w", addr, err)
 	}
-	s.ManyHostsPort = raw.Addr().(*net.TCPAddr).Port
+	many.OnAccept = s.handler.many.counted
+	s.handler.many.rejected = &many.Rejected
+	s.ManyHostsPort = many.Addr().(*net.TCPAddr).Port
 	s.ManyHostsURL = s.ManyHostURL("127.0.0.1")
-	ln := s.tracker.listener(&loopbackOnly{Listener: raw, c: &s.handler.many})
+	ln := s.tracker.listener(many)
 	s.serve(&http.Server{Handler: s.handler, Protocols: plain}, ln, false)
 
 	ln, err = listen("")

@@ -51,6 +51,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/fastreq/fastreq/tests/testserver"
 )
 
 // jsonBody is the /json document: 200 bytes, a realistic small API answer.
@@ -135,49 +137,6 @@ func selfSigned(certPath string) (tls.Certificate, error) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, nil
 }
 
-// loopbackOnly accepts only connections between loopback addresses; any
-// other is closed unread (and counted), so a listener on the wildcard
-// address serves this machine's loopback and nobody else.
-type loopbackOnly struct {
-	net.Listener
-	dropped atomic.Int64
-}
-
-func isLoopback(a net.Addr) bool {
-	ta, ok := a.(*net.TCPAddr)
-	return ok && ta.IP.IsLoopback()
-}
-
-func (l *loopbackOnly) Accept() (net.Conn, error) {
-	for {
-		c, err := l.Listener.Accept()
-		if err != nil {
-			return nil, err
-		}
-		if isLoopback(c.RemoteAddr()) && isLoopback(c.LocalAddr()) {
-			return c, nil
-		}
-		l.dropped.Add(1)
-		_ = c.Close()
-	}
-}
-
-// listenLoopbackHosts listens on addr (the IPv4 wildcard, so that every
-// 127.X.Y.Z reaches it), tied to the loopback interface where the kernel
-// allows it (bound reports whether it did), and wrapped in loopbackOnly.
-func listenLoopbackHosts(addr string) (l *loopbackOnly, bound bool, err error) {
-	lc := net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
-		return rc.Control(func(fd uintptr) {
-			bound = syscall.SetsockoptString(int(fd), syscall.SOL_SOCKET, syscall.SO_BINDTODEVICE, "lo") == nil
-		})
-	}}
-	inner, err := lc.Listen(context.Background(), "tcp4", addr)
-	if err != nil {
-		return nil, false, err
-	}
-	return &loopbackOnly{Listener: inner}, bound, nil
-}
-
 func main() {
 	if err := run(); err != nil {
 		fmt.Fprintln(os.Stderr, "bench server:", err)
@@ -250,16 +209,16 @@ func run() error {
 	}
 	var hosts *http.Server
 	if *hostsAddr != "" {
-		hl, bound, err := listenLoopbackHosts(*hostsAddr)
+		hl, err := testserver.ListenLoopbackHosts(*hostsAddr)
 		if err != nil {
 			return fmt.Errorf("hosts listener: %w", err)
 		}
 		hosts = &http.Server{Handler: h, Protocols: &plainProtos, ReadHeaderTimeout: 30 * time.Second}
 		go func() { errc <- hosts.Serve(hl) }()
 		info["hosts_port"] = hl.Addr().(*net.TCPAddr).Port
-		info["hosts_bound_to_lo"] = bound
+		info["hosts_bound_to_lo"] = hl.Bound
 		defer func() {
-			if n := hl.dropped.Load(); n > 0 {
+			if n := hl.Rejected.Load(); n > 0 {
 				fmt.Fprintf(os.Stderr, "bench server: closed %d non-loopback connection(s) on the hosts port\n", n)
 			}
 		}()
