@@ -564,17 +564,10 @@ func TestCompressionBombStopsAtTheLimit(t *testing.T) {
 
 func TestRetryTakesItsTokenBeforeItsSlot(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		cfg := testConfig()
-		cfg.Concurrency = 1
-		cfg.MaxRetries = 1
-		cfg.BackoffMultiplier = 0
-		cfg.RateLimit = 0.1 // one token per 10 s
-		cfg.RateLimitBurst = 1
-		c, err := NewClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
+		c := newTestClient(t, func(c *ClientConfig) {
+			c.Concurrency, c.MaxRetries, c.BackoffMultiplier = 1, 1, 0
+			c.RateLimit, c.RateLimitBurst = 0.1, 1 // one token per 10 s
+		})
 		var calls atomic.Int64
 		injectTransport(c, rtFunc(func(r *http.Request) (*http.Response, error) {
 			if calls.Add(1) == 1 {
