@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -225,16 +226,52 @@ func TestSocketsBoundedWhateverTheHosts(t *testing.T) {
 	}
 }
 
-// closedPort returns a loopback URL on which nothing listens.
-func closedPort(t *testing.T) string {
+// deadPort is a loopback port nothing listens on: it is bound, never
+// listened on, for the test's life, so no other process can take it
+// meanwhile and connections to it are refused -- until listen.
+type deadPort struct {
+	url string
+	fd  int
+}
+
+func newDeadPort(t *testing.T) *deadPort {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return "http://" + addr + "/"
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		syscall.Close(fd)
+		t.Fatal(err)
+	}
+	d := &deadPort{fd: fd}
+	t.Cleanup(func() {
+		if d.fd >= 0 {
+			syscall.Close(d.fd)
+		}
+	})
+	sa, _ := syscall.Getsockname(fd)
+	d.url = fmt.Sprintf("http://127.0.0.1:%d/", sa.(*syscall.SockaddrInet4).Port)
+	return d
+}
+
+// closedPort returns the URL of a new deadPort.
+func closedPort(t *testing.T) string { return newDeadPort(t).url }
+
+// listen brings the port to life: it returns a listener on it.
+func (d *deadPort) listen(t *testing.T) net.Listener {
+	t.Helper()
+	if err := syscall.Listen(d.fd, 128); err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(d.fd), "listener")
+	d.fd = -1
+	defer f.Close() // FileListener keeps its own descriptor
+	l, err := net.FileListener(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }
 
 func TestWaitingRetriesHoldNoGoroutine(t *testing.T) {
@@ -279,7 +316,8 @@ func TestWaitingRetriesHoldNoGoroutine(t *testing.T) {
 }
 
 func TestCircuitBreakerFailsADeadHostFast(t *testing.T) {
-	url := closedPort(t)
+	dead := newDeadPort(t)
+	url := dead.url
 	c := newTestClient(t, func(c *ClientConfig) {
 		c.Concurrency = 4
 		c.MaxRetries = 2
@@ -307,10 +345,7 @@ func TestCircuitBreakerFailsADeadHostFast(t *testing.T) {
 
 	// After the cooldown one probe goes through; once the host listens
 	// again it connects and the circuit closes.
-	l, err := net.Listen("tcp", strings.TrimSuffix(strings.TrimPrefix(url, "http://"), "/"))
-	if err != nil {
-		t.Skipf("the port was taken meanwhile: %v", err)
-	}
+	l := dead.listen(t)
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "back") })}
 	go srv.Serve(l)
 	defer srv.Close()

@@ -56,12 +56,16 @@ def base64_url(server, body: bytes, content_type: str = "") -> str:
     return u
 
 
+_HELD: list = []
+
+
 def closed_port() -> int:
+    """A port that refuses connections: bound and never listened on, and
+    kept bound for the session so that no other process takes it."""
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+    _HELD.append(s)
+    return s.getsockname()[1]
 
 
 # ---- 1. a password in a URL is never shown ------------------------------
