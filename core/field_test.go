@@ -279,7 +279,7 @@ func TestWaitingRetriesHoldNoGoroutine(t *testing.T) {
 	c := newTestClient(t, func(c *ClientConfig) {
 		c.Concurrency = 16
 		c.MaxRetries = 1
-		c.BackoffMultiplier = 30 // the retries wait far longer than the test
+		c.BackoffMultiplier, c.MaxDelay = 30, 60 // the retries wait far longer than the test
 		c.CircuitBreakerThreshold = -1
 	})
 	before := runtime.NumGoroutine()
