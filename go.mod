@@ -3,9 +3,11 @@ module github.com/fastreq/fastreq
 go 1.26.0
 
 require (
+	github.com/andybalholm/brotli v1.3.0
 	github.com/armon/go-socks5 v0.0.0-20160902184237-e75332964ef5
 	github.com/elazarl/goproxy v1.9.3
 	github.com/goccy/go-json v0.12.0
+	github.com/klauspost/compress v1.20.5
 	github.com/mccutchen/go-httpbin/v2 v2.26.0
 	golang.org/x/net v0.62.0
 	golang.org/x/sys v0.50.0

@@ -165,6 +165,10 @@ func (c *Client) Do(ctx context.Context, req RequestConfig) (*NormalizedResponse
 	return res, res.Err()
 }
 
+// acceptEncoding is what the engine decodes (decodedBody), advertised
+// unless the caller sets Accept-Encoding; shared, never written.
+var acceptEncoding = []string{"gzip, deflate, br, zstd"}
+
 // newRequest builds the attempt's *http.Request: client headers, then the
 // User-Agent, then the request's own headers, which win.
 func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, error) {
@@ -202,7 +206,7 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, er
 		}
 	}
 	if _, ok := h["Accept-Encoding"]; !ok {
-		h["Accept-Encoding"] = []string{"gzip, deflate"}
+		h["Accept-Encoding"] = acceptEncoding
 	}
 	if p.contentType != "" {
 		if _, ok := h["Content-Type"]; !ok {

@@ -227,7 +227,7 @@ func TestRequestHeadersMerge(t *testing.T) {
 	e := decodeEcho(t, doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/echo",
 		Headers: map[string]string{"x-both": "request", "X-Only-Request": "r", "Host": "virtual.example"}}))
 	want := map[string]string{"x-client": "client", "x-both": "request", "x-only-request": "r", "accept": "text/plain",
-		"accept-encoding": "gzip, deflate"}
+		"accept-encoding": "gzip, deflate, br, zstd"}
 	for k, v := range want {
 		if got := e.Headers[k]; len(got) != 1 || got[0] != v {
 			t.Errorf("%s = %v, want [%s]", k, got, v)

@@ -14,6 +14,9 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 )
 
 // NormalizedResponse is the outcome of one request. JSON names are those of
@@ -34,7 +37,7 @@ type NormalizedResponse struct {
 	URL string `json:"url"`
 	// HTTPVersion is "HTTP/1.1" or "HTTP/2.0".
 	HTTPVersion string `json:"http_version,omitempty"`
-	// Content is the body, gzip/deflate decoded. Empty for streaming and
+	// Content is the body, decoded (gzip, deflate, br, zstd). Empty for streaming and
 	// file downloads. It is not part of the JSON form: across the C ABI
 	// the body travels beside the JSON.
 	Content []byte `json:"-"`
@@ -76,11 +79,26 @@ func normalizeHeaders(h http.Header) map[string]string {
 	return out
 }
 
-// decodedBody wraps the body in a gzip or deflate reader as the
-// Content-Encoding says; other encodings are passed through untouched.
+// zstdMaxWindow is the largest zstd window a body may ask for: RFC 9659
+// limits the "zstd" content coding to 8 MiB, so a frame asking for more
+// is refused instead of sizing a buffer the server picked.
+const zstdMaxWindow = 8 << 20
+
+// decodedBody wraps the body in a decoder as the Content-Encoding says
+// (gzip, deflate, br, zstd); other encodings are passed through untouched.
 func decodedBody(resp *http.Response) (io.Reader, func(), error) {
 	enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding")))
 	switch enc {
+	case "br":
+		return brotli.NewReader(resp.Body), func() {}, nil
+	case "zstd":
+		// One goroutine-free decoder per body: the engine already runs a
+		// body per request in parallel.
+		zr, err := zstd.NewReader(resp.Body, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxWindow(zstdMaxWindow))
+		if err != nil {
+			return nil, nil, fmt.Errorf("zstd body: %w", err)
+		}
+		return zr, zr.Close, nil
 	case "gzip", "x-gzip":
 		zr, err := gzip.NewReader(resp.Body)
 		if err != nil {

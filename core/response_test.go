@@ -18,6 +18,9 @@ import (
 	"time"
 
 	"github.com/fastreq/fastreq/tests/testserver"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 )
 
 func TestNormalizeHeaders(t *testing.T) {
@@ -48,6 +51,10 @@ func compress(t *testing.T, kind string, data []byte) []byte {
 		w = zlib.NewWriter(&buf)
 	case "raw":
 		w, _ = flate.NewWriter(&buf, flate.DefaultCompression)
+	case "br":
+		w = brotli.NewWriter(&buf)
+	case "zstd":
+		w, _ = zstd.NewWriter(&buf)
 	}
 	w.Write(data)
 	w.Close()
@@ -68,7 +75,9 @@ func TestReadBodyDecodings(t *testing.T) {
 		{"deflate (raw)", "deflate", compress(t, "raw", plain), plain},
 		{"empty gzip", "gzip", nil, []byte{}},
 		{"empty deflate", "deflate", nil, []byte{}},
-		{"unknown encoding passed through", "br", []byte("opaque"), []byte("opaque")},
+		{"br", "br", compress(t, "br", plain), plain},
+		{"zstd", "zstd", compress(t, "zstd", plain), plain},
+		{"unknown encoding passed through", "compress", []byte("opaque"), []byte("opaque")},
 	}
 	for _, tt := range tests {
 		for _, known := range []bool{true, false} { // with and without Content-Length
@@ -153,10 +162,10 @@ func TestResponseHeadersLowerCaseAndJoined(t *testing.T) {
 	}
 }
 
-func TestResponseDecodesGzipAndDeflate(t *testing.T) {
+func TestResponseDecodesEveryCoding(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t, nil)
-	for _, path := range []string{"/x/gzip", "/x/deflate"} {
+	for _, path := range []string{"/x/gzip", "/x/deflate", "/x/br", "/x/zstd"} {
 		for _, base := range []string{ts.HTTPURL, ts.TLSURL} {
 			res := doReq(t, c, RequestConfig{URL: base + path})
 			mustOK(t, res)
@@ -183,6 +192,10 @@ func TestResponseMaxBodySize(t *testing.T) {
 		{"request limit overrides (smaller)", RequestConfig{URL: ts.HTTPURL + "/x/bytes/500", MaxBodySize: 100}, false},
 		{"request limit overrides (larger)", RequestConfig{URL: ts.HTTPURL + "/x/bytes/5000", MaxBodySize: 5000}, true},
 		{"decoded size counts", RequestConfig{URL: ts.HTTPURL + "/x/gzip", MaxBodySize: int64(len(testserver.CompressedJSON) - 1)}, false},
+		{"decoded size counts (br)", RequestConfig{URL: ts.HTTPURL + "/x/br", MaxBodySize: int64(len(testserver.CompressedJSON) - 1)}, false},
+		{"decoded size counts (zstd)", RequestConfig{URL: ts.HTTPURL + "/x/zstd", MaxBodySize: int64(len(testserver.CompressedJSON) - 1)}, false},
+		{"a br bomb stops at the limit", RequestConfig{URL: ts.HTTPURL + "/x/bomb/br?size=1073741824"}, false},
+		{"a zstd bomb stops at the limit", RequestConfig{URL: ts.HTTPURL + "/x/bomb/zstd?size=1073741824"}, false},
 		{"streaming is not limited", RequestConfig{URL: ts.HTTPURL + "/x/bytes/5000", Stream: true}, true},
 		{"downloads are not limited", RequestConfig{URL: ts.HTTPURL + "/x/bytes/5000", OutputPath: filepath.Join(t.TempDir(), "big")}, true},
 	} {
@@ -435,5 +448,18 @@ func TestOutputPathFailedDownloadLeavesNoFile(t *testing.T) {
 	e := wantKind(t, res, KindIO)
 	if e.Field != "output_path" || res.Attempts != 1 {
 		t.Errorf("field %q attempts %d", e.Field, res.Attempts)
+	}
+}
+
+func TestAcceptEncodingAdvertisesWhatIsDecoded(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, nil)
+	echo := decodeEcho(t, doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/echo"}))
+	if got := echo.Headers["accept-encoding"]; len(got) != 1 || got[0] != "gzip, deflate, br, zstd" {
+		t.Errorf("Accept-Encoding %q", got)
+	}
+	echo = decodeEcho(t, doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/echo", Headers: map[string]string{"Accept-Encoding": "identity"}}))
+	if got := echo.Headers["accept-encoding"]; len(got) != 1 || got[0] != "identity" {
+		t.Errorf("the caller's Accept-Encoding became %q", got)
 	}
 }

@@ -218,7 +218,7 @@ def test_redirect_loop_fails(server):
     assert ei.value.failures[server.url("/x/redirect-loop")].attempt == 0
 
 
-@pytest.mark.parametrize("path", ["/x/gzip", "/x/deflate"])
+@pytest.mark.parametrize("path", ["/x/gzip", "/x/deflate", "/x/br", "/x/zstd"])
 def test_compressed_bodies_are_decoded(server, path):
     r = fastreq(server.url(path))
     assert r["compressed"] is True and r["message"].startswith("fastreq ")

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/andybalholm/brotli"
 )
 
 // Hostile servers and endpoints: the inputs a careless HTTP client gets
@@ -20,6 +22,7 @@ import (
 //
 //	/x/bomb/gzip?size=N     a gzip body that decodes to N zero bytes
 //	/x/bomb/deflate?size=N  the same, zlib-wrapped ("deflate")
+//	/x/bomb/br, /x/bomb/zstd  the same in brotli and zstd (encoded as served)
 //	/x/endless              an unending chunked body
 //	/x/drop-after-read?key=K  reads the request, counts it, drops the connection
 //	/x/count?key=K          {"key": K, "count": N} for the per-key counters
@@ -176,8 +179,8 @@ func x2nModP(n uint64, k uint) uint32 {
 // with no Content-Length, until done or the client goes away.
 func (h *handler) bomb(w http.ResponseWriter, r *http.Request) {
 	coding := r.PathValue("coding")
-	if coding != "gzip" && coding != "deflate" {
-		http.Error(w, "coding must be gzip or deflate", http.StatusNotFound)
+	if coding != "gzip" && coding != "deflate" && coding != "br" && coding != "zstd" {
+		http.Error(w, "coding must be gzip, deflate, br or zstd", http.StatusNotFound)
 		return
 	}
 	size := int64(DefaultBomb)
@@ -199,6 +202,10 @@ func (h *handler) bomb(w http.ResponseWriter, r *http.Request) {
 	// Flush the header now: otherwise net/http would add a Content-Length
 	// to a body small enough to fit its buffer.
 	_ = http.NewResponseController(w).Flush()
+	if coding == "br" || coding == "zstd" {
+		h.encodedZeros(w, r, coding, size)
+		return
+	}
 	if coding == "gzip" {
 		// Fixed header: no name, no mtime, OS unknown.
 		_, _ = w.Write([]byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 2, 0xff})
@@ -226,6 +233,29 @@ func (h *handler) bomb(w http.ResponseWriter, r *http.Request) {
 		binary.BigEndian.PutUint32(trailer[:4], ZerosAdler32(size))
 		_, _ = w.Write(trailer[:4])
 	}
+}
+
+// encodedZeros streams size zero bytes through a br or zstd encoder,
+// compressed as it goes (these codings have no cheap precomputed form).
+func (h *handler) encodedZeros(w http.ResponseWriter, r *http.Request, coding string, size int64) {
+	var enc io.WriteCloser
+	if coding == "br" {
+		enc = brotli.NewWriterLevel(w, brotli.BestSpeed)
+	} else {
+		enc = newZstdWriter(w)
+	}
+	zeros := make([]byte, bombBlock)
+	for size > 0 {
+		if h.gone(r) {
+			panic(http.ErrAbortHandler) // no clean end of the body
+		}
+		n := min(size, bombBlock)
+		if _, err := enc.Write(zeros[:n]); err != nil {
+			return
+		}
+		size -= n
+	}
+	_ = enc.Close()
 }
 
 // gone reports whether the client or the servers went away.

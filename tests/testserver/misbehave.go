@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/andybalholm/brotli"
+	"github.com/klauspost/compress/zstd"
 )
 
 // Fixed payloads, built once so benchmark endpoints allocate nothing per
@@ -20,11 +23,14 @@ var (
 	// JSONBody is what /x/json returns.
 	JSONBody = []byte(`{"id":12345,"name":"fastreq","description":"fixed JSON document for benchmarks","active":true,"score":98.6,"tags":["http","client","bench"],"owner":{"login":"fastreq","id":1},"items":[1,2,3,4,5]}`)
 
-	// CompressedJSON is the decoded body of /x/gzip and /x/deflate.
+	// CompressedJSON is the decoded body of /x/gzip, /x/deflate, /x/br
+	// and /x/zstd.
 	CompressedJSON = []byte(`{"compressed":true,"message":"` + strings.Repeat("fastreq ", 32) + `"}`)
 
 	gzipBody    = mustCompress(func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) })
 	deflateBody = mustCompress(func(w io.Writer) io.WriteCloser { return zlib.NewWriter(w) })
+	brBody      = mustCompress(func(w io.Writer) io.WriteCloser { return brotli.NewWriter(w) })
+	zstdBody    = mustCompress(func(w io.Writer) io.WriteCloser { return newZstdWriter(w) })
 
 	// pattern repeats byte(i % 256); its length is a multiple of 256 so
 	// writing it back to back keeps the sequence unbroken.
@@ -82,6 +88,8 @@ func (h *handler) registerMisbehaving() {
 	m.HandleFunc("/x/headers-multi", h.headersMulti)
 	m.HandleFunc("/x/gzip", h.compressed("gzip", gzipBody))
 	m.HandleFunc("/x/deflate", h.compressed("deflate", deflateBody))
+	m.HandleFunc("/x/br", h.compressed("br", brBody))
+	m.HandleFunc("/x/zstd", h.compressed("zstd", zstdBody))
 	m.HandleFunc("/x/echo", h.echo)
 	m.HandleFunc("/x/slow-chunks", h.slowChunks)
 	m.HandleFunc("/x/proto", h.proto)
@@ -392,4 +400,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		return
 	}
 	writeRaw(w, status, "application/json", buf.Bytes())
+}
+
+// newZstdWriter is a zstd encoder with a window RFC 9659 allows for HTTP.
+func newZstdWriter(w io.Writer) io.WriteCloser {
+	zw, err := zstd.NewWriter(w, zstd.WithWindowSize(1<<20), zstd.WithEncoderConcurrency(1))
+	if err != nil {
+		panic(err)
+	}
+	return zw
 }
