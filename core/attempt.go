@@ -37,6 +37,7 @@ func (c *Client) run(b *Batch, t *task) {
 		if r := recover(); r != nil {
 			if holding {
 				c.limiter.release()
+				c.releaseHost(t)
 			}
 			t.res.Error = &Error{Kind: KindIO, Message: fmt.Sprintf("io: a callback panicked: %v", r), URL: redactURL(p.urlString)}
 			b.end(t)
@@ -50,6 +51,7 @@ func (c *Client) run(b *Batch, t *task) {
 	out := c.attempt(b, p, &t.res, last, restricted)
 	holding = false
 	c.limiter.release()
+	c.releaseHost(t)
 	t.attempt++
 	if out.direct {
 		c.breaker.record(t, out.connFailed, time.Now())
@@ -80,6 +82,14 @@ func (c *Client) run(b *Batch, t *task) {
 	if !b.queueRetry(t, time.Now().Add(delay)) {
 		t.res.Error = b.cancelledError(p)
 		b.end(t)
+	}
+}
+
+// releaseHost gives t's per-host slot back, when the client has per-host
+// limits.
+func (c *Client) releaseHost(t *task) {
+	if c.hosts != nil {
+		c.hosts.done(t)
 	}
 }
 

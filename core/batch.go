@@ -77,7 +77,8 @@ type Batch struct {
 	wake        chan struct{} // a retry was queued (capacity 1)
 	next        int           // the next new request; the running dispatcher's
 
-	abandoned atomic.Bool // see Abandon
+	abandoned atomic.Bool  // see Abandon
+	parked    atomic.Int64 // tasks parked in host queues (see hostGates)
 }
 
 // Submit validates reqs and starts them. With StrictValidation, the first
@@ -151,6 +152,11 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.stop = context.AfterFunc(c.ctx, func() { b.cancel(errClientClosed) })
+	if c.hosts != nil {
+		// A cancel must reach tasks parked for their host even when the
+		// dispatcher is not running: start it to abort them.
+		context.AfterFunc(b.ctx, func() { b.queueRetry(nil, time.Time{}) })
+	}
 	if n == 0 {
 		b.finishBatch()
 		return b, nil
@@ -212,6 +218,10 @@ func (b *Batch) dispatch() {
 		}
 	}()
 	for {
+		if c.hosts != nil && b.ctx.Err() != nil { // parked tasks wait on no channel of the batch
+			b.abort()
+			return
+		}
 		t, wait, idle := b.nextRetry(time.Now())
 		if idle {
 			return
@@ -224,7 +234,7 @@ func (b *Batch) dispatch() {
 				b.finish(b.invalid[i])
 				continue
 			}
-			t = &task{p: p}
+			t = &task{p: p, b: b}
 			t.res.Index, t.res.ID = p.index, p.id
 		}
 		if t == nil { // only retries are left: wait for one
@@ -247,18 +257,18 @@ func (b *Batch) dispatch() {
 			b.end(t)
 			continue
 		}
+		if c.hosts != nil && !c.hosts.admit(t, time.Now()) {
+			continue // parked until its host has room
+		}
 		if c.limiter.waitToken(b.ctx) != nil || c.limiter.acquire(b.ctx) != nil {
-			if b.abandoned.Load() {
-				b.drop(1)
-			} else {
-				t.res.Error = b.cancelledError(t.p)
-				b.end(t)
-			}
+			c.releaseHost(t)
+			b.cancelParked(t)
 			b.abort()
 			return
 		}
 		if err := c.breaker.admit(t, time.Now()); err != nil { // the circuit opened while t waited
 			c.limiter.release()
+			c.releaseHost(t)
 			t.res.Error = err
 			b.end(t)
 			continue
@@ -276,8 +286,12 @@ type task struct {
 	start   time.Time // the first attempt's start
 	attempt int       // attempts made
 	due     time.Time // when a waiting retry may run
-	host    string    // its circuit's key, when the breaker watches it
-	probe   bool      // admitted as its host's probe (see breaker)
+	b       *Batch
+	host    string // its host (scheme://host:port), computed when needed
+	probe   bool   // admitted as its host's probe (see breaker)
+	// hostToken: a token of its host's rate limit is reserved for its
+	// next dispatch (see hostGates).
+	hostToken bool
 }
 
 // retryHeap orders waiting retries by due time.
@@ -299,13 +313,15 @@ func (h *retryHeap) Pop() any {
 // when it is not running. It returns false once the batch is cancelled,
 // when the caller ends t itself.
 func (b *Batch) queueRetry(t *task, due time.Time) bool {
-	t.due = due
 	b.rmu.Lock()
 	if b.aborted {
 		b.rmu.Unlock()
 		return false
 	}
-	heap.Push(&b.retries, t)
+	if t != nil { // nil: only start or wake the dispatcher
+		t.due = due
+		heap.Push(&b.retries, t)
+	}
 	start := !b.dispatching
 	b.dispatching = true
 	b.rmu.Unlock()
@@ -348,6 +364,9 @@ func (b *Batch) abort() {
 	b.retries = nil
 	b.dispatching = false
 	b.rmu.Unlock()
+	if c := b.client; c.hosts != nil {
+		waiting = append(waiting, c.hosts.unpark(b)...)
+	}
 	next := min(b.next, len(b.preps))
 	if b.abandoned.Load() {
 		b.drop(len(waiting) + len(b.preps) - next)
@@ -401,6 +420,18 @@ func (b *Batch) finish(r *NormalizedResponse) {
 	if last {
 		b.finishBatch()
 	}
+}
+
+// cancelParked ends a task that was taken for dispatch but will not run
+// (its batch was cancelled): cancelled, or without a result when
+// abandoned.
+func (b *Batch) cancelParked(t *task) {
+	if b.abandoned.Load() {
+		b.drop(1)
+		return
+	}
+	t.res.Error = b.cancelledError(t.p)
+	b.end(t)
 }
 
 // drop ends n requests without results (see Abandon).

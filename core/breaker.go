@@ -47,7 +47,7 @@ func (br *breaker) admit(t *task, now time.Time) *Error {
 	if br.threshold <= 0 || br.watched.Load() == 0 || t.p.proxy != nil || t.probe {
 		return nil
 	}
-	key := br.key(t)
+	key := hostKeyOf(t)
 	br.mu.Lock()
 	c := br.hosts[key]
 	if c == nil || c.openUntil.IsZero() {
@@ -77,7 +77,7 @@ func (br *breaker) record(t *task, connFailed bool, now time.Time) {
 	if br.threshold <= 0 || (!connFailed && br.watched.Load() == 0) || t.p.proxy != nil {
 		return
 	}
-	key := br.key(t)
+	key := hostKeyOf(t)
 	br.mu.Lock()
 	defer br.mu.Unlock()
 	c := br.hosts[key]
@@ -119,15 +119,7 @@ func (br *breaker) forgetClosed() {
 	}
 }
 
-// key is t's host as scheme://host:port, computed once per task and only
-// once the breaker watches some host.
-func (br *breaker) key(t *task) string {
-	if t.host == "" {
-		t.host = hostKey(t.p.urlString)
-	}
-	return t.host
-}
-
+// hostKey is a URL's host as scheme://host:port.
 func hostKey(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {

@@ -28,6 +28,7 @@ type Client struct {
 	backend  *transportBackend
 	protocol Protocol
 	limiter  *limiter
+	hosts    *hostGates // nil: no per-host limits
 	breaker  *breaker
 	retry    RetryPolicy
 	jar      *sessionJar
@@ -68,6 +69,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		backend:  backend,
 		protocol: backend.protocol,
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateLimitBurst, cfg.Concurrency),
+		hosts:    newHostGates(cfg.ConcurrencyPerHost, cfg.RateLimitPerHost, cfg.RateLimitPerHostBurst),
 		retry: RetryPolicy{
 			MaxRetries: cfg.MaxRetries,
 			Multiplier: seconds(cfg.BackoffMultiplier),

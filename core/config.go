@@ -46,6 +46,16 @@ type ClientConfig struct {
 	RateLimit float64 `json:"rate_limit"`
 	// RateLimitBurst is the bucket size. 0 means DefaultRateLimitBurst.
 	RateLimitBurst int `json:"rate_limit_burst"`
+	// ConcurrencyPerHost is the most requests in flight to one host
+	// (scheme, host and port), within Concurrency. 0 means no per-host
+	// limit. A request waiting for its host holds no slot and does not
+	// hold up requests to other hosts.
+	ConcurrencyPerHost int `json:"concurrency_per_host"`
+	// RateLimitPerHost is requests per second to one host (a token bucket
+	// per host, taken besides the client's). 0 means no per-host limit.
+	RateLimitPerHost float64 `json:"rate_limit_per_host"`
+	// RateLimitPerHostBurst is the per-host bucket size. 0 means 1.
+	RateLimitPerHostBurst int `json:"rate_limit_per_host_burst"`
 	// HTTP2 allows HTTP/2 where the server offers it (backend "auto").
 	// false means HTTP/1.1 only unless the backend is "http2". nil: true.
 	HTTP2 *bool `json:"http2"`
@@ -205,6 +215,8 @@ func (c *ClientConfig) normalize() error {
 		{"concurrency", int64(c.Concurrency), 1},
 		{"max_retries", int64(c.MaxRetries), 0},
 		{"rate_limit_burst", int64(c.RateLimitBurst), 1},
+		{"concurrency_per_host", int64(c.ConcurrencyPerHost), 0},
+		{"rate_limit_per_host_burst", int64(c.RateLimitPerHostBurst), 0},
 		{"max_redirects", int64(c.MaxRedirects), 1},
 		{"max_body_size", c.MaxBodySize, 1},
 	}
@@ -220,7 +232,8 @@ func (c *ClientConfig) normalize() error {
 		name string
 		v    float64
 	}{
-		{"rate_limit", c.RateLimit}, {"timeout", c.Timeout}, {"proxy_cooldown", c.ProxyCooldown},
+		{"rate_limit", c.RateLimit}, {"rate_limit_per_host", c.RateLimitPerHost},
+		{"timeout", c.Timeout}, {"proxy_cooldown", c.ProxyCooldown},
 		{"backoff_multiplier", c.BackoffMultiplier}, {"jitter", c.Jitter}, {"max_delay", c.MaxDelay},
 		{"circuit_breaker_cooldown", c.CircuitBreakerCooldown},
 	}

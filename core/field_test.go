@@ -661,3 +661,85 @@ func TestAbandonDropsWhatNeverStarted(t *testing.T) {
 		t.Errorf("%d results delivered after Abandon, want the 2 in flight", n)
 	}
 }
+
+// hostCounter is a server that records the most requests it served at
+// once and when each ended.
+type hostCounter struct {
+	url      string
+	now, max atomic.Int64
+	mu       sync.Mutex
+	ends     []time.Time
+}
+
+func newHostCounter(t *testing.T, addr string, hold time.Duration) *hostCounter {
+	h := &hostCounter{}
+	srv, _ := headerEcho(t, addr) // only for its listener's address
+	srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := h.now.Add(1)
+		for m := h.max.Load(); n > m && !h.max.CompareAndSwap(m, n); m = h.max.Load() {
+		}
+		time.Sleep(hold)
+		h.now.Add(-1)
+		h.mu.Lock()
+		h.ends = append(h.ends, time.Now())
+		h.mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	h.url = srv.URL
+	return h
+}
+
+func TestPerHostLimitsNeverHoldUpOtherHosts(t *testing.T) {
+	slow := newHostCounter(t, "127.0.0.1:0", 50*time.Millisecond)
+	fast := newHostCounter(t, "127.0.0.2:0", 0)
+	c := newTestClient(t, func(c *ClientConfig) {
+		c.Concurrency = 8
+		c.ConcurrencyPerHost = 2
+		c.RateLimitPerHost = 20
+		c.RateLimitPerHostBurst = 1
+	})
+	var batch []RequestConfig
+	for i := 0; i < 20; i++ { // the limited host first, so a gate that blocked would hold up the rest
+		batch = append(batch, RequestConfig{URL: slow.url + "/a"}, RequestConfig{URL: fast.url + "/b"})
+	}
+	start := time.Now()
+	for _, res := range doBatch(t, c, batch) {
+		mustOK(t, res)
+	}
+	if m := slow.max.Load(); m > 2 {
+		t.Errorf("the limited host served %d requests at once, want at most 2", m)
+	}
+	// 20 requests at 20/s with a burst of 1 take at least 19/20 s.
+	if d := slow.ends[len(slow.ends)-1].Sub(start); d < 900*time.Millisecond {
+		t.Errorf("the limited host's 20 requests ended after %v, want >= 0.95 s", d)
+	}
+	// The fast host is limited too (2 at once, 20/s), but by its own gate:
+	// its requests run beside the slow host's, not after them.
+	if d := fast.ends[len(fast.ends)-1].Sub(start); d > slow.ends[len(slow.ends)-1].Sub(start)+200*time.Millisecond {
+		t.Errorf("the fast host finished %v after start, after the slow one", d)
+	}
+	if m := fast.max.Load(); m > 2 {
+		t.Errorf("the fast host served %d at once, want at most 2", m)
+	}
+}
+
+func TestPerHostParkedTasksEndOnCancel(t *testing.T) {
+	slow := newHostCounter(t, "127.0.0.1:0", 2*time.Second)
+	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = 8; c.ConcurrencyPerHost = 1 })
+	b, err := c.Submit(context.Background(), reqs(10, slow.url), BatchOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for slow.now.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(20 * time.Millisecond) // the other 9 are parked by now
+	start := time.Now()
+	b.Cancel()
+	for _, res := range b.Wait() {
+		wantKind(t, res, KindCancelled)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("cancelling took %v: parked requests waited for their host", d)
+	}
+}

@@ -1,0 +1,136 @@
+package core
+
+import (
+	"math"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// hostGates holds the per-host limits (ConcurrencyPerHost,
+// RateLimitPerHost) of a client. The dispatcher asks admit before a task
+// takes its client-wide token and slot: a task whose host is at its limit
+// is parked -- in its host's queue for a slot, or in its batch's retry
+// heap until its host token is due -- and the dispatcher goes on with the
+// next task, so a busy host never holds up the others. A parked task holds
+// no slot. Hosts are scheme://host:port, as for the circuit breaker.
+type hostGates struct {
+	limit int     // most in flight per host; 0: none
+	rate  float64 // per host per second; 0: none
+	burst int
+
+	mu    sync.Mutex
+	hosts map[string]*hostGate
+}
+
+type hostGate struct {
+	inflight int
+	bucket   *rate.Limiter // nil: no per-host rate
+	parked   []*task       // waiting for a slot of this host, in order
+}
+
+// newHostGates returns nil when no per-host limit is set: then no request
+// pays for them.
+func newHostGates(limit int, perSecond float64, burst int) *hostGates {
+	if math.IsInf(perSecond, 1) {
+		perSecond = 0
+	}
+	if limit <= 0 && perSecond <= 0 {
+		return nil
+	}
+	return &hostGates{limit: limit, rate: perSecond, burst: max(burst, 1), hosts: map[string]*hostGate{}}
+}
+
+// admit decides whether t may go on to its client-wide token and slot now.
+// false: t was parked (for a slot of its host, or queued in its batch until
+// its host token is due) and the dispatcher moves on.
+func (g *hostGates) admit(t *task, now time.Time) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	h := g.gate(hostKeyOf(t))
+	if g.limit > 0 && h.inflight >= g.limit {
+		h.parked = append(h.parked, t)
+		t.b.parked.Add(1)
+		return false
+	}
+	if h.bucket != nil && !t.hostToken {
+		if d := h.bucket.ReserveN(now, 1).DelayFrom(now); d > 0 {
+			t.hostToken = true // reserved: due at now+d
+			if t.b.queueRetry(t, now.Add(d)) {
+				return false
+			}
+			// The batch was cancelled: t goes on, and the dispatcher,
+			// finding the batch done, ends it and gives the slot back.
+		}
+	}
+	t.hostToken = false
+	h.inflight++
+	return true
+}
+
+// done gives t's host slot back after an attempt, unparking the next task
+// waiting for one.
+func (g *hostGates) done(t *task) {
+	g.mu.Lock()
+	h := g.hosts[t.host]
+	h.inflight--
+	var next *task
+	if len(h.parked) > 0 {
+		next = h.parked[0]
+		h.parked[0] = nil
+		h.parked = h.parked[1:]
+	}
+	if h.inflight == 0 && len(h.parked) == 0 && (h.bucket == nil || h.bucket.Tokens() >= float64(g.burst)) {
+		delete(g.hosts, t.host) // idle and full: forgetting it changes nothing
+	}
+	g.mu.Unlock()
+	if next != nil {
+		next.b.parked.Add(-1)
+		if !next.b.queueRetry(next, time.Time{}) {
+			next.b.cancelParked(next)
+		}
+	}
+}
+
+// unpark takes b's parked tasks out of every host queue, for b's abort.
+func (g *hostGates) unpark(b *Batch) []*task {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var mine []*task
+	for _, h := range g.hosts {
+		kept := h.parked[:0]
+		for _, t := range h.parked {
+			if t.b == b {
+				mine = append(mine, t)
+			} else {
+				kept = append(kept, t)
+			}
+		}
+		clear(h.parked[len(kept):])
+		h.parked = kept
+	}
+	b.parked.Add(-int64(len(mine)))
+	return mine
+}
+
+// gate returns the host's gate, making it; the caller holds g.mu.
+func (g *hostGates) gate(key string) *hostGate {
+	h := g.hosts[key]
+	if h == nil {
+		h = &hostGate{}
+		if g.rate > 0 {
+			h.bucket = rate.NewLimiter(rate.Limit(g.rate), g.burst)
+		}
+		g.hosts[key] = h
+	}
+	return h
+}
+
+// hostKeyOf is t's host key, computed once per task.
+func hostKeyOf(t *task) string {
+	if t.host == "" {
+		t.host = hostKey(t.p.urlString)
+	}
+	return t.host
+}
