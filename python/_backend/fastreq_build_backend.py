@@ -70,6 +70,8 @@ ENGINE_DIR = "_engine"
 ENGINE_FILES = ("go.mod", "go.sum", "LICENSE")
 ENGINE_DIRS = ("capi", "core", "include")
 ENGINE_SUFFIXES = (".go", ".c", ".h", ".s", ".S", ".in")
+#: Go files built only for the tests (capi's cgo test hooks).
+TEST_ONLY = re.compile(r"(?m)^//go:build fastreqtest\s*$")
 
 #: Go releases from this one on fetch the toolchain go.mod asks for by
 #: themselves (unless GOTOOLCHAIN=local).
@@ -243,7 +245,7 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
 def engine_files(root: Path) -> Iterator[Tuple[str, Path]]:
     """(path inside the module, file) for what `go build ./capi` needs:
     go.mod, go.sum, the license and the sources of capi/, core/ and
-    include/, without tests and test data."""
+    include/, without tests, test-only files and test data."""
     for name in ENGINE_FILES:
         if (root / name).is_file():
             yield name, root / name
@@ -251,7 +253,8 @@ def engine_files(root: Path) -> Iterator[Tuple[str, Path]]:
         for path in sorted((root / top).rglob("*")):
             rel = path.relative_to(root)
             if (not path.is_file() or path.suffix not in ENGINE_SUFFIXES or path.name.endswith("_test.go")
-                    or any(p == "testdata" or p.startswith((".", "_")) for p in rel.parts)):
+                    or any(p == "testdata" or p.startswith((".", "_")) for p in rel.parts)
+                    or (path.suffix == ".go" and TEST_ONLY.search(path.read_text(errors="replace")[:4096]))):
                 continue
             yield rel.as_posix(), path
 
