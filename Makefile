@@ -91,6 +91,12 @@ soak: lib $(SERVER)
 	FASTREQ_LIBRARY=$${FASTREQ_LIBRARY:-$(CURDIR)/$(LIB)} FASTREQ_TESTSERVER=$${FASTREQ_TESTSERVER:-$(CURDIR)/$(SERVER)} \
 		PYTHONPATH=$(CURDIR)/python $(PYTHON) tests/soak/soak.py $(SOAK_ARGS)
 
+# A wheel for PyPI: sdist, then from it a wheel linked against glibc 2.17
+# and tagged manylinux by auditwheel, into dist/ (python/_backend/make-wheel.sh).
+.PHONY: wheel
+wheel:
+	PYTHON=$(PYTHON) FASTREQ_GO=$(GO) bash python/_backend/make-wheel.sh
+
 bench: lib
 	$(PYTHON) tests/bench/run.py $(BENCH_ARGS)
 
