@@ -22,7 +22,7 @@ GOFILES := $(shell find core capi -name '*.go' -not -name '*_test.go') go.mod go
 CFILES  := $(shell find capi -name '*.c' -o -name '*.h')
 CFLAGS  ?= -O2 -g -Wall -Wextra -Werror -std=c11
 
-.PHONY: all lib install uninstall test test-go test-fuzz test-c check-mem test-install test-python bench clean
+.PHONY: all lib install uninstall serve test test-go test-fuzz test-c check-mem test-install test-python bench clean
 
 all: lib
 
@@ -57,6 +57,12 @@ $(HEADER): include/fastreq.h
 $(SERVER): $(shell find tests/testserver -name '*.go') go.mod go.sum
 	@mkdir -p $(BUILD)
 	$(GO) build -o $@ ./tests/testserver/cmd/fastreq-testserver
+
+# The servers the README's examples use, on their ports: go-httpbin and
+# the misbehaving endpoints on 127.0.0.1:8080, an HTTP proxy on :3128 and a
+# SOCKS5 proxy (user:pass) on :1080. Ctrl-C stops them.
+serve: $(SERVER)
+	$(SERVER) -http 127.0.0.1:8080 -proxy 127.0.0.1:3128 -socks5 127.0.0.1:1080 -socks5-auth user:pass
 
 test: test-go test-c test-python
 
