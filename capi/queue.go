@@ -13,6 +13,9 @@ import (
 	"syscall"
 	"time"
 	"unsafe"
+
+	"github.com/fastreq/fastreq/core"
+	json "github.com/goccy/go-json"
 )
 
 // queue is a batch's completion queue. Engine goroutines push records; the
@@ -143,6 +146,48 @@ func (q *queue) signal() {
 	case q.notify <- struct{}{}:
 	default:
 	}
+}
+
+// pushResult encodes a result as a RESULT record; it runs on the engine's
+// goroutines, so the copies into C memory happen in parallel, not in the
+// caller's drain.
+func (q *queue) pushResult(r *core.NormalizedResponse) {
+	if q.gone.Load() { // freed: what is left of the batch is dropped, not encoded
+		releaseBody(r.Content)
+		return
+	}
+	q.push(resultRecord(C.int64_t(r.Index), r, !q.lean || r.Error != nil))
+}
+
+// resultRecord is r as a RESULT record under index: the body in C memory,
+// and with withMeta the metadata JSON.
+func resultRecord(index C.int64_t, r *core.NormalizedResponse, withMeta bool) C.fastreq_record_t {
+	rec := C.fastreq_record_t{
+		index:    index,
+		_type:    C.FASTREQ_RECORD_RESULT,
+		status:   C.int32_t(r.StatusCode),
+		error:    errorCode(r.Error),
+		body:     cBody(r.Content),
+		body_len: C.int64_t(len(r.Content)),
+	}
+	if withMeta {
+		meta, err := json.Marshal(r)
+		if err != nil {
+			meta = []byte(`{"error":{"kind":"internal","message":"unencodable response"}}`)
+		}
+		rec.meta, rec.meta_len = cString(meta), C.int64_t(len(meta))
+	}
+	return rec
+}
+
+func (q *queue) pushChunk(index int, chunk []byte) error {
+	q.push(C.fastreq_record_t{
+		index:    C.int64_t(index),
+		_type:    C.FASTREQ_RECORD_CHUNK,
+		body:     cBytes(chunk),
+		body_len: C.int64_t(len(chunk)),
+	})
+	return nil
 }
 
 // drain moves up to len(dst) records into dst.
