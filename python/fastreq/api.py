@@ -9,11 +9,13 @@ client. Their parameters are those of :class:`~fastreq._params.OneShotParams`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from ._completions import AsyncCompletions, SyncCompletions
 from ._params import OneShotParams, RequestSettings, signature_of, split_one_shot
 from .client import FastRequests
+
+C = TypeVar("C", SyncCompletions, AsyncCompletions)
 
 
 def _one_shot(kwargs: "dict[str, Any]") -> "tuple[FastRequests, dict[str, Any]]":
@@ -21,6 +23,16 @@ def _one_shot(kwargs: "dict[str, Any]") -> "tuple[FastRequests, dict[str, Any]]"
     and the arguments of its call."""
     client_kw, call_kw = split_one_shot(kwargs)
     return FastRequests(**client_kw), call_kw
+
+
+def _owned_completions(cls: "type[C]", urls: Any, kwargs: "dict[str, Any]") -> C:
+    """An as-completed iterator that closes its own client at its end."""
+    client, call_kw = _one_shot(kwargs)
+    try:
+        return client._completions(cls, RequestSettings(urls, **call_kw), client.close_sync)
+    except BaseException:
+        client.close_sync()
+        raise
 
 
 @signature_of(OneShotParams)
@@ -66,12 +78,7 @@ def fastreq_as_completed(urls: Any, **kwargs: Any) -> SyncCompletions:
             for done in it:
                 print(done.index, done.result, done.error)
     """
-    client, call_kw = _one_shot(kwargs)
-    try:
-        return client._completions(SyncCompletions, RequestSettings(urls, **call_kw), client.close_sync)
-    except BaseException:
-        client.close_sync()
-        raise
+    return _owned_completions(SyncCompletions, urls, kwargs)
 
 
 @signature_of(OneShotParams)
@@ -83,9 +90,4 @@ def fastreq_as_completed_async(urls: Any, **kwargs: Any) -> AsyncCompletions:
         async for done in fastreq_as_completed_async(urls):
             ...
     """
-    client, call_kw = _one_shot(kwargs)
-    try:
-        return client._completions(AsyncCompletions, RequestSettings(urls, **call_kw), client.close_sync)
-    except BaseException:
-        client.close_sync()
-        raise
+    return _owned_completions(AsyncCompletions, urls, kwargs)

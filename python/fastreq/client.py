@@ -240,6 +240,10 @@ class FastRequests(ClientSettings):
 
     # ---- building a call ---------------------------------------------
 
+    def _call(self, urls: Any, kwargs: Dict[str, Any]) -> "tuple[RequestSettings, Plan]":
+        s = RequestSettings(urls, **kwargs)
+        return s, self._plan(s)
+
     def _plan(self, s: RequestSettings) -> Plan:
         nf, nv, nt = self._native_settings
         f = self.follow_redirects if s.follow_redirects is None else bool(s.follow_redirects)
@@ -354,8 +358,7 @@ class FastRequests(ClientSettings):
                 request runs.
         """
         started = time.monotonic()
-        s = RequestSettings(urls, **kwargs)
-        plan = self._plan(s)
+        s, plan = self._call(urls, kwargs)
         if plan.n == 0:
             return self._empty(plan)
         if self._one_path(plan, s):
@@ -376,8 +379,7 @@ class FastRequests(ClientSettings):
         (Jupyter), where it blocks that loop for the call's duration.
         """
         started = time.monotonic()
-        s = RequestSettings(urls, **kwargs)
-        plan = self._plan(s)
+        s, plan = self._call(urls, kwargs)
         if plan.n == 0:
             return self._empty(plan)
         if self._one_path(plan, s):
