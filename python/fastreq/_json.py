@@ -27,8 +27,6 @@ try:  # pragma: no cover - depends on the environment
 except ImportError:  # pragma: no cover
     _orjson = None
 
-HAVE_ORJSON = _orjson is not None
-
 #: What ``loads`` raises for a body that is not JSON it can return.
 DECODE_ERRORS = (ValueError, RecursionError)
 
@@ -81,18 +79,7 @@ if _orjson is not None:
             return _std_dumps(v)
 
 
-loads: Callable[[Any], Any] = _std_loads
-dumps: Callable[[Any], bytes] = _std_dumps
-
-
-def use_stdlib(enabled: bool = True) -> None:
-    """Switch to the standard json module (for tests and debugging), or
-    back to orjson where it is installed (and, for ``loads``, safe)."""
-    global loads, dumps
-    if enabled or _orjson is None:
-        loads, dumps = _std_loads, _std_dumps
-    else:
-        loads, dumps = _orjson_loads or _std_loads, _orjson_dumps
-
-
-use_stdlib(False)
+#: What the package calls (looked up at each call, so a test may swap in
+#: _std_loads and _std_dumps).
+loads: Callable[[Any], Any] = _orjson_loads or _std_loads
+dumps: Callable[[Any], bytes] = _std_dumps if _orjson is None else _orjson_dumps

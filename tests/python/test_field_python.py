@@ -37,15 +37,13 @@ PW = "s3cret-pw"
 
 
 @pytest.fixture(params=["default", "stdlib"])
-def json_mode(request):
+def json_mode(request, monkeypatch):
     """Each test twice: with the JSON module fastreq picks (orjson when it
     is installed and safe) and with the standard library's."""
     if request.param == "stdlib":
-        _json.use_stdlib(True)
-        yield request.param
-        _json.use_stdlib(False)
-    else:
-        yield request.param
+        monkeypatch.setattr(_json, "loads", _json._std_loads)
+        monkeypatch.setattr(_json, "dumps", _json._std_dumps)
+    yield request.param
 
 
 def base64_url(server, body: bytes, content_type: str = "") -> str:
