@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
@@ -209,6 +209,7 @@ class BatchRun:
         drain, release, h, arr = self._drain, self._release, self.h, self._arr
         chunks = 0
         total = 0
+        n: int
         self.more = False
         while True:
             if wait_ms is None:
@@ -274,6 +275,7 @@ class BatchRun:
                 self._fail(idx, status, mptr, mlen)
             else:
                 rt = rtype if rtypes is None else rtypes[idx]
+                v: Any
                 if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
                 else:
@@ -480,7 +482,7 @@ class ClientWatch:
         self.client = client
         self.loop = loop
         self.mbox: Optional[int] = client.mailbox
-        self.waiters: Dict[int, "asyncio.Future[tuple]"] = {}
+        self.waiters: Dict[int, "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]"] = {}
         self.records = (_ffi.Record * self.CHUNK)()
         self.view = memoryview(self.records).cast("B")
         self.fd = os.dup(lb.mailbox_fd(self.mbox))
@@ -494,7 +496,7 @@ class ClientWatch:
     def of(cls, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> "Optional[ClientWatch]":
         """The client's watch on loop, made (or moved from a loop that no
         longer runs) on first use; None where it cannot be had."""
-        watch = client.watch
+        watch: Optional[ClientWatch] = client.watch
         if watch is not None and watch.loop is loop:
             return watch
         with cls._lock:
@@ -515,7 +517,7 @@ class ClientWatch:
         status, error code, refused (1: it never started), body, meta."""
         lb = _ffi.lib()
         tag = next(self.client.mail_tags)  # never reused: a moved watch may meet older records
-        fut = self.loop.create_future()
+        fut: "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]" = self.loop.create_future()
         self.waiters[tag] = fut
         try:
             rc = lb.mailbox_post(self.mbox, payload, len(payload), tag) if self.mbox else _ffi.ECLOSED
@@ -623,7 +625,7 @@ class AsyncPump:
         self.loop = loop
         self.wake_each = wake_each
         self.error: Optional[BaseException] = None
-        self.waiter: Optional[asyncio.Future] = None
+        self.waiter: "Optional[asyncio.Future[None]]" = None
         self.fd = -1
         self.reader = False
         self.thread: Optional[threading.Thread] = None

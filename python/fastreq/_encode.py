@@ -17,7 +17,8 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MappingView
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 from urllib.parse import parse_qsl
@@ -36,7 +37,7 @@ RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
 #: client's timeout").
 NO_TIMEOUT = 1e9
 
-_RT_CODES = {
+_RT_CODES: Dict[Any, int] = {
     ReturnType.JSON: RT_JSON,
     ReturnType.TEXT: RT_TEXT,
     ReturnType.CONTENT: RT_CONTENT,
@@ -172,7 +173,8 @@ def _timeout(t: Any) -> Any:
 
 def _path(p: Any) -> str:
     try:
-        return os.path.abspath(os.fspath(p))
+        path: str = os.path.abspath(os.fspath(p))
+        return path
     except TypeError:
         raise ValidationError(f"save_to must be a path, got {p!r}", field_name="save_to") from None
 
@@ -246,6 +248,7 @@ def build_plan(s: "RequestSettings", *, timeout: Optional[float], follow_redirec
     for every request (s's resolved against the client's): None means
     "the native client's own setting".
     """
+    urls: Any
     urls, method, params, data, json_value, headers, proxy, return_type, stream_callback, keys, save_to = (
         s.urls, s.method, s.params, s.data, s.json, s.headers, s.proxy, s.return_type, s.stream_callback, s.keys,
         s.save_to)
@@ -268,6 +271,9 @@ def build_plan(s: "RequestSettings", *, timeout: Optional[float], follow_redirec
         items: List[Any] = [urls]
     elif isinstance(urls, (bytes, bytearray)):
         raise ValidationError("urls must be a str or a list, not bytes", field_name="url")
+    elif isinstance(urls, (AbstractSet, MappingView)):
+        raise ValidationError(f"urls must be ordered (a list or a tuple): results come in the order of urls, "
+                              f"and a {type(urls).__name__} has none", field_name="urls")
     else:
         try:
             items = list(urls)

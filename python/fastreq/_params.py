@@ -20,7 +20,6 @@ the ``Annotated`` metadata of the fields when the classes are made.
 import dataclasses
 import inspect
 import logging
-import math
 import os
 import sys
 from collections.abc import Mapping
@@ -107,7 +106,7 @@ def proxy_list(name: str, v: Any) -> List[str]:
 
 
 def existing_file(name: str, v: Any) -> str:
-    path = os.fspath(v)
+    path: str = os.fspath(v)
     if not os.path.isfile(path):
         raise ConfigurationError(f"{name} {path!r} does not exist", config_key=name)
     return path
@@ -299,7 +298,7 @@ def split_one_shot(kwargs: Dict[str, Any]) -> "Tuple[Dict[str, Any], Dict[str, A
 # ---- signatures ----------------------------------------------------------
 
 
-def _signature(proto: type, fn: Callable[..., Any], method: bool) -> inspect.Signature:
+def _signature(proto: Any, fn: Callable[..., Any], method: bool) -> inspect.Signature:
     """proto's dataclass fields as fn's parameters: proto.POSITIONAL
     first, the others keyword-only (after ``self`` for a method), with
     fn's return annotation."""

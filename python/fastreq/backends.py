@@ -21,15 +21,10 @@ raises ConfigurationError listing the valid ones.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Protocol
 
 from .exceptions import ConfigurationError
 from .models import NormalizedResponse, RequestConfig
-
-try:
-    from typing import Protocol
-except ImportError:  # pragma: no cover - Python < 3.8
-    Protocol = object  # type: ignore[assignment]
 
 #: Every accepted backend name -> the engine transport it selects.
 BACKEND_ALIASES: Dict[str, str] = {

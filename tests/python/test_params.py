@@ -118,3 +118,17 @@ def test_unknown_keyword_is_a_type_error():
     with FastRequests() as c:
         with pytest.raises(TypeError):
             c.request_sync("http://127.0.0.1:1/", bogus=1)
+
+
+@pytest.mark.parametrize("urls", [
+    {"http://127.0.0.1:1/a", "http://127.0.0.1:1/b"},
+    frozenset({"http://127.0.0.1:1/a"}),
+    {"http://127.0.0.1:1/a": 1}.keys(),
+    {1: "http://127.0.0.1:1/a"}.values(),
+    {"http://127.0.0.1:1/a": 1}.items(),
+])
+def test_unordered_urls_are_refused(urls):
+    with pytest.raises(fastreq.ValidationError) as ei:
+        fastreq.fastreq(urls)
+    assert ei.value.field_name == "urls" and "ordered" in str(ei.value)
+    assert fastreq.engine.live_handles() == 0
