@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple, TypeVar
 
 from . import _ffi
 from ._batch import AsyncPump, BatchRun
@@ -171,3 +171,7 @@ class AsyncCompletions(_Completions):
             self._close()
         except Exception:  # pragma: no cover
             pass
+
+
+#: Either iterator class.
+C = TypeVar("C", SyncCompletions, AsyncCompletions)

@@ -299,8 +299,10 @@ def build_plan(s: "RequestSettings", *, timeout: Optional[float], follow_redirec
     if params is not None:
         common["params"] = to_pairs(params, "params")
     body_fields(common, data, json_value)
-    if headers:
-        common["headers"] = str_map("headers", headers)
+    if headers is not None:
+        hdrs = str_map("headers", headers)
+        if hdrs:
+            common["headers"] = hdrs
     if timeout is not None:
         common["timeout"] = _timeout(timeout)
     if proxy:

@@ -9,13 +9,11 @@ client. Their parameters are those of :class:`~fastreq._params.OneShotParams`.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-from ._completions import AsyncCompletions, SyncCompletions
+from ._completions import AsyncCompletions, C, SyncCompletions
 from ._params import OneShotParams, RequestSettings, signature_of, split_one_shot
 from .client import FastRequests
-
-C = TypeVar("C", SyncCompletions, AsyncCompletions)
 
 
 def _one_shot(kwargs: "dict[str, Any]") -> "tuple[FastRequests, dict[str, Any]]":

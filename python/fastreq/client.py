@@ -29,11 +29,11 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Type, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Type, Union
 
 from . import _ffi, _json
 from ._batch import AsyncPump, BatchRun, run_one_async, run_one_sync, run_sync
-from ._completions import AsyncCompletions, SyncCompletions
+from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
 from ._handles import ClientHandle
 from ._params import ClientParams, ClientSettings, RequestSettings, method_signature_of, str_map
@@ -53,9 +53,6 @@ _ONE_RTYPES = (RT_JSON, RT_CONTENT)
 #: The return types that read a successful response's metadata: "response",
 #: and "text" for the charset of its Content-Type.
 _META_RTYPES = (RT_RESPONSE, RT_TEXT)
-
-C = TypeVar("C", SyncCompletions, AsyncCompletions)
-
 
 def _enable_debug_logging() -> None:
     """debug=True: let DEBUG records of the "fastreq" logger through, and
@@ -425,7 +422,7 @@ class FastRequests(ClientSettings):
         plan = self._plan(s)
         return cls(plan, lambda: self._start(plan, s, collect=True), close_client)
 
-    async def request_one(self, config: RequestConfig,
+    async def request_one(self, config: Union[RequestConfig, Dict[str, Any], str],
                           stream_callback: Optional[Callable[[bytes], Any]] = None) -> NormalizedResponse:
         """(fastreq addition) One request spec (a RequestConfig, a dict or a
         URL) as a NormalizedResponse, as :meth:`Backend.request` gives it:
