@@ -240,18 +240,17 @@ def _merge_headers(base: Optional[Dict[str, str]], over: Optional[Dict[str, str]
     return merged
 
 
-def build_plan(s: "RequestSettings", *, timeout: Optional[float], follow_redirects: Optional[bool],
+def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], follow_redirects: Optional[bool],
                verify_ssl: Optional[bool]) -> Plan:
-    """Convert the call s and build its plan (see module doc).
+    """Convert the call of urls with settings s and build its plan (see
+    module doc).
 
     follow_redirects / verify_ssl / timeout here are the values to send
     for every request (s's resolved against the client's): None means
     "the native client's own setting".
     """
-    urls: Any
-    urls, method, params, data, json_value, headers, proxy, return_type, stream_callback, keys, save_to = (
-        s.urls, s.method, s.params, s.data, s.json, s.headers, s.proxy, s.return_type, s.stream_callback, s.keys,
-        s.save_to)
+    method, params, data, json_value, headers, proxy, return_type, stream_callback, keys, save_to = (
+        s.method, s.params, s.data, s.json, s.headers, s.proxy, s.return_type, s.stream_callback, s.keys, s.save_to)
     if (type(urls) is str and method == "GET" and params is None and data is None and json_value is None
             and not headers and timeout is None and proxy is None and follow_redirects is None
             and verify_ssl is None and keys is None and save_to is None and urls.startswith(_PREFIXES)):

@@ -10,7 +10,7 @@ The public functions take their signatures from these classes through
 (names, types and, for IDEs that show them, defaults), and so does
 ``inspect.signature``; no list of parameters is written out twice. The
 classes that only lend a signature are :class:`ClientParams`
-(``FastRequests(...)``), :class:`RequestSettings` (``request(...)``) and
+(``FastRequests(...)``), :class:`RequestParams` (``request(...)``) and
 :class:`OneShotParams` (``fastreq(...)``).
 
 This module has no annotations future import: the checks are read from
@@ -240,10 +240,9 @@ CLIENT_NAMES = frozenset(f.name for f in dataclasses.fields(ClientParams))
 
 @dataclass
 class CallSettings:
-    """The request parameters of a call that ``fastreq()`` takes too."""
+    """The request parameters of a call (but urls) that ``fastreq()``
+    takes too."""
 
-    POSITIONAL: ClassVar[str] = "urls"
-    urls: URLs
     if sys.version_info >= (3, 10):
         _: KW_ONLY
     method: str = "GET"
@@ -262,9 +261,9 @@ class CallSettings:
 
 @dataclass
 class RequestSettings(CallSettings):
-    """The parameters of ``FastRequests.request(...)`` and its twins: a
-    call's settings. headers are merged over the client's; timeout,
-    follow_redirects and verify_ssl override the client's unless None."""
+    """The settings of a call of ``FastRequests.request(...)`` and its
+    twins. headers are merged over the client's; timeout, follow_redirects
+    and verify_ssl override the client's unless None."""
 
     if sys.version_info >= (3, 10):
         _: KW_ONLY
@@ -274,8 +273,24 @@ class RequestSettings(CallSettings):
     verify_ssl: Optional[bool] = None
 
 
+#: The settings of a call that sets none (shared: never written).
+DEFAULT_REQUEST = RequestSettings()
+
+
+@dataclass
+class _URLs:
+    POSITIONAL: ClassVar[str] = "urls"
+    urls: URLs
+
+
+@dataclass
+class RequestParams(RequestSettings, _URLs):
+    """The parameters of ``FastRequests.request(...)``: urls (first, as its
+    fields come first), then the request settings as keywords."""
+
+
 @dataclass(eq=False)
-class OneShotParams(ClientSettings, CallSettings):
+class OneShotParams(ClientSettings, CallSettings, _URLs):
     """The parameters of ``fastreq(...)``: urls, then the client settings
     and the call's as keywords (headers, timeout, follow_redirects and
     verify_ssl are the client's)."""
@@ -286,8 +301,8 @@ class OneShotParams(ClientSettings, CallSettings):
 
 
 def split_one_shot(kwargs: Dict[str, Any]) -> "Tuple[Dict[str, Any], Dict[str, Any]]":
-    """The keyword arguments of fastreq() as those of its client and those
-    of its call."""
+    """The keyword arguments of fastreq() (but urls) as those of its
+    client and those of its call."""
     client: Dict[str, Any] = {}
     call: Dict[str, Any] = {}
     for k, v in kwargs.items():

@@ -27,7 +27,7 @@ def _owned_completions(cls: "type[C]", urls: Any, kwargs: "dict[str, Any]") -> C
     """An as-completed iterator that closes its own client at its end."""
     client, call_kw = _one_shot(kwargs)
     try:
-        return client._completions(cls, RequestSettings(urls, **call_kw), client.close_sync)
+        return client._completions(cls, urls, RequestSettings(**call_kw), client.close_sync)
     except BaseException:
         client.close_sync()
         raise

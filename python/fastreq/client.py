@@ -36,7 +36,8 @@ from ._batch import AsyncPump, BatchRun, run_one_async, run_one_sync, run_sync
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
 from ._handles import ClientHandle
-from ._params import ClientParams, ClientSettings, RequestSettings, method_signature_of, str_map
+from ._params import (DEFAULT_REQUEST, ClientParams, ClientSettings, RequestParams, RequestSettings, method_signature_of,
+                      str_map)
 from ._progress import make_notifier, open_reporter
 from .backends import EngineBackend, resolve_backend
 from .exceptions import ClientClosedError, FailureDetails, PartialFailureError
@@ -238,10 +239,10 @@ class FastRequests(ClientSettings):
     # ---- building a call ---------------------------------------------
 
     def _call(self, urls: Any, kwargs: Dict[str, Any]) -> "tuple[RequestSettings, Plan]":
-        s = RequestSettings(urls, **kwargs)
-        return s, self._plan(s)
+        s = RequestSettings(**kwargs) if kwargs else DEFAULT_REQUEST
+        return s, self._plan(urls, s)
 
-    def _plan(self, s: RequestSettings) -> Plan:
+    def _plan(self, urls: Any, s: RequestSettings) -> Plan:
         nf, nv, nt = self._native_settings
         f = self.follow_redirects if s.follow_redirects is None else bool(s.follow_redirects)
         v = self.verify_ssl if s.verify_ssl is None else bool(s.verify_ssl)
@@ -251,7 +252,7 @@ class FastRequests(ClientSettings):
             # None or 0 means "no limit"; in a request the engine reads 0 as
             # "the client's timeout", so no limit is sent as a huge one.
             send_t = t if t else NO_TIMEOUT
-        return build_plan(s, timeout=send_t, follow_redirects=None if f == nf else f,
+        return build_plan(urls, s, timeout=send_t, follow_redirects=None if f == nf else f,
                           verify_ssl=None if v == nv else v)
 
     def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> "tuple[BatchRun, Any]":
@@ -313,7 +314,7 @@ class FastRequests(ClientSettings):
 
     # ---- calls -------------------------------------------------------
 
-    @method_signature_of(RequestSettings)
+    @method_signature_of(RequestParams)
     async def request(self, urls: Any, **kwargs: Any) -> Any:
         """Run requests and return their results.
 
@@ -366,7 +367,7 @@ class FastRequests(ClientSettings):
         await _drive(run, reporter)
         return self._finish(run, plan, started)
 
-    @method_signature_of(RequestSettings)
+    @method_signature_of(RequestParams)
     def request_sync(self, urls: Any, **kwargs: Any) -> Any:
         """(fastreq addition) :meth:`request` without an event loop.
 
@@ -393,7 +394,7 @@ class FastRequests(ClientSettings):
                 reporter.close()
         return self._finish(run, plan, started)
 
-    @method_signature_of(RequestSettings)
+    @method_signature_of(RequestParams)
     def as_completed(self, urls: Any, **kwargs: Any) -> AsyncCompletions:
         """(fastreq addition) Run requests and yield each as it completes.
 
@@ -407,19 +408,21 @@ class FastRequests(ClientSettings):
                 async for done in it:
                     ...
         """
-        return self._completions(AsyncCompletions, RequestSettings(urls, **kwargs))
+        return self._completions(AsyncCompletions, urls, RequestSettings(**kwargs))
 
-    @method_signature_of(RequestSettings)
+    @method_signature_of(RequestParams)
     def as_completed_sync(self, urls: Any, **kwargs: Any) -> SyncCompletions:
         """(fastreq addition) :meth:`as_completed` as a plain iterator,
         without an event loop. The requests start at once; ``close()`` (or
         leaving a ``with`` block) cancels the rest."""
-        return self._completions(SyncCompletions, RequestSettings(urls, **kwargs))
+        return self._completions(SyncCompletions, urls, RequestSettings(**kwargs))
 
-    def _completions(self, cls: Type[C], s: RequestSettings, close_client: Optional[Callable[[], None]] = None) -> C:
-        """An as-completed iterator of the call s; close_client is called at
-        its end (for an iterator that owns the client)."""
-        plan = self._plan(s)
+    def _completions(self, cls: Type[C], urls: Any, s: RequestSettings,
+                     close_client: Optional[Callable[[], None]] = None) -> C:
+        """An as-completed iterator of the call of urls with settings s;
+        close_client is called at its end (for an iterator that owns the
+        client)."""
+        plan = self._plan(urls, s)
         return cls(plan, lambda: self._start(plan, s, collect=True), close_client)
 
     async def request_one(self, config: Union[RequestConfig, Dict[str, Any], str],
@@ -427,8 +430,8 @@ class FastRequests(ClientSettings):
         """(fastreq addition) One request spec (a RequestConfig, a dict or a
         URL) as a NormalizedResponse, as :meth:`Backend.request` gives it:
         a failure raises its own exception, not PartialFailureError."""
-        s = RequestSettings(config, return_type=ReturnType.RESPONSE, stream_callback=stream_callback)
-        plan = self._plan(s)
+        s = RequestSettings(return_type=ReturnType.RESPONSE, stream_callback=stream_callback)
+        plan = self._plan(config, s)
         run, reporter = self._start(plan, s, collect=False)
         await _drive(run, reporter)
         if run.failures:

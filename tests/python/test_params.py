@@ -18,6 +18,7 @@ from fastreq._params import (
     ClientParams,
     ClientSettings,
     OneShotParams,
+    RequestParams,
     RequestSettings,
     split_one_shot,
 )
@@ -36,10 +37,10 @@ def shown(fn, skip_self=False):
 
 @pytest.mark.parametrize("fn, cls, skip_self", [
     (FastRequests.__init__, ClientParams, True),
-    (FastRequests.request, RequestSettings, True),
-    (FastRequests.request_sync, RequestSettings, True),
-    (FastRequests.as_completed, RequestSettings, True),
-    (FastRequests.as_completed_sync, RequestSettings, True),
+    (FastRequests.request, RequestParams, True),
+    (FastRequests.request_sync, RequestParams, True),
+    (FastRequests.as_completed, RequestParams, True),
+    (FastRequests.as_completed_sync, RequestParams, True),
     (fastreq.fastreq, OneShotParams, False),
     (fastreq.fastreq_async, OneShotParams, False),
     (fastreq.fastreq_as_completed, OneShotParams, False),
@@ -60,11 +61,13 @@ def test_the_groups_fit_together():
     # fastreq() takes every client setting (backend as a keyword, default as
     # FastRequests') and the call's; the per-call overrides of request()
     # are the client settings of the same names there.
-    assert declared(OneShotParams) == {**call, **client, "backend": ClientParams.backend}
+    urls = {"urls": dataclasses.MISSING}
+    assert declared(OneShotParams) == {**urls, **call, **client, "backend": ClientParams.backend}
+    assert declared(RequestParams) == {**urls, **request}
     assert set(request) - set(call) == {"headers", "timeout", "follow_redirects", "verify_ssl"} <= set(client)
     assert CLIENT_NAMES == set(client) | {"backend"}
     assert not set(call) & CLIENT_NAMES
-    c, r = split_one_shot({name: None for name in declared(OneShotParams)})
+    c, r = split_one_shot({name: None for name in declared(OneShotParams) if name != "urls"})
     assert set(c) == CLIENT_NAMES and set(r) == set(call)
 
 
