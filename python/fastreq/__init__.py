@@ -32,16 +32,10 @@ Logging goes to the standard ``logging`` logger "fastreq".
 
 from . import engine  # noqa: F401 - fastreq.engine
 from ._version import __version__
+from ._completions import AsyncCompletions, SyncCompletions
+from .api import fastreq, fastreq_as_completed, fastreq_as_completed_async, fastreq_async
 from .backends import Backend, EngineBackend
-from .client import (
-    AsyncCompletions,
-    FastRequests,
-    SyncCompletions,
-    fastreq,
-    fastreq_as_completed,
-    fastreq_as_completed_async,
-    fastreq_async,
-)
+from .client import FastRequests
 from .config import GlobalConfig
 from .exceptions import (
     BackendError,

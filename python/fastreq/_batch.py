@@ -31,7 +31,7 @@ import os
 import threading
 import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
@@ -45,24 +45,21 @@ WAIT_SLICE_MS = 100
 #: Chunks drained per event-loop callback before yielding to other tasks.
 ASYNC_CHUNKS_PER_CALLBACK = 16
 #: Coalescing: when a wakeup found fewer than COALESCE_BELOW records, the
-#: next drain waits COALESCE_S so that records arrive in bunches. Each
-#: wakeup costs a few calls into the library and a thread switch; draining
-#: a bunch at once costs far less per record (measured: the Python thread's
-#: CPU per response halves under load), for at most 0.5 ms of latency.
+#: next drain waits COALESCE_S so that records arrive in bunches: each
+#: wakeup costs calls into the library and a thread switch, a bunch is
+#: drained for the price of one. It adds at most COALESCE_S of latency.
 #:
-#: Not with GOMAXPROCS=1 set in the environment: a Python thread
-#: that returned from a call into the library keeps the Go runtime's only
-#: scheduler slot until Go's monitor takes it back (up to ~10 ms), so the
-#: engine stalls while Python sleeps; measured: 20k requests in 14 s
-#: instead of 1 s. There the drivers go straight back into the library.
-#: (Otherwise the library has taken a second slot before any wait returns
-#: early, also on one CPU: capi/slots.go.)
+#: Not with GOMAXPROCS=1 set in the environment: a Python thread that
+#: returned from a call into the library keeps the Go runtime's only
+#: scheduler slot until Go's monitor takes it back, so the engine stalls
+#: while Python sleeps. There the drivers go straight back into the
+#: library. (Otherwise the library has taken a second slot before any wait
+#: returns early, also on one CPU: capi/slots.go.)
 COALESCE_BELOW = 32
 COALESCE_S = 0.0005
 #: Records per wakeup of a driver that only wants the whole batch (see
 #: BatchRun.bunch); the library also wakes it once 4 MiB of bodies wait
-#: and at the last result. Measured on W1 of the benchmark: 15-20 % less
-#: CPU per request than waking per burst with coalescing.
+#: and at the last result.
 BUNCH = 1024
 
 
@@ -212,6 +209,7 @@ class BatchRun:
         drain, release, h, arr = self._drain, self._release, self.h, self._arr
         chunks = 0
         total = 0
+        n: int
         self.more = False
         while True:
             if wait_ms is None:
@@ -277,10 +275,12 @@ class BatchRun:
                 self._fail(idx, status, mptr, mlen)
             else:
                 rt = rtype if rtypes is None else rtypes[idx]
+                v: Any
                 if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
                 else:
-                    v = _value(rt, bptr, blen, mptr, mlen)
+                    v = _value(rt, _string_at(bptr, blen) if blen else b"",
+                               _string_at(mptr, mlen) if rt == RT_TEXT and mptr else None)
                 if save_paths is not None and rt != RT_RESPONSE and idx in save_paths:
                     v = save_paths[idx]
                 if parse is not None:
@@ -303,29 +303,14 @@ class BatchRun:
             cb(chunk)
 
     def _fail(self, idx: int, status: int, mptr: int, mlen: int) -> None:
-        self.failures[idx] = _failure(self.plan.urls[idx], idx, status, mptr, mlen, self.backend_name)
+        self.failures[idx] = _failure(self.plan.urls[idx], idx, status, _copy(mptr, mlen), self.backend_name)
         self.results[idx] = None
 
     def _response(self, idx: int, status: int, bptr: int, blen: int, mptr: int, mlen: int) -> NormalizedResponse:
-        meta = _meta(mptr, mlen)
-        headers = meta.get("headers") or {}
-        content = _string_at(bptr, blen) if blen else b""
-        json_data = None
-        is_json = False
-        if content:
-            try:
-                json_data = _json.loads(content)
-                is_json = True
-            except _DECODE_ERRORS:
-                pass
-        return NormalizedResponse(
-            status_code=int(meta.get("status_code") or status),
-            headers=headers,
-            content=content,
-            text=decode_text(content, headers.get("content-type")),
-            json_data=json_data,
-            url=meta.get("url") or self.plan.urls[idx],
-            is_json=is_json,
+        meta = _meta(_copy(mptr, mlen))
+        return NormalizedResponse.from_parts(
+            int(meta.get("status_code") or status), meta.get("headers") or {},
+            _string_at(bptr, blen) if blen else b"", meta.get("url") or self.plan.urls[idx],
             http_version=meta.get("http_version") or "",
             elapsed=(meta.get("elapsed_ns") or 0) / 1e9,
             attempts=int(meta.get("attempts") or 1),
@@ -333,18 +318,14 @@ class BatchRun:
         )
 
 
-def _value(rt: int, bptr: int, blen: int, mptr: int, mlen: int) -> Any:
+def _copy(ptr: int, size: int) -> Optional[bytes]:
+    """The size bytes at ptr, or None for a NULL pointer."""
+    return _string_at(ptr, size) if ptr else None
+
+
+def _value(rt: int, body: bytes, meta: Optional[bytes]) -> Any:
     """A successful body as return type rt (not "response"). "text" needs
-    the record's metadata (its Content-Type header)."""
-    body = _string_at(bptr, blen) if blen else b""
-    if rt == RT_TEXT:
-        return decode_text(body, (_meta(mptr, mlen).get("headers") or {}).get("content-type"))
-    return _value_of(rt, body)
-
-
-def _value_of(rt: int, body: bytes) -> Any:
-    """:func:`_value` of a body already copied out, for a return type other
-    than "text"."""
+    the record's metadata (its Content-Type header); the others ignore it."""
     if rt == RT_JSON:
         if body:
             try:
@@ -354,14 +335,13 @@ def _value_of(rt: int, body: bytes) -> Any:
         return None
     if rt == RT_CONTENT:
         return body
+    if rt == RT_TEXT:
+        return decode_text(body, (_meta(meta).get("headers") or {}).get("content-type"))
     return None  # RT_STREAM: the chunks went to stream_callback
 
 
-def _meta(mptr: int, mlen: int) -> Dict[str, Any]:
-    return _meta_of(_string_at(mptr, mlen) if mptr else None)
-
-
-def _meta_of(raw: Optional[bytes]) -> Dict[str, Any]:
+def _meta(raw: Optional[bytes]) -> Dict[str, Any]:
+    """A record's metadata JSON as a dict ({} when there is none)."""
     if not raw:
         return {}
     try:
@@ -371,12 +351,10 @@ def _meta_of(raw: Optional[bytes]) -> Dict[str, Any]:
     return m if isinstance(m, dict) else {}
 
 
-def _failure(url: str, idx: int, status: int, mptr: int, mlen: int, backend_name: Optional[str]) -> FailureDetails:
+def _failure(url: str, idx: int, status: int, meta_raw: Optional[bytes],
+             backend_name: Optional[str]) -> FailureDetails:
     """The FailureDetails of a failed record (its metadata holds the error)."""
-    return _failure_of(url, idx, status, _meta(mptr, mlen), backend_name)
-
-
-def _failure_of(url: str, idx: int, status: int, meta: Dict[str, Any], backend_name: Optional[str]) -> FailureDetails:
+    meta = _meta(meta_raw)
     url = redact_url(url)  # FailureDetails.url, the exception's url and the log line show no password
     err = meta.get("error")
     exc = error_from_json(err, backend_name=backend_name, status=status, default_url=url)
@@ -397,8 +375,8 @@ def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
     try:
         _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
         if e:
-            return None, _failure(url, 0, status, mptr, mlen, backend_name)
-        return _value(rtype, bptr, blen, mptr, mlen), None
+            return None, _failure(url, 0, status, _copy(mptr, mlen), backend_name)
+        return _value(rtype, _string_at(bptr, blen) if blen else b"", None), None
     finally:
         lb.records_release(buf[1], n)
 
@@ -414,10 +392,9 @@ def _one_end(lb: Any, h: int, buf: Any) -> None:
 def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
                  backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
     """One request of return type JSON or CONTENT, start to end: the
-    lean path of ``request_sync(url)`` (the latency of one call is mostly
-    the Python around the library calls, so this one makes only the calls
-    and the work it needs: no BatchRun, no batch handle object). Returns
-    the value and None, or None and the failure."""
+    lean path of ``request_sync(url)``, which makes only the library calls
+    and the work one record needs (no BatchRun, no batch handle object).
+    Returns the value and None, or None and the failure."""
     lb = _ffi.lib()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
@@ -444,10 +421,10 @@ async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: i
     if watch is not None:
         status, e, refused, body, meta = await watch.run(payload)
         if not e:
-            return _value_of(rtype, body), None
+            return _value(rtype, body, None), None
         if refused:  # as a strict submit raises
-            raise error_from_json(_meta_of(meta).get("error"), backend_name=backend_name)
-        return None, _failure_of(url, 0, status, _meta_of(meta), backend_name)
+            raise error_from_json(_meta(meta).get("error"), backend_name=backend_name)
+        return None, _failure(url, 0, status, meta, backend_name)
     lb = _ffi.lib()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
@@ -485,11 +462,9 @@ def _resolve(fut: "asyncio.Future[None]") -> None:
 class ClientWatch:
     """One event loop's watch of a client's mailbox (fastreq_client_mailbox):
     its descriptor is registered with ``add_reader`` once per client and
-    loop, posting and taking are plain C calls, and each result wakes the
-    task that posted it, however many are in flight. (A per-request batch
-    cost making, registering, unregistering and closing a descriptor, and
-    four calls into the engine's runtime, each of which left the loop's
-    thread holding a scheduler slot.)
+    loop, posting and taking are plain C calls (the loop's thread never
+    enters the engine's runtime), and each result wakes the task that
+    posted it, however many are in flight.
 
     The loop watches a duplicate of the descriptor, which stays valid until
     the watch is closed. The mailbox itself lives until the client closes
@@ -507,7 +482,7 @@ class ClientWatch:
         self.client = client
         self.loop = loop
         self.mbox: Optional[int] = client.mailbox
-        self.waiters: Dict[int, "asyncio.Future[tuple]"] = {}
+        self.waiters: Dict[int, "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]"] = {}
         self.records = (_ffi.Record * self.CHUNK)()
         self.view = memoryview(self.records).cast("B")
         self.fd = os.dup(lb.mailbox_fd(self.mbox))
@@ -521,7 +496,7 @@ class ClientWatch:
     def of(cls, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> "Optional[ClientWatch]":
         """The client's watch on loop, made (or moved from a loop that no
         longer runs) on first use; None where it cannot be had."""
-        watch = client.watch
+        watch: Optional[ClientWatch] = client.watch
         if watch is not None and watch.loop is loop:
             return watch
         with cls._lock:
@@ -542,7 +517,7 @@ class ClientWatch:
         status, error code, refused (1: it never started), body, meta."""
         lb = _ffi.lib()
         tag = next(self.client.mail_tags)  # never reused: a moved watch may meet older records
-        fut = self.loop.create_future()
+        fut: "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]" = self.loop.create_future()
         self.waiters[tag] = fut
         try:
             rc = lb.mailbox_post(self.mbox, payload, len(payload), tag) if self.mbox else _ffi.ECLOSED
@@ -619,21 +594,19 @@ def _wait_one(lb: Any, h: int) -> int:
     return n
 
 
-def run_sync(run: BatchRun, until: Optional[Callable[[], bool]] = None) -> None:
-    """Wait (GIL released, in slices) and pump until the batch is done, or
-    until ``until()`` says stop. The caller cancels/frees on exceptions.
+def run_sync(run: BatchRun) -> None:
+    """Wait (GIL released, in slices) and pump until the batch is done. The
+    caller cancels/frees on exceptions.
 
     When nobody looks at results before the end, it is woken per bunch of
     records (:meth:`BatchRun.bunch`) and needs no coalescing of its own."""
-    if until is None and run.bunch():
+    if run.bunch():
         while run.remaining > 0:
             run.pump(wait_ms=WAIT_SLICE_MS)
         return
     sleep = time.sleep
     below = _coalesce_below()
     while run.remaining > 0:
-        if until is not None and until():
-            return
         if 0 < run.pump(wait_ms=WAIT_SLICE_MS) < below and run.remaining > 0:
             sleep(COALESCE_S)
 
@@ -647,14 +620,12 @@ class AsyncPump:
     ``wait()`` returns when the batch is done (or, with ``wake_each``,
     when new results are waiting in ``run.completed``)."""
 
-    def __init__(self, run: BatchRun, loop: asyncio.AbstractEventLoop, *, wake_each: bool = False,
-                 force_thread: bool = False) -> None:
+    def __init__(self, run: BatchRun, loop: asyncio.AbstractEventLoop, *, wake_each: bool = False) -> None:
         self.run = run
         self.loop = loop
         self.wake_each = wake_each
-        self.force_thread = force_thread
         self.error: Optional[BaseException] = None
-        self.waiter: Optional[asyncio.Future] = None
+        self.waiter: "Optional[asyncio.Future[None]]" = None
         self.fd = -1
         self.reader = False
         self.thread: Optional[threading.Thread] = None
@@ -668,7 +639,7 @@ class AsyncPump:
         assert self.run.batch is not None
         if not self.wake_each and self.run.bunch():
             self.below = 0  # woken per bunch: no coalescing timer
-        fd = -1 if self.force_thread else self.run.batch.fd()
+        fd = self.run.batch.fd()
         if fd >= 0:
             try:
                 self.loop.add_reader(fd, self._on_readable)

@@ -17,14 +17,19 @@ from __future__ import annotations
 import base64
 import dataclasses
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, MappingView
+from collections.abc import Set as AbstractSet
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 from urllib.parse import parse_qsl
 
 from . import _json
+from ._params import str_map
 from .exceptions import ConfigurationError, ValidationError, redact_url
 from .models import RequestConfig, RequestOptions, ReturnType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ._params import RequestSettings
 
 RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
 
@@ -32,7 +37,7 @@ RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
 #: client's timeout").
 NO_TIMEOUT = 1e9
 
-_RT_CODES = {
+_RT_CODES: Dict[Any, int] = {
     ReturnType.JSON: RT_JSON,
     ReturnType.TEXT: RT_TEXT,
     ReturnType.CONTENT: RT_CONTENT,
@@ -55,6 +60,11 @@ def return_type_code(rt: Any) -> int:
     return code
 
 
+# The engine checks URLs too, but shows a password in one it cannot parse
+# as http(s) (user:pw@host/x): those are refused here, with the password
+# redacted.
+
+
 def check_url(u: Any) -> str:
     if isinstance(u, str):
         if u.startswith(_PREFIXES) or u[:8].lower().startswith(_PREFIXES):
@@ -68,22 +78,6 @@ def check_urls(urls: Sequence[Any]) -> None:
     for u in urls:
         if type(u) is not str or not u.startswith(p):
             check_url(u)
-
-
-def check_str_map(m: Any, name: str) -> Optional[Dict[str, str]]:
-    """A dict of str -> str (headers, cookies), or ValidationError."""
-    if m is None:
-        return None
-    if not isinstance(m, Mapping):
-        raise ValidationError(f"{name} must be a dict of str to str, got {type(m).__name__}", field_name=name)
-    for k, v in m.items():
-        if not isinstance(k, str):
-            raise ValidationError(f"{name}: key {k!r} must be a str, got {type(k).__name__}", field_name=name)
-        if not isinstance(v, str):
-            raise ValidationError(
-                f"{name}: value for {k!r} must be a str, got {type(v).__name__}", field_name=name
-            )
-    return dict(m)
 
 
 def _scalar(v: Any, name: str) -> Optional[str]:
@@ -160,23 +154,27 @@ def body_fields(out: Dict[str, Any], data: Any, json_value: Any) -> None:
         out["json"] = json_value
 
 
-def _check_method(method: Any) -> str:
-    if not isinstance(method, str) or not method:
-        raise ValidationError(f"method must be a non-empty str, got {method!r}", field_name="method")
-    return method.upper()
+# The engine checks a request's method, timeout, proxy, headers and body;
+# these refuse only what JSON would hide from it: a method of None (null
+# is no method, i.e. GET) and a NaN timeout (which JSON has no number for).
 
 
-def _check_timeout(t: Any, name: str = "timeout") -> float:
-    if isinstance(t, bool) or not isinstance(t, (int, float)):
-        raise ValidationError(f"{name} must be a number of seconds or None, got {t!r}", field_name=name)
-    if t < 0 or t != t:
-        raise ValidationError(f"{name} must be >= 0, got {t!r}", field_name=name)
-    return float(t)
+def _method(method: Any) -> Any:
+    if method is None:
+        raise ValidationError("method must be a str, got None", field_name="method")
+    return method
+
+
+def _timeout(t: Any) -> Any:
+    if t != t:
+        raise ValidationError(f"timeout must be a number of seconds >= 0, got {t!r}", field_name="timeout")
+    return t
 
 
 def _path(p: Any) -> str:
     try:
-        return os.path.abspath(os.fspath(p))
+        path: str = os.path.abspath(os.fspath(p))
+        return path
     except TypeError:
         raise ValidationError(f"save_to must be a path, got {p!r}", field_name="save_to") from None
 
@@ -242,33 +240,20 @@ def _merge_headers(base: Optional[Dict[str, str]], over: Optional[Dict[str, str]
     return merged
 
 
-def build_plan(
-    urls: Any,
-    *,
-    method: str,
-    params: Any,
-    data: Any,
-    json_value: Any,
-    headers: Any,
-    timeout: Optional[float],
-    proxy: Optional[str],
-    return_type: Any,
-    follow_redirects: Optional[bool],
-    verify_ssl: Optional[bool],
-    stream_callback: Optional[Callable[[bytes], Any]],
-    keys: Optional[Sequence[Any]],
-    save_to: Any,
-    max_body_size: Optional[int] = None,
-) -> Plan:
-    """Validate a call's arguments and build its plan (see module doc).
+def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], follow_redirects: Optional[bool],
+               verify_ssl: Optional[bool]) -> Plan:
+    """Convert the call of urls with settings s and build its plan (see
+    module doc).
 
     follow_redirects / verify_ssl / timeout here are the values to send
-    for every request: None means "the native client's own setting".
+    for every request (s's resolved against the client's): None means
+    "the native client's own setting".
     """
+    method, params, data, json_value, headers, proxy, return_type, stream_callback, keys, save_to = (
+        s.method, s.params, s.data, s.json, s.headers, s.proxy, s.return_type, s.stream_callback, s.keys, s.save_to)
     if (type(urls) is str and method == "GET" and params is None and data is None and json_value is None
             and not headers and timeout is None and proxy is None and follow_redirects is None
-            and verify_ssl is None and keys is None and save_to is None and max_body_size is None
-            and urls.startswith(_PREFIXES)):
+            and verify_ssl is None and keys is None and save_to is None and urls.startswith(_PREFIXES)):
         # The cheapest case: one URL with the client's settings.
         rt = _RT_CODES.get(return_type)
         if rt is not None and rt != RT_STREAM:
@@ -285,6 +270,9 @@ def build_plan(
         items: List[Any] = [urls]
     elif isinstance(urls, (bytes, bytearray)):
         raise ValidationError("urls must be a str or a list, not bytes", field_name="url")
+    elif isinstance(urls, (AbstractSet, MappingView)):
+        raise ValidationError(f"urls must be ordered (a list or a tuple): results come in the order of urls, "
+                              f"and a {type(urls).__name__} has none", field_name="urls")
     else:
         try:
             items = list(urls)
@@ -305,28 +293,23 @@ def build_plan(
     rtype = return_type_code(return_type)
 
     common: Dict[str, Any] = {}
-    m = _check_method(method)
-    if m != "GET":
-        common["method"] = m
+    if method != "GET":
+        common["method"] = _method(method)
     if params is not None:
         common["params"] = to_pairs(params, "params")
     body_fields(common, data, json_value)
-    hdrs = check_str_map(headers, "headers")
-    if hdrs:
-        common["headers"] = hdrs
+    if headers is not None:
+        hdrs = str_map("headers", headers)
+        if hdrs:
+            common["headers"] = hdrs
     if timeout is not None:
-        common["timeout"] = _check_timeout(timeout)
-    if proxy is not None:
-        if not isinstance(proxy, str):
-            raise ValidationError(f"proxy must be a str, got {proxy!r}", field_name="proxy")
-        if proxy:
-            common["proxy"] = proxy
+        common["timeout"] = _timeout(timeout)
+    if proxy:
+        common["proxy"] = proxy
     if follow_redirects is not None:
         common["follow_redirects"] = bool(follow_redirects)
     if verify_ssl is not None:
         common["verify_ssl"] = bool(verify_ssl)
-    if max_body_size is not None:
-        common["max_body_size"] = int(max_body_size)
     if rtype == RT_STREAM:
         common["stream"] = True
 
@@ -397,7 +380,7 @@ def build_plan(
                     stream_cbs = {}
                 stream_cbs[i] = cb
             if "method" in spec:
-                mm = _check_method(spec.pop("method"))
+                mm = _method(spec.pop("method"))
                 if mm != "GET" or "method" in r:
                     r["method"] = mm
             if "params" in spec:
@@ -412,26 +395,23 @@ def build_plan(
                 if isinstance(content_i, str):
                     content_i = content_i.encode("utf-8")
                 r["content"] = _b64(bytes(content_i))
-            if "headers" in spec:
-                h = check_str_map(spec.pop("headers"), "headers")
-                merged = _merge_headers(r.get("headers"), h)
+            h = spec.pop("headers", None)
+            if h is not None:
+                merged = _merge_headers(r.get("headers"), str_map("headers", h))
                 if merged:
                     r["headers"] = merged
-            if "cookies" in spec:
-                c = check_str_map(spec.pop("cookies"), "cookies")
+            c = spec.pop("cookies", None)
+            if c is not None:
+                c = str_map("cookies", c)
                 if c:
                     r["cookies"] = c
-            if "timeout" in spec:
-                t = spec.pop("timeout")
-                if t is not None:
-                    # 0 = no limit; the engine reads a request's 0 as "the client's".
-                    r["timeout"] = _check_timeout(t) or NO_TIMEOUT
-            if "proxy" in spec:
-                pr = spec.pop("proxy")
-                if pr:
-                    if not isinstance(pr, str):
-                        raise ValidationError(f"proxy must be a str, got {pr!r}", field_name="proxy")
-                    r["proxy"] = pr
+            t = spec.pop("timeout", None)
+            if t is not None:
+                # 0 = no limit; the engine reads a request's 0 as "the client's".
+                r["timeout"] = _timeout(t) or NO_TIMEOUT
+            pr = spec.pop("proxy", None)
+            if pr:
+                r["proxy"] = pr
             for flag in ("http2", "follow_redirects", "verify_ssl", "retry_non_idempotent"):
                 if flag in spec:
                     v = spec.pop(flag)

@@ -63,44 +63,6 @@ RETURN_CODE_NAMES = {
     ESYS: "FASTREQ_ESYS",
 }
 
-ERR_NONE = 0
-ERR_VALIDATION = 1
-ERR_CONFIGURATION = 2
-ERR_TIMEOUT = 3
-ERR_CONNECT = 4
-ERR_TLS = 5
-ERR_PROXY = 6
-ERR_TOO_MANY_REDIRECTS = 7
-ERR_BODY_TOO_LARGE = 8
-ERR_CANCELLED = 9
-ERR_RETRIES_EXHAUSTED = 10
-ERR_TRANSPORT = 11
-ERR_HTTP_STATUS = 12
-ERR_IO = 13
-ERR_INTERNAL = 14
-
-#: FASTREQ_ERR_* number -> the "kind" string used in the error JSON.
-ERROR_KINDS = {
-    ERR_NONE: "none",
-    ERR_VALIDATION: "validation",
-    ERR_CONFIGURATION: "configuration",
-    ERR_TIMEOUT: "timeout",
-    ERR_CONNECT: "connect",
-    ERR_TLS: "tls",
-    ERR_PROXY: "proxy",
-    ERR_TOO_MANY_REDIRECTS: "too_many_redirects",
-    ERR_BODY_TOO_LARGE: "body_too_large",
-    ERR_CANCELLED: "cancelled",
-    ERR_RETRIES_EXHAUSTED: "retries_exhausted",
-    ERR_TRANSPORT: "transport",
-    ERR_HTTP_STATUS: "http_status",
-    ERR_IO: "io",
-    ERR_INTERNAL: "internal",
-}
-
-RECORD_RESULT = 0
-RECORD_CHUNK = 1
-
 SUBMIT_STRICT = 1
 SUBMIT_META_ON_FAILURE = 2
 
@@ -112,7 +74,7 @@ class Record(Structure):
 
     _fields_ = [
         ("index", c_int64),
-        ("type", c_int32),
+        ("type", c_int32),  # 0: a result, 1: a chunk of a streamed body
         ("status", c_int32),
         ("error", c_int32),
         ("reserved", c_int32),

@@ -139,23 +139,22 @@ class ClientHandle(NativeHandle):
         if rc != _ffi.OK:
             _raise_for(rc, None, "resetting cookies")
 
-    def submit(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None,
+    def submit(self, requests_json: bytes, backend_name: Optional[str] = None,
                need_meta: bool = True) -> "BatchHandle":
-        """Submit a JSON array of requests. need_meta=False asks the engine
-        to skip the metadata of successful results (headers, final URL),
-        which only return_type="response" uses."""
-        return BatchHandle(self.submit_raw(requests_json, strict, backend_name, need_meta))
+        """Submit a JSON array of requests (strictly: an invalid one fails
+        the submit and nothing runs). need_meta=False asks the engine to
+        skip the metadata of successful results (headers, final URL), which
+        only return_type="response" and "text" use."""
+        return BatchHandle(self.submit_raw(requests_json, backend_name, need_meta))
 
-    def submit_raw(self, requests_json: bytes, strict: bool = True, backend_name: Optional[str] = None,
+    def submit_raw(self, requests_json: bytes, backend_name: Optional[str] = None,
                    need_meta: bool = True) -> int:
         """:meth:`submit`, returning the bare batch handle (the caller frees
         it with fastreq_batch_free)."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
-        flags = _ffi.SUBMIT_STRICT if strict else 0
-        if not need_meta:
-            flags |= _ffi.SUBMIT_META_ON_FAILURE
+        flags = _ffi.SUBMIT_STRICT if need_meta else _ffi.SUBMIT_STRICT | _ffi.SUBMIT_META_ON_FAILURE
         try:
             rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
                                  ctypes.byref(err))
@@ -194,12 +193,6 @@ class BatchHandle(NativeHandle):
         h = self._h
         if h and not _ffi.forked():
             _ffi.lib().batch_cancel(h)
-
-    def done(self) -> bool:
-        rc = _ffi.lib().batch_done(self.handle)
-        if rc < 0:
-            _raise_for(rc, None, "fastreq_batch_done")
-        return rc == 1
 
 
 def check_rc(rc: int, what: str) -> int:

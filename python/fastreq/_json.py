@@ -20,14 +20,12 @@ import json as _std
 import re
 from dataclasses import fields, is_dataclass
 from math import isfinite as _isfinite
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 try:  # pragma: no cover - depends on the environment
     import orjson as _orjson
 except ImportError:  # pragma: no cover
-    _orjson = None
-
-HAVE_ORJSON = _orjson is not None
+    _orjson = None  # type: ignore[assignment]
 
 #: What ``loads`` raises for a body that is not JSON it can return.
 DECODE_ERRORS = (ValueError, RecursionError)
@@ -65,34 +63,22 @@ def _version(v: str) -> "tuple[int, ...]":
     return tuple(int(x) for x in re.findall(r"\d+", v)[:3])
 
 
-_orjson_loads: Optional[Callable[[Any], Any]] = None
-if _orjson is not None and _version(getattr(_orjson, "__version__", "0")) >= (3, 9, 15):
-    _orjson_loads = _orjson.loads
+#: What the package calls (looked up at each call, so a test may swap in
+#: _std_loads and _std_dumps).
+loads: Callable[[Any], Any] = _std_loads
+dumps: Callable[[Any], bytes] = _std_dumps
 
 if _orjson is not None:
-    _OPTS = _orjson.OPT_SERIALIZE_NUMPY if hasattr(_orjson, "OPT_SERIALIZE_NUMPY") else 0
+    if _version(getattr(_orjson, "__version__", "0")) >= (3, 9, 15):
+        loads = _orjson.loads
 
-    def _orjson_dumps(v: Any) -> bytes:
+    def _orjson_dumps(v: Any, _dumps: Callable[..., bytes] = _orjson.dumps,
+                      _opts: int = getattr(_orjson, "OPT_SERIALIZE_NUMPY", 0)) -> bytes:
         try:
-            return _orjson.dumps(v, option=_OPTS)
+            return _dumps(v, option=_opts)
         except TypeError:
             # orjson is stricter than json (e.g. int keys, large ints, custom
             # subclasses): fall back to the standard module for those.
             return _std_dumps(v)
 
-
-loads: Callable[[Any], Any] = _std_loads
-dumps: Callable[[Any], bytes] = _std_dumps
-
-
-def use_stdlib(enabled: bool = True) -> None:
-    """Switch to the standard json module (for tests and debugging), or
-    back to orjson where it is installed (and, for ``loads``, safe)."""
-    global loads, dumps
-    if enabled or _orjson is None:
-        loads, dumps = _std_loads, _std_dumps
-    else:
-        loads, dumps = _orjson_loads or _std_loads, _orjson_dumps
-
-
-use_stdlib(False)
+    dumps = _orjson_dumps

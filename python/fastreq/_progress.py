@@ -22,7 +22,8 @@ class _Reporter:
 
 
 def _rich(total: int, tty: bool) -> _Reporter:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
+        BarColumn, Progress, TextColumn, TimeRemainingColumn)
 
     progress = Progress(
         TextColumn("{task.description}"),
@@ -37,7 +38,7 @@ def _rich(total: int, tty: bool) -> _Reporter:
 
 
 def _tqdm(total: int, tty: bool) -> _Reporter:
-    from tqdm.auto import tqdm
+    from tqdm.auto import tqdm  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     bar = tqdm(total=total, desc=DESCRIPTION, unit="req", disable=not tty)
     return _Reporter(lambda: bar.update(1), bar.close)

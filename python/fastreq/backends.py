@@ -21,13 +21,10 @@ raises ConfigurationError listing the valid ones.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import TYPE_CHECKING, Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Protocol
 
 from .exceptions import ConfigurationError
 from .models import NormalizedResponse, RequestConfig
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .client import FastRequests
 
 #: Every accepted backend name -> the engine transport it selects.
 BACKEND_ALIASES: Dict[str, str] = {
@@ -89,10 +86,22 @@ class Backend(ABC):
         await self.close()
 
 
+class EngineClient(Protocol):
+    """What :class:`EngineBackend` uses of its client (a FastRequests)."""
+
+    backend_name: str
+    http2: bool
+
+    async def request_one(self, config: RequestConfig,
+                          stream_callback: Optional[Callable[[bytes], Any]] = None) -> NormalizedResponse: ...
+
+    async def close(self) -> None: ...
+
+
 class EngineBackend(Backend):
     """The Go engine's transport as a :class:`Backend` of one client."""
 
-    def __init__(self, client: "FastRequests") -> None:
+    def __init__(self, client: EngineClient) -> None:
         self._client = client
 
     @property
@@ -107,7 +116,7 @@ class EngineBackend(Backend):
     ) -> NormalizedResponse:
         """Run one RequestConfig; a failure raises its own exception (not
         PartialFailureError)."""
-        return await self._client._request_one(config, stream_callback)
+        return await self._client.request_one(config, stream_callback)
 
     async def close(self) -> None:
         await self._client.close()

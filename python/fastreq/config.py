@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
+
+from ._params import ClientParams as _Client
+
+
+def _flag(value: str) -> bool:
+    return value.lower() == "true"
+
+
+def _setting(env: str, client: Optional[str], default: Any, parse: Callable[[str], Any]) -> Any:
+    """A field read from the environment variable PREFIX+env with parse,
+    given to the client as its parameter client (None: not a client
+    parameter)."""
+    return field(default=default, metadata={"env": env, "client": client, "parse": parse})
 
 
 @dataclass
@@ -15,63 +28,39 @@ class GlobalConfig:
     Environment variables (default prefix ``PARALLEL_``): BACKEND,
     CONCURRENCY, MAX_RETRIES, RATE_LIMIT, RATE_LIMIT_BURST, HTTP2,
     RANDOM_USER_AGENT, RANDOM_PROXY, PROXY_ENABLED, FREE_PROXIES; booleans
-    are "true"/"false".
+    are "true"/"false". The defaults are the client's.
     """
 
-    backend: str = "auto"
-    default_concurrency: int = 20
-    default_max_retries: int = 3
-    rate_limit: Optional[float] = None
-    rate_limit_burst: int = 5
-    http2_enabled: bool = True
-    random_user_agent: bool = True
-    random_proxy: bool = False
-    proxy_enabled: bool = False
-    free_proxies_enabled: bool = False
+    backend: str = _setting("BACKEND", "backend", _Client.backend, str)
+    default_concurrency: int = _setting("CONCURRENCY", "concurrency", _Client.concurrency, int)
+    default_max_retries: int = _setting("MAX_RETRIES", "max_retries", _Client.max_retries, int)
+    rate_limit: Optional[float] = _setting("RATE_LIMIT", "rate_limit", _Client.rate_limit, float)
+    rate_limit_burst: int = _setting("RATE_LIMIT_BURST", "rate_limit_burst", _Client.rate_limit_burst, int)
+    http2_enabled: bool = _setting("HTTP2", "http2", _Client.http2, _flag)
+    random_user_agent: bool = _setting("RANDOM_USER_AGENT", "random_user_agent", _Client.random_user_agent, _flag)
+    random_proxy: bool = _setting("RANDOM_PROXY", "random_proxy", _Client.random_proxy, _flag)
+    proxy_enabled: bool = _setting("PROXY_ENABLED", None, False, _flag)
+    free_proxies_enabled: bool = _setting("FREE_PROXIES", None, False, _flag)
 
     @classmethod
     def load_from_env(cls, prefix: str = "PARALLEL_") -> "GlobalConfig":
         """Read the configuration from PREFIX+NAME environment variables."""
-
-        def get_bool(key: str, default: bool) -> bool:
-            value = os.getenv(f"{prefix}{key}", str(default).lower())
-            return value.lower() == "true"
-
-        def get_int(key: str, default: int) -> int:
-            value = os.getenv(f"{prefix}{key}")
-            return int(value) if value is not None else default
-
-        def get_float(key: str, default: Optional[float]) -> Optional[float]:
-            value = os.getenv(f"{prefix}{key}")
-            return float(value) if value is not None else default
-
-        return cls(
-            backend=os.getenv(f"{prefix}BACKEND", "auto"),
-            default_concurrency=get_int("CONCURRENCY", 20),
-            default_max_retries=get_int("MAX_RETRIES", 3),
-            rate_limit=get_float("RATE_LIMIT", None),
-            rate_limit_burst=get_int("RATE_LIMIT_BURST", 5),
-            http2_enabled=get_bool("HTTP2", True),
-            random_user_agent=get_bool("RANDOM_USER_AGENT", True),
-            random_proxy=get_bool("RANDOM_PROXY", False),
-            proxy_enabled=get_bool("PROXY_ENABLED", False),
-            free_proxies_enabled=get_bool("FREE_PROXIES", False),
-        )
+        values = {}
+        for f in fields(cls):
+            raw = os.getenv(prefix + f.metadata["env"])
+            if raw is not None:
+                values[f.name] = f.metadata["parse"](raw)
+        return cls(**values)
 
     def to_env(self, prefix: str = "PARALLEL_") -> Dict[str, str]:
-        """The configuration as a dict of environment variables."""
-        return {
-            f"{prefix}BACKEND": self.backend,
-            f"{prefix}CONCURRENCY": str(self.default_concurrency),
-            f"{prefix}MAX_RETRIES": str(self.default_max_retries),
-            f"{prefix}RATE_LIMIT": str(self.rate_limit) if self.rate_limit else "",
-            f"{prefix}RATE_LIMIT_BURST": str(self.rate_limit_burst),
-            f"{prefix}HTTP2": str(self.http2_enabled).lower(),
-            f"{prefix}RANDOM_USER_AGENT": str(self.random_user_agent).lower(),
-            f"{prefix}RANDOM_PROXY": str(self.random_proxy).lower(),
-            f"{prefix}PROXY_ENABLED": str(self.proxy_enabled).lower(),
-            f"{prefix}FREE_PROXIES": str(self.free_proxies_enabled).lower(),
-        }
+        """The configuration as a dict of environment variables (an unset
+        rate limit as "")."""
+        env = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            env[prefix + f.metadata["env"]] = ("" if not v and f.default is None
+                                               else str(v).lower() if isinstance(v, bool) else str(v))
+        return env
 
     def save_to_env(self, path: Union[Path, str], prefix: str = "PARALLEL_") -> None:
         """Write KEY=VALUE lines to path, skipping empty values."""
@@ -83,13 +72,5 @@ class GlobalConfig:
         """(fastreq addition) Keyword arguments for :class:`FastRequests`
         or :func:`fastreq` with these defaults:
         ``FastRequests(**GlobalConfig.load_from_env().client_kwargs())``."""
-        return {
-            "backend": self.backend,
-            "concurrency": self.default_concurrency,
-            "max_retries": self.default_max_retries,
-            "rate_limit": self.rate_limit,
-            "rate_limit_burst": self.rate_limit_burst,
-            "http2": self.http2_enabled,
-            "random_user_agent": self.random_user_agent,
-            "random_proxy": self.random_proxy,
-        }
+        values = asdict(self)
+        return {f.metadata["client"]: values[f.name] for f in fields(self) if f.metadata["client"]}

@@ -238,7 +238,7 @@ def redact_url(url: str) -> str:
     return url[: colon + 1] + "xxxxx" + url[at:]
 
 
-def error_from_json(e: Optional[dict], *, backend_name: Optional[str] = None, status: int = 0,
+def error_from_json(e: Optional[Dict[str, Any]], *, backend_name: Optional[str] = None, status: int = 0,
                     default_url: Optional[str] = None) -> FastRequestsError:
     """Map an engine error object ``{"kind", "message", "field", "url",
     "proxy", "status", "retry_after", "attempts", "last_error"}`` to the

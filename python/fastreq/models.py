@@ -34,7 +34,19 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 
 @dataclass
-class RequestConfig:
+class _Request:
+    """The fields RequestConfig and RequestOptions share (in their order)."""
+
+    url: str
+    method: str = "GET"
+    params: Optional[Dict[str, Any]] = None
+    data: Any = None
+    json: Any = None
+    headers: Optional[Dict[str, str]] = None
+
+
+@dataclass
+class RequestConfig(_Request):
     """One request, as a per-request spec for :meth:`FastRequests.request`
     (``urls=[RequestConfig(...), ...]``).
 
@@ -50,12 +62,6 @@ class RequestConfig:
     call's settings for this request.
     """
 
-    url: str
-    method: str = "GET"
-    params: Optional[Dict[str, Any]] = None
-    data: Any = None
-    json: Any = None
-    headers: Optional[Dict[str, str]] = None
     cookies: Optional[Dict[str, str]] = None
     timeout: Optional[float] = None
     proxy: Optional[str] = None
@@ -72,16 +78,10 @@ class RequestConfig:
 
 
 @dataclass
-class RequestOptions:
+class RequestOptions(_Request):
     """Per-request options (the original's internal record, also accepted
     as a per-request spec). Fields at their defaults inherit the call's."""
 
-    url: str
-    method: str = "GET"
-    params: Optional[Dict[str, Any]] = None
-    data: Any = None
-    json: Any = None
-    headers: Optional[Dict[str, str]] = None
     timeout: Optional[float] = None
     proxy: Optional[str] = None
     return_type: Union[ReturnType, str] = ReturnType.JSON
@@ -140,24 +140,25 @@ class NormalizedResponse:
     def from_backend(cls, status_code: int, headers: Dict[str, str], content: bytes, url: str,
                      is_json: bool = False) -> "NormalizedResponse":
         """Build a response from raw parts (headers are lower-cased)."""
+        r = cls.from_parts(status_code, {str(k).lower(): v for k, v in headers.items()}, content, url)
+        r.is_json = is_json or r.is_json
+        return r
+
+    @classmethod
+    def from_parts(cls, status_code: int, headers: Dict[str, str], content: bytes, url: str,
+                   **extra: Any) -> "NormalizedResponse":
+        """(fastreq addition) A response from parts whose header names are
+        lower-case already: json_data and text are derived from content."""
         json_data = None
-        parsed = False
+        is_json = False
         if content:
             try:
                 json_data = _json.loads(content)
-                parsed = True
+                is_json = True
             except _json.DECODE_ERRORS:
                 pass
-        lower = {str(k).lower(): v for k, v in headers.items()}
-        return cls(
-            status_code=status_code,
-            headers=lower,
-            content=content,
-            text=decode_text(content, lower.get("content-type")),
-            json_data=json_data,
-            url=url,
-            is_json=is_json or parsed,
-        )
+        return cls(status_code, headers, content, decode_text(content, headers.get("content-type")), json_data, url,
+                   is_json, **extra)
 
     def json(self) -> Any:
         """The parsed body (same as ``json_data``)."""

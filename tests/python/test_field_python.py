@@ -37,15 +37,13 @@ PW = "s3cret-pw"
 
 
 @pytest.fixture(params=["default", "stdlib"])
-def json_mode(request):
+def json_mode(request, monkeypatch):
     """Each test twice: with the JSON module fastreq picks (orjson when it
     is installed and safe) and with the standard library's."""
     if request.param == "stdlib":
-        _json.use_stdlib(True)
-        yield request.param
-        _json.use_stdlib(False)
-    else:
-        yield request.param
+        monkeypatch.setattr(_json, "loads", _json._std_loads)
+        monkeypatch.setattr(_json, "dumps", _json._std_dumps)
+    yield request.param
 
 
 def base64_url(server, body: bytes, content_type: str = "") -> str:
@@ -223,7 +221,7 @@ NEW_CLIENT_OPTIONS = {
 def test_new_client_options_in_every_signature(fn):
     import inspect
 
-    from fastreq.client import _CLIENT_KEYS
+    from fastreq._params import CLIENT_NAMES as _CLIENT_KEYS
 
     ps = inspect.signature(fn).parameters
     for name, default in NEW_CLIENT_OPTIONS.items():
@@ -250,14 +248,14 @@ def test_new_client_options_are_validated(name, bad):
 def test_engine_config_of_the_new_options():
     """What reaches the engine: Python's 0 ("no limit", "off") is the
     engine's negative number, None is left out (the engine's default)."""
-    cfg = FastRequests()._config()
+    cfg = FastRequests().engine_config()
     assert not set(NEW_CLIENT_OPTIONS) & set(cfg)
     cfg = FastRequests(connect_timeout=0, read_timeout=0, circuit_breaker_threshold=0,
-                       circuit_breaker_cooldown=0.5, retry_non_idempotent=True)._config()
+                       circuit_breaker_cooldown=0.5, retry_non_idempotent=True).engine_config()
     assert {k: cfg[k] for k in NEW_CLIENT_OPTIONS} == {
         "connect_timeout": -1, "read_timeout": -1, "retry_non_idempotent": True,
         "circuit_breaker_threshold": -1, "circuit_breaker_cooldown": 0.5}
-    cfg = FastRequests(connect_timeout=2, read_timeout=1.5, circuit_breaker_threshold=7)._config()
+    cfg = FastRequests(connect_timeout=2, read_timeout=1.5, circuit_breaker_threshold=7).engine_config()
     assert (cfg["connect_timeout"], cfg["read_timeout"], cfg["circuit_breaker_threshold"]) == (2.0, 1.5, 7)
 
 
