@@ -201,7 +201,8 @@ const volatile int64_t *fastreq_log_counter(void);
  * http2, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
  * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
- * max_delay, connect_timeout, read_timeout, retry_non_idempotent,
+ * max_delay, concurrency_per_host, rate_limit_per_host,
+ * rate_limit_per_host_burst, connect_timeout, read_timeout, retry_non_idempotent,
  * circuit_breaker_threshold, circuit_breaker_cooldown, debug, verbose,
  * return_none_on_failure). Absent fields keep their defaults; config may
  * be NULL (len 0) for all defaults.

@@ -138,6 +138,9 @@ class ClientSettings:
     max_retries: Annotated[int, Count(0)] = 3
     rate_limit: Annotated[Optional[float], Seconds()] = None
     rate_limit_burst: Annotated[int, Count(1)] = 5
+    concurrency_per_host: Annotated[Optional[int], Count(1)] = None
+    rate_limit_per_host: Annotated[Optional[float], Seconds()] = None
+    rate_limit_per_host_burst: Annotated[Optional[int], Count(1)] = None
     http2: bool = True
     follow_redirects: bool = True
     verify_ssl: bool = True

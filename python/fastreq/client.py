@@ -106,6 +106,12 @@ class FastRequests(ClientSettings):
             retry delay shape (defaults 1.0 s, 0.1, 60 s).
         ca_file: (fastreq addition) PEM file of extra trusted root
             certificates (a private CA), added to the system's.
+        concurrency_per_host, rate_limit_per_host,
+        rate_limit_per_host_burst: (fastreq additions) most requests in
+            flight to one host (scheme, host and port), and requests per
+            second to one host with its burst (default 1); None = no
+            per-host limit. A request waiting for its host holds no
+            concurrency slot and never holds up requests to other hosts.
         connect_timeout: (fastreq addition) seconds to establish a
             connection, TLS included; None = the engine's default (30 s),
             0 = no limit.

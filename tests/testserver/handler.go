@@ -34,6 +34,10 @@ type handler struct {
 
 	// many counts the connections of the many-hosts listener.
 	many connCounter
+
+	// busy counts, per key, the /x/busy requests running and their most.
+	busyMu sync.Mutex
+	busy   map[string]*[2]int
 }
 
 func newHandler() *handler {

@@ -315,8 +315,56 @@ func (h *handler) manyHostsStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, h.many.stats())
 }
 
+// busyFor holds a request for ?hold=S seconds (default 0.05), counting
+// per ?key how many run at once; /x/busy-stats?key=K reports
+// {"running", "max", "served"}.
+func (h *handler) busyFor(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	hold := 0.05
+	if s := r.URL.Query().Get("hold"); s != "" {
+		if v, err := strconv.ParseFloat(s, 64); err == nil && v >= 0 && v <= 60 {
+			hold = v
+		}
+	}
+	h.busyMu.Lock()
+	if h.busy == nil {
+		h.busy = map[string]*[2]int{}
+	}
+	c := h.busy[key]
+	if c == nil {
+		c = &[2]int{}
+		h.busy[key] = c
+	}
+	c[0]++
+	c[1] = max(c[1], c[0])
+	h.busyMu.Unlock()
+	select {
+	case <-time.After(time.Duration(hold * float64(time.Second))):
+	case <-r.Context().Done():
+	case <-h.done:
+	}
+	h.busyMu.Lock()
+	c[0]--
+	h.busyMu.Unlock()
+	h.hit("busy:" + key)
+	writeJSON(w, http.StatusOK, map[string]any{"key": key})
+}
+
+func (h *handler) busyStats(w http.ResponseWriter, r *http.Request) {
+	key := r.URL.Query().Get("key")
+	h.busyMu.Lock()
+	var running, most int
+	if c := h.busy[key]; c != nil {
+		running, most = c[0], c[1]
+	}
+	h.busyMu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"running": running, "max": most, "served": h.count("busy:" + key)})
+}
+
 func (h *handler) registerHostile() {
 	m := h.mux
+	m.HandleFunc("/x/busy", h.busyFor)
+	m.HandleFunc("/x/busy-stats", h.busyStats)
 	m.HandleFunc("/x/bomb/{coding}", h.bomb)
 	m.HandleFunc("/x/endless", h.endless)
 	m.HandleFunc("/x/drop-after-read", h.dropAfterRead)
