@@ -177,36 +177,16 @@ func DefaultClientConfig() ClientConfig {
 // normalize fills zero values with defaults and checks every field,
 // returning a validation error that names the first bad one.
 func (c *ClientConfig) normalize() error {
-	if c.Backend == "" {
-		c.Backend = "auto"
-	}
-	if c.Concurrency == 0 {
-		c.Concurrency = DefaultConcurrency
-	}
-	if c.RateLimitBurst == 0 {
-		c.RateLimitBurst = DefaultRateLimitBurst
-	}
-	if c.MaxRedirects == 0 {
-		c.MaxRedirects = DefaultMaxRedirects
-	}
-	if c.MaxBodySize == 0 {
-		c.MaxBodySize = DefaultMaxBodySize
-	}
-	if c.ProxySelection == "" {
-		c.ProxySelection = "round_robin"
-	}
-	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
-	}
-	if c.ReadTimeout == 0 {
-		c.ReadTimeout = DefaultReadTimeout
-	}
-	if c.CircuitBreakerThreshold == 0 {
-		c.CircuitBreakerThreshold = DefaultBreakerThreshold
-	}
-	if c.CircuitBreakerCooldown == 0 {
-		c.CircuitBreakerCooldown = DefaultBreakerCooldown
-	}
+	orDefault(&c.Backend, "auto")
+	orDefault(&c.Concurrency, DefaultConcurrency)
+	orDefault(&c.RateLimitBurst, DefaultRateLimitBurst)
+	orDefault(&c.MaxRedirects, DefaultMaxRedirects)
+	orDefault(&c.MaxBodySize, DefaultMaxBodySize)
+	orDefault(&c.ProxySelection, "round_robin")
+	orDefault(&c.ConnectTimeout, DefaultConnectTimeout)
+	orDefault(&c.ReadTimeout, DefaultReadTimeout)
+	orDefault(&c.CircuitBreakerThreshold, DefaultBreakerThreshold)
+	orDefault(&c.CircuitBreakerCooldown, DefaultBreakerCooldown)
 	ints := []struct {
 		name string
 		v    int64
@@ -270,6 +250,14 @@ func checkNonNegative(name string, v float64) error {
 		return validationError(name, "%s must be a finite number >= 0, got %v", name, v)
 	}
 	return nil
+}
+
+// orDefault sets *v to def when it holds its type's zero value.
+func orDefault[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
 }
 
 // limit is s seconds as a Duration, or 0 (no limit) when s is negative.
