@@ -180,7 +180,7 @@ def run(a: argparse.Namespace) -> int:
         ref = statistics.median(r[0] for r in results["fastreq"]) if results.get("fastreq") else None
         for n in names:
             if n in skipped:
-                print(f"{n:<15}{skipped[n]:>12}")
+                print(f"{n:<15}  {skipped[n]}")
                 continue
             rs = results[n]
             rate = statistics.median(r[0] for r in rs)

@@ -401,6 +401,8 @@ def request_kwargs(a: argparse.Namespace) -> Dict[str, Any]:
             raise UsageError(f"--json is not JSON: {exc}") from None
         method = method or "POST"
     if method:
+        if not _METHOD.match(method):
+            raise UsageError(f"-X {method!r} is not an HTTP method")
         kw["method"] = method.upper()
     if a.param:
         kw["params"] = list(a.param)
@@ -432,6 +434,18 @@ SPEC_FIELDS = frozenset({
     "proxy", "http2", "follow_redirects", "verify_ssl", "max_body_size", "retry_non_idempotent", "id",
 })
 _PREFIXES = ("http://", "https://")
+#: An HTTP method is a token (RFC 9110).
+_METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+def _check_url(url: str) -> None:
+    """The cheap checks; the engine refuses what else is wrong with a URL
+    (bad port, bad escape...) when its batch is submitted."""
+    if not url[:8].lower().startswith(_PREFIXES):
+        raise BadLine(f"not a URL (must start with http:// or https://): {_short(url)!r}")
+    rest = url[url.index("//") + 2:]
+    if not rest or rest[0] in "/?#":
+        raise BadLine(f"URL has no host: {_short(url)!r}")
 
 
 class BadLine(Exception):
@@ -457,8 +471,12 @@ def parse_line(line: bytes) -> Tuple[Any, Any]:
         if unknown:
             raise BadLine(f"unknown field {unknown[0]!r}; valid: {', '.join(sorted(SPEC_FIELDS))}")
         url = spec.get("url")
-        if not isinstance(url, str) or not url[:8].lower().startswith(_PREFIXES):
-            raise BadLine(f"'url' must be an http:// or https:// URL, got {_short(repr(url))}")
+        if not isinstance(url, str):
+            raise BadLine(f"'url' must be a string, got {_short(repr(url))}")
+        _check_url(url)
+        method = spec.get("method")
+        if method is not None and (not isinstance(method, str) or not _METHOD.match(method)):
+            raise BadLine(f"'method' is not an HTTP method: {_short(repr(method))}")
         for k in ("headers", "cookies"):
             v = spec.get(k)
             if v is not None and (not isinstance(v, dict)
@@ -477,8 +495,7 @@ def parse_line(line: bytes) -> Tuple[Any, Any]:
         url = line.decode("utf-8")
     except UnicodeDecodeError:
         raise BadLine("not UTF-8") from None
-    if not url[:8].lower().startswith(_PREFIXES):
-        raise BadLine(f"not a URL (must start with http:// or https://): {_short(url)!r}")
+    _check_url(url)
     return url, None
 
 
@@ -667,6 +684,8 @@ class JsonlOutput:
             self.own = True
         self.buf: List[bytes] = []
         self.schedule: Optional[Callable[[Callable[[], None]], Any]] = None
+        #: Called with an exception a scheduled write raised (a closed pipe, a full disk).
+        self.on_error: Optional[Callable[[BaseException], None]] = None
         self.broken = False
 
     def write(self, rec: Dict[str, Any]) -> None:
@@ -676,12 +695,20 @@ class JsonlOutput:
             if self.schedule is None:
                 self.flush()
             else:
-                self.schedule(self.flush)  # once the burst is processed
+                self.schedule(self._scheduled_flush)  # once the burst is processed
         elif len(buf) >= 1024:
             self.flush()
 
     def tick(self) -> None:
         pass
+
+    def _scheduled_flush(self) -> None:
+        try:
+            self.flush()
+        except OSError as exc:
+            if self.on_error is None:
+                raise
+            self.on_error(exc)
 
     def flush(self) -> None:
         if self.buf:
@@ -1061,6 +1088,7 @@ class FetchJob:
         self._timer = loop.call_later(0.1, self._tick, loop)
         if isinstance(self.out, JsonlOutput):
             self.out.schedule = loop.call_soon
+            self.out.on_error = self._fail
         client = FastRequests(**client_kwargs(self.a))
         reader.start()
         try:
@@ -1097,8 +1125,13 @@ class FetchJob:
 
     def _task_done(self, t: "asyncio.Task[None]") -> None:
         self.room.set()  # a batch fewer
-        if not t.cancelled() and t.exception() is not None and self.failure is None:
-            self.failure = t.exception()  # an output or engine error: the job stops
+        if not t.cancelled() and t.exception() is not None:
+            self._fail(t.exception())
+
+    def _fail(self, exc: Optional[BaseException]) -> None:
+        """An output or engine error: the job stops."""
+        if self.failure is None and exc is not None:
+            self.failure = exc
             main = self._main_task
             if main is not None and not main.done():
                 main.cancel()
@@ -1148,13 +1181,14 @@ class FetchJob:
                 raise
             self.inflight -= len(requests)
             if len(requests) == 1:
-                self._bad(indices[0], f"input line {indices[0] + 1}: {exc}")
+                msg = re.sub(r"^request \d+: ", "", str(exc))
+                self._bad(indices[0], f"input line {indices[0] + 1}: {msg}")
             else:
                 half = len(requests) // 2
-                for lo, hi in ((0, half), (half, len(requests))):
-                    self.inflight += hi - lo
-                    await self._batch(client, indices[lo:hi], requests[lo:hi],
-                                      None if ids is None else ids[lo:hi])
+                self.inflight += len(requests)
+                await asyncio.gather(*(
+                    self._batch(client, indices[lo:hi], requests[lo:hi], None if ids is None else ids[lo:hi])
+                    for lo, hi in ((0, half), (half, len(requests)))))
             self.room.set()
 
 
@@ -1210,6 +1244,8 @@ def cmd_fetch(a: argparse.Namespace) -> int:
         raise UsageError(f"no such input file: {a.input}")
     if a.input == "-" and sys.stdin is None:
         raise UsageError("no input: give INPUT or pipe the URLs into stdin")
+    if a.input == "-" and sys.stdin.isatty() and not a.quiet:
+        _err("reading URLs from the terminal, one per line (Ctrl-D to end)")
     if a.save_dir and a.body != "text":
         _err("--body is ignored with --save-dir (the bodies go to files)")
     check_request_flags(a)  # flag errors before anything starts
@@ -1240,14 +1276,16 @@ def cmd_fetch(a: argparse.Namespace) -> int:
         try:
             asyncio.run(_run_job(job))
         except asyncio.CancelledError:
-            if job.failure is not None:
-                raise job.failure from None
-            code = job.stop_code or EXIT_INTERRUPTED
+            code = EXIT_INTERRUPTED
         except KeyboardInterrupt:
             code = EXIT_INTERRUPTED
         except BrokenPipeError:
             broken = True
-        if job.stop_code is not None:
+        if job.failure is not None:  # a write or the engine failed: the job stopped
+            if not isinstance(job.failure, BrokenPipeError):
+                raise job.failure
+            broken, code = True, None
+        elif job.stop_code is not None:
             code = job.stop_code
     finally:
         with contextlib.suppress(BrokenPipeError):
@@ -1357,6 +1395,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return EXIT_INTERRUPTED
     except FastRequestsError as exc:
         _err(f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
+    except OSError as exc:  # writing the output failed (a full disk...)
+        _err(f"{exc.strerror or exc}{': ' + exc.filename if getattr(exc, 'filename', None) else ''}")
         return EXIT_FAILED
 
 
