@@ -396,3 +396,19 @@ def test_bench_prints_figures():
     assert "aiohttp" in out and "httpx" in out  # a row each, figures or "not installed"
     p = run_cli("bench", "-n", "200", "-c", "4", "--http2", "--body-size", "5k", "--clients", "fastreq")
     assert p.returncode == 0 and "h2c" in p.stdout.decode()
+
+
+def test_body_modes(server, tmp_path):
+    urls = write_lines(tmp_path / "urls.txt", [server.url("/x/bytes/300"), server.url("/x/json")])
+    raw = run_cli("get", "--no-include", server.url("/x/bytes/300")).stdout
+    assert len(raw) == 300
+    out = tmp_path / "out.jsonl"
+    assert run_cli("fetch", str(urls), "-o", str(out), "--body", "base64").returncode == 0
+    recs = by_index(records(out))
+    assert base64.b64decode(recs[0]["body"]) == raw and base64.b64decode(recs[1]["body"]) == JSON_BODY
+    assert run_cli("fetch", str(urls), "-o", str(out), "--body", "json").returncode == 0
+    recs = by_index(records(out))
+    assert recs[0]["body"] is None and recs[0]["body_text"] and recs[1]["body"] == json.loads(JSON_BODY)
+    assert run_cli("fetch", str(urls), "-o", str(out), "--body", "none", "--no-headers").returncode == 0
+    recs = by_index(records(out))
+    assert all("body" not in r and "headers" not in r and r["size"] in (300, len(JSON_BODY)) for r in recs.values())
