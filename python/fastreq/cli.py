@@ -1309,16 +1309,15 @@ async def _run_job(job: FetchJob) -> None:
 
 
 def check_request_flags(a: argparse.Namespace) -> None:
-    """Refuse request flags the package rejects (a bad method, ...) before
-    anything runs, rather than on every line."""
-    with FastRequests(**client_kwargs(a)) as client:
-        try:
-            it = client.as_completed_sync([], return_type="response", **request_kwargs(a))
-            it.close()
+    """Refuse flags the package rejects (a negative rate limit, a bad
+    proxy selection...) before anything runs, rather than on every line.
+    Neither the client nor the call is started: nothing is submitted."""
+    try:
+        with FastRequests(**client_kwargs(a)) as client:
             it = client.as_completed(["http://127.0.0.1/"], return_type="response", **request_kwargs(a))
-            del it  # never started: nothing is submitted
-        except (ValidationError, ConfigurationError) as exc:
-            raise UsageError(str(exc)) from None
+            del it
+    except (ValidationError, ConfigurationError) as exc:
+        raise UsageError(str(exc)) from None
 
 
 # ---- get -------------------------------------------------------------------------
@@ -1335,6 +1334,7 @@ def _status_line(version: str, status: int) -> str:
 
 def cmd_get(a: argparse.Namespace) -> int:
     _setup_logging(a)
+    check_request_flags(a)
     ckw = client_kwargs(a)
     rkw = request_kwargs(a)
     if not a.url[:8].lower().startswith(_PREFIXES):
