@@ -942,11 +942,13 @@ class Progress:
             self.kind = "tqdm"
         except ImportError:
             try:
+                from rich.console import Console
                 from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
                                            TextColumn, TimeRemainingColumn)
 
+                # stderr: stdout may be the output
                 self.bar = RichProgress(TextColumn("fetch"), BarColumn(), MofNCompleteColumn(),
-                                        TimeRemainingColumn(), transient=False)
+                                        TimeRemainingColumn(), console=Console(stderr=True), transient=False)
                 self.bar.start()
                 self.task = self.bar.add_task("fetch", total=total)
                 self.kind = "rich"
@@ -956,7 +958,7 @@ class Progress:
     def update(self, stats: Stats) -> None:
         n = stats.done + stats.bad
         if self.kind == "tqdm":
-            self.bar.set_postfix(failed=stats.failed + stats.bad, refresh=False)
+            self.bar.set_postfix_str(f"failed {stats.failed + stats.bad:,}", refresh=False)
             self.bar.update(n - self.shown)
         elif self.kind == "rich":
             self.bar.update(self.task, completed=n)
