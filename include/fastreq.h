@@ -393,6 +393,40 @@ int32_t fastreq_batch_cancel(uint64_t batch);
  */
 int32_t fastreq_batch_free(uint64_t batch);
 
+/* ---- Bench server ------------------------------------------------------
+ *
+ * A loopback HTTP server for benchmarks (`fastreq bench`), so a client can
+ * be measured without a server of its own. It answers every path and
+ * method with 200 and the same body of body_len bytes (JSON,
+ * {"pad":"xxx..."}, when body_len >= 10; else body_len bytes of 'x'),
+ * over HTTP/1.1 and h2c (HTTP/2 with prior knowledge). It listens on
+ * 127.0.0.1 only, on a port the system picks, and runs only from
+ * fastreq_bench_server_start until fastreq_bench_server_stop or the end of
+ * the process. A running server counts as a live handle
+ * (fastreq_live_handles).
+ */
+
+/*
+ * Starts a bench server serving a body of body_len bytes (0 to 64 MiB).
+ * Returns: FASTREQ_OK, *server_out set to its handle and *url_out to its
+ * base URL ("http://127.0.0.1:PORT", NUL-terminated) that the caller frees
+ * with fastreq_free(); FASTREQ_EINVAL (server_out or url_out NULL,
+ * body_len out of range) or FASTREQ_ESYS (no port to listen on), with
+ * *err_out as for fastreq_client_new when err_out is not NULL.
+ */
+int32_t fastreq_bench_server_start(int64_t body_len, uint64_t *server_out,
+                                   char **url_out, char **err_out);
+
+/*
+ * Stops a bench server: closes its listener and every connection and
+ * waits for it to end. The handle is invalid afterwards.
+ * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE (not a server, or already
+ * stopped).
+ */
+int32_t fastreq_bench_server_stop(uint64_t server);
+
+/* ---- End of bench server ---------------------------------------------- */
+
 #endif /* FASTREQ_TYPES_ONLY */
 
 #ifdef __cplusplus

@@ -1,0 +1,8 @@
+"""``python -m fastreq``: the command line (see :mod:`fastreq.cli`)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
