@@ -1,3 +1,5 @@
+//go:build fastreqtest
+
 package main
 
 // Go-typed entry points to the bench server exports for benchserver_test.go

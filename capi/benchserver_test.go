@@ -1,3 +1,5 @@
+//go:build fastreqtest
+
 package main
 
 import (

@@ -168,9 +168,9 @@ int32_t fastreq_free_os_memory(void);
  * wait for it. */
 int32_t fastreq_scheduler_slots(void);
 
-/* Returns: the number of live handles (clients and batches). A supported
- * diagnostic for leak checks: 0 once every client was closed and every
- * batch freed. */
+/* Returns: the number of live handles (clients, batches and bench
+ * servers). A supported diagnostic for leak checks: 0 once every client
+ * was closed, every batch freed and every bench server stopped. */
 int64_t fastreq_live_handles(void);
 
 /*

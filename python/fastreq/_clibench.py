@@ -72,7 +72,7 @@ def _run_fastreq_async(urls: List[str], c: int, http2: bool) -> int:
 
 
 def _run_aiohttp(urls: List[str], c: int, http2: bool) -> int:
-    import aiohttp  # type: ignore
+    import aiohttp  # type: ignore[import-not-found, unused-ignore]
 
     async def main() -> int:
         conn = aiohttp.TCPConnector(limit=c)
@@ -93,7 +93,7 @@ def _run_aiohttp(urls: List[str], c: int, http2: bool) -> int:
 
 
 def _run_httpx(urls: List[str], c: int, http2: bool) -> int:
-    import httpx  # type: ignore
+    import httpx  # type: ignore[import-not-found, unused-ignore]
 
     async def main() -> int:
         limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)

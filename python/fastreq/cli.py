@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 try:  # pragma: no cover - depends on the environment
     import orjson as _orjson
 except ImportError:  # pragma: no cover
-    _orjson = None
+    _orjson = None  # type: ignore[assignment, unused-ignore]
 
 from . import (
     ConfigurationError,
@@ -744,8 +744,8 @@ class ParquetOutput:
 
     def __init__(self, path: str, body_mode: str, headers: bool, group: int = 10_000) -> None:
         try:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+            import pyarrow as pa  # type: ignore[import-untyped, import-not-found, unused-ignore]
+            import pyarrow.parquet as pq  # type: ignore[import-untyped, import-not-found, unused-ignore]
         except ImportError:
             raise UsageError(
                 f"writing {path} as Parquet needs pyarrow: pip install pyarrow "
@@ -888,7 +888,7 @@ class Namer:
             raise UsageError(f"--name: unknown field {{{sorted(unknown)[0]}}}; valid: "
                              + " ".join("{%s}" % f for f in self.FIELDS))
         self.names = names
-        self.made: set = set()
+        self.made: set[str] = set()
         try:
             os.makedirs(self.root, exist_ok=True)
         except OSError as exc:
@@ -942,9 +942,9 @@ class Progress:
             self.kind = "tqdm"
         except ImportError:
             try:
-                from rich.console import Console
-                from rich.progress import (BarColumn, MofNCompleteColumn, Progress as RichProgress,
-                                           TextColumn, TimeRemainingColumn)
+                from rich.console import Console  # type: ignore[import-not-found, unused-ignore]
+                from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
+                    BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn)
 
                 # stderr: stdout may be the output
                 self.bar = RichProgress(TextColumn("fetch"), BarColumn(), MofNCompleteColumn(),
@@ -1296,7 +1296,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
             progress.close(stats)
     if broken:
         with contextlib.suppress(OSError):
-            sys.stdout = None  # type: ignore[assignment]
+            sys.stdout = None  # type: ignore[assignment, unused-ignore]
         return EXIT_FAILED
     if not a.quiet:
         _summary(stats, code, output or "stdout")
@@ -1362,7 +1362,7 @@ def cmd_get(a: argparse.Namespace) -> int:
         out.write(r.content)
         out.flush()
     except BrokenPipeError:
-        sys.stdout = None  # type: ignore[assignment]
+        sys.stdout = None  # type: ignore[assignment, unused-ignore]
     return EXIT_OK
 
 
