@@ -30,7 +30,8 @@ def live_buffers() -> int:
 
 
 def live_handles() -> int:
-    """Live engine handles: clients not closed plus batches not freed."""
+    """Live engine handles: clients not closed, batches not freed and bench
+    servers not stopped."""
     return int(_ffi.lib().live_handles())
 
 
