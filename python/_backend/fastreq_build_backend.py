@@ -210,6 +210,23 @@ def build_library(dest: Path) -> Path:
     return dest
 
 
+def _stage_license() -> None:
+    """Copy the repository's LICENSE next to pyproject.toml, where
+    setuptools' default license-files pattern finds it for the metadata,
+    the wheel and the sdist alike (the file is ignored by git). Runs when
+    the backend loads, so every hook sees the same files."""
+    target = PROJECT_DIR / "LICENSE"
+    if target.exists():
+        return
+    for root in (PROJECT_DIR / ENGINE_DIR, PROJECT_DIR.parent):
+        if (root / "LICENSE").is_file() and _is_module(root):
+            shutil.copyfile(root / "LICENSE", target)
+            return
+
+
+_stage_license()
+
+
 def _fail(e: BuildError) -> "SystemExit":
     # The reason is the first line the user sees, without a traceback.
     _log(str(e))

@@ -47,6 +47,9 @@ def test_wheel_is_platform_specific_and_ships_the_library(tmp_path: Path, server
         names = set(z.namelist())
         assert "fastreq/libfastreq.so" in names and "fastreq/py.typed" in names
         assert "fastreq/__init__.py" in names and "fastreq/_ffi.py" in names
+        # The MIT license travels with the wheel (the repository's LICENSE).
+        license_file = next(n for n in names if n.endswith(".dist-info/licenses/LICENSE"))
+        assert z.read(license_file) == (Path(__file__).resolve().parents[2] / "LICENSE").read_bytes()
         wheel_meta = next(n for n in names if n.endswith(".dist-info/WHEEL"))
         assert "Root-Is-Purelib: false" in z.read(wheel_meta).decode()
         metadata = z.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
