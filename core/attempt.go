@@ -36,8 +36,7 @@ func (c *Client) run(b *Batch, t *task) {
 	defer func() {
 		if r := recover(); r != nil {
 			if holding {
-				c.limiter.release()
-				c.releaseHost(t)
+				c.release(t)
 			}
 			t.res.Error = &Error{Kind: KindIO, Message: fmt.Sprintf("io: a callback panicked: %v", r), URL: redactURL(p.urlString)}
 			b.end(t)
@@ -50,8 +49,7 @@ func (c *Client) run(b *Batch, t *task) {
 	last := t.attempt >= c.retry.MaxRetries
 	out := c.attempt(b, p, &t.res, last, restricted)
 	holding = false
-	c.limiter.release()
-	c.releaseHost(t)
+	c.release(t)
 	t.attempt++
 	if out.direct {
 		c.breaker.record(t, out.connFailed, time.Now())
@@ -85,6 +83,13 @@ func (c *Client) run(b *Batch, t *task) {
 	}
 }
 
+// release gives back the slots t holds: the client's, and its host's
+// when the client has per-host limits.
+func (c *Client) release(t *task) {
+	c.limiter.release()
+	c.releaseHost(t)
+}
+
 // releaseHost gives t's per-host slot back, when the client has per-host
 // limits.
 func (c *Client) releaseHost(t *task) {
@@ -108,8 +113,9 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		defer w.stop()
 		ctx = w.ctx
 	}
-	var sent atomic.Bool // the request's headers went out
+	var sent *atomic.Bool // the request's headers went out; tracked only where it decides a retry
 	if restricted {
+		sent = new(atomic.Bool)
 		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
 	}
 
@@ -158,8 +164,10 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 			c.proxyFailed(proxy, e)
 		}
 		var op *net.OpError
+		out.err = e
 		out.connFailed = errors.As(err, &op) && op.Op == "dial"
-		return outcome{err: e, unprocessed: !sent.Load(), connFailed: out.connFailed, direct: out.direct}
+		out.unprocessed = sent != nil && !sent.Load()
+		return out
 	}
 	if proxy != nil && resp.StatusCode == http.StatusProxyAuthRequired {
 		// Only a proxy answers 407: for http:// targets it comes back as
@@ -196,14 +204,15 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		unprocessed := resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 		if !last && (!restricted || unprocessed) {
 			discardBody(resp)
-			return outcome{err: statusErr, retryAfter: ra, hasRetryAfter: has, unprocessed: unprocessed, direct: out.direct}
+			out.err, out.retryAfter, out.hasRetryAfter, out.unprocessed = statusErr, ra, has, unprocessed
+			return out
 		}
 	}
 	defer resp.Body.Close()
 
 	res.StatusCode = resp.StatusCode
 	res.Headers = normalizeHeaders(resp.Header)
-	res.URL = redactURL(resp.Request.URL.String())
+	res.URL = resp.Request.URL.Redacted()
 	res.HTTPVersion = resp.Proto
 	var n int64
 	switch {

@@ -97,12 +97,6 @@ type transportBackend struct {
 
 	roots *x509.CertPool // nil: the system's
 
-	// budget holds a token per open connection, concurrency +
-	// DefaultSpareConns of them: the client's sockets stay bounded
-	// whatever the number of hosts (net/http bounds idle connections per
-	// host only).
-	budget chan struct{}
-
 	mu    sync.Mutex
 	pool  map[Route]http.RoundTripper
 	dial  *net.Dialer
@@ -122,7 +116,7 @@ func newBackend(name string, concurrency int, connect time.Duration, roots *x509
 		idle:     concurrency,
 		connect:  connect,
 		roots:    roots,
-		budget:   make(chan struct{}, concurrency+DefaultSpareConns),
+		conns:    connSet{budget: make(chan struct{}, concurrency+DefaultSpareConns)},
 		pool:     make(map[Route]http.RoundTripper),
 		dial:     &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
 	}, nil
@@ -147,13 +141,7 @@ func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 // connections whose cancelled streams are still being torn down, and they
 // (and their read loops) would outlive the client.
 func (b *transportBackend) Close() {
-	b.mu.Lock()
-	for _, rt := range b.pool {
-		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
-			c.CloseIdleConnections()
-		}
-	}
-	b.mu.Unlock()
+	b.closeIdle()
 	b.conns.closeAll()
 }
 
@@ -165,10 +153,10 @@ func (b *transportBackend) dialContext(ctx context.Context, network, addr string
 	}
 	c, err := b.dial.DialContext(ctx, network, addr)
 	if err != nil {
-		<-b.budget
+		<-b.conns.budget
 		return nil, err
 	}
-	return b.conns.add(c, b.budget), nil
+	return b.conns.add(c), nil
 }
 
 // reserve takes a connection token. When none is free it closes the idle
@@ -178,7 +166,7 @@ func (b *transportBackend) dialContext(ctx context.Context, network, addr string
 // closing idle connections again now and then as dials finish.
 func (b *transportBackend) reserve(ctx context.Context) error {
 	select {
-	case b.budget <- struct{}{}:
+	case b.conns.budget <- struct{}{}:
 		return nil
 	default:
 	}
@@ -189,7 +177,7 @@ func (b *transportBackend) reserve(ctx context.Context) error {
 		b.closeIdle()
 		t.Reset(wait)
 		select {
-		case b.budget <- struct{}{}:
+		case b.conns.budget <- struct{}{}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -325,30 +313,39 @@ func loadRoots(caFile string) (*x509.CertPool, error) {
 // connSet tracks open connections; a tracked connection leaves the set when
 // it is closed.
 type connSet struct {
+	// budget holds a token per open connection, concurrency +
+	// DefaultSpareConns of them: the client's sockets stay bounded
+	// whatever the number of hosts (net/http bounds idle connections per
+	// host only).
+	budget chan struct{}
+
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
 	closed bool
 }
 
+// trackedConn holds a token of its set's budget until it is closed.
 type trackedConn struct {
 	net.Conn
-	set    *connSet
-	budget chan struct{} // a token of which the connection holds until closed
-	once   sync.Once
+	set  *connSet
+	once sync.Once
 }
 
+// Close closes the connection, then gives its token back (after, so that
+// a dial waiting for the token never adds a socket before this one goes).
 func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
 	c.once.Do(func() {
 		c.set.mu.Lock()
 		delete(c.set.conns, c)
 		c.set.mu.Unlock()
-		<-c.budget
+		<-c.set.budget
 	})
-	return c.Conn.Close()
+	return err
 }
 
-func (s *connSet) add(c net.Conn, budget chan struct{}) net.Conn {
-	tc := &trackedConn{Conn: c, set: s, budget: budget}
+func (s *connSet) add(c net.Conn) net.Conn {
+	tc := &trackedConn{Conn: c, set: s}
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {

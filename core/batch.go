@@ -59,6 +59,7 @@ type Batch struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	stop    func() bool // detaches the batch from the client's context
+	unkick  func() bool // with per-host limits: detaches the dispatcher's start from the batch's cancel
 	opts    BatchOptions
 	preps   []*prepared                 // nil once finished, or when invalid
 	invalid map[int]*NormalizedResponse // the results of invalid requests
@@ -77,8 +78,7 @@ type Batch struct {
 	wake        chan struct{} // a retry was queued (capacity 1)
 	next        int           // the next new request; the running dispatcher's
 
-	abandoned atomic.Bool  // see Abandon
-	parked    atomic.Int64 // tasks parked in host queues (see hostGates)
+	abandoned atomic.Bool // see Abandon
 }
 
 // Submit validates reqs and starts them. With StrictValidation, the first
@@ -155,7 +155,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 	if c.hosts != nil {
 		// A cancel must reach tasks parked for their host even when the
 		// dispatcher is not running: start it to abort them.
-		context.AfterFunc(b.ctx, func() { b.queueRetry(nil, time.Time{}) })
+		b.unkick = context.AfterFunc(b.ctx, func() { b.queueRetry(nil, time.Time{}) })
 	}
 	if n == 0 {
 		b.finishBatch()
@@ -267,8 +267,7 @@ func (b *Batch) dispatch() {
 			return
 		}
 		if err := c.breaker.admit(t, time.Now()); err != nil { // the circuit opened while t waited
-			c.limiter.release()
-			c.releaseHost(t)
+			c.release(t)
 			t.res.Error = err
 			b.end(t)
 			continue
@@ -461,6 +460,9 @@ func (b *Batch) deliver(r *NormalizedResponse) {
 
 func (b *Batch) finishBatch() {
 	b.stop()
+	if b.unkick != nil {
+		b.unkick() // done: nothing is left to abort
+	}
 	b.cancel(nil)
 	if b.ch != nil {
 		close(b.ch)

@@ -193,7 +193,9 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-// redactURL hides the password of a URL, as url.URL.Redacted does.
+// redactURL hides the password of a URL, as url.URL.Redacted does, also
+// where the text does not parse as having userinfo (no "//", as in
+// "user:pw@host/x", which url.Parse reads as an opaque URL).
 func redactURL(raw string) string {
 	if raw == "" || !strings.Contains(raw, "@") {
 		return raw
@@ -202,7 +204,23 @@ func redactURL(raw string) string {
 	if err != nil {
 		return "<unparseable URL>"
 	}
-	return u.Redacted()
+	if u.User != nil {
+		return u.Redacted()
+	}
+	prefix, rest := "", raw
+	if i := strings.Index(raw, "://"); i >= 0 {
+		prefix, rest = raw[:i+3], raw[i+3:]
+	}
+	authority := rest
+	if end := strings.IndexAny(rest, "/?#"); end >= 0 {
+		authority = rest[:end]
+	}
+	at := strings.LastIndexByte(authority, '@')
+	colon := strings.IndexByte(authority[:max(at, 0)], ':')
+	if at < 0 || colon < 0 {
+		return raw
+	}
+	return prefix + rest[:colon] + ":xxxxx" + rest[at:]
 }
 
 // redactText removes the passwords of the request URL and the proxy from a

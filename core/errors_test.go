@@ -180,6 +180,8 @@ func TestRedactURL(t *testing.T) {
 		"http://u@h/p":                 "http://u@h/p",
 		"http://h/p?email=a@b.example": "http://h/p?email=a@b.example",
 		"http://u:p@h:%zz/":            "<unparseable URL>",
+		"u:secret@h/p":                 "u:xxxxx@h/p",
+		"ftp:u:secret@h":               "ftp:xxxxx@h",
 	}
 	for in, want := range tests {
 		if got := redactURL(in); got != want {

@@ -51,7 +51,6 @@ func (g *hostGates) admit(t *task, now time.Time) bool {
 	h := g.gate(hostKeyOf(t))
 	if g.limit > 0 && h.inflight >= g.limit {
 		h.parked = append(h.parked, t)
-		t.b.parked.Add(1)
 		return false
 	}
 	if h.bucket != nil && !t.hostToken {
@@ -86,7 +85,6 @@ func (g *hostGates) done(t *task) {
 	}
 	g.mu.Unlock()
 	if next != nil {
-		next.b.parked.Add(-1)
 		if !next.b.queueRetry(next, time.Time{}) {
 			next.b.cancelParked(next)
 		}
@@ -110,7 +108,6 @@ func (g *hostGates) unpark(b *Batch) []*task {
 		clear(h.parked[len(kept):])
 		h.parked = kept
 	}
-	b.parked.Add(-int64(len(mine)))
 	return mine
 }
 
