@@ -4,8 +4,8 @@ results, synchronously (no event loop) or under asyncio.
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one ``ctypes.string_at`` copy of the body, one
 JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
-metadata JSON of a record is decoded only for return types "response" and
-"text" (its Content-Type names the charset) and for failures.
+metadata JSON of a record is decoded only for return type "response", for
+"text" when it names a charset (of its Content-Type) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
 
 Go never calls into Python: records wait in the batch's queue. Unless
@@ -28,6 +28,7 @@ import asyncio
 import ctypes
 import logging
 import os
+import re
 import threading
 import time
 from collections import deque
@@ -336,8 +337,15 @@ def _value(rt: int, body: bytes, meta: Optional[bytes]) -> Any:
     if rt == RT_CONTENT:
         return body
     if rt == RT_TEXT:
+        if meta is None or _names_charset(meta) is None:  # UTF-8: no need to parse the metadata
+            return body.decode("utf-8", "replace")
         return decode_text(body, (_meta(meta).get("headers") or {}).get("content-type"))
     return None  # RT_STREAM: the chunks went to stream_callback
+
+
+#: Whether a record's raw metadata mentions a charset at all (most do not:
+#: then a "text" body is UTF-8 without parsing the metadata).
+_names_charset = re.compile(rb"charset", re.IGNORECASE).search
 
 
 def _meta(raw: Optional[bytes]) -> Dict[str, Any]:
@@ -693,7 +701,7 @@ class AsyncPump:
             self.small = got < self.below and run.remaining > 0
         if run.more:
             self._schedule()
-        if run.remaining == 0 or (self.wake_each and run.completed):
+        if self._ready():
             self._wake()
 
     def _wake(self) -> None:

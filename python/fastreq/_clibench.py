@@ -18,12 +18,11 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
-from . import fastreq, fastreq_async
-from . import engine
-
-CLIENTS = ("fastreq", "fastreq_async", "aiohttp", "httpx")
+from . import engine, fastreq, fastreq_async
+from .cli import EXIT_FAILED, EXIT_OK, UsageError
+from .exceptions import redact_url
 
 
 class ServerProcess:
@@ -58,36 +57,45 @@ class ServerProcess:
                 self.proc.wait()
 
 
+def _fastreq_kwargs(c: int, http2: bool) -> Dict[str, Any]:
+    return {"concurrency": c, "return_type": "content", "backend": "http2" if http2 else "http1",
+            "return_none_on_failure": True, "verbose": False}
+
+
 def _run_fastreq(urls: List[str], c: int, http2: bool) -> int:
-    res = fastreq(urls, concurrency=c, return_type="content", backend="http2" if http2 else "http1",
-                  return_none_on_failure=True, verbose=False)
-    return sum(r is None for r in res)
+    return sum(r is None for r in fastreq(urls, **_fastreq_kwargs(c, http2)))
 
 
 def _run_fastreq_async(urls: List[str], c: int, http2: bool) -> int:
-    res = asyncio.run(fastreq_async(urls, concurrency=c, return_type="content",
-                                    backend="http2" if http2 else "http1",
-                                    return_none_on_failure=True, verbose=False))
-    return sum(r is None for r in res)
+    return sum(r is None for r in asyncio.run(fastreq_async(urls, **_fastreq_kwargs(c, http2))))
+
+
+async def _failures(get: Callable[[str], Awaitable[bool]], urls: List[str], c: int) -> int:
+    """Run get(url) (True when the request failed) for every URL, at most c
+    at a time; an exception counts as a failure."""
+    sem = asyncio.Semaphore(c)
+
+    async def one(u: str) -> bool:
+        async with sem:
+            try:
+                return await get(u)
+            except Exception:
+                return True
+
+    return sum(await asyncio.gather(*(one(u) for u in urls)))
 
 
 def _run_aiohttp(urls: List[str], c: int, http2: bool) -> int:
     import aiohttp  # type: ignore[import-not-found, unused-ignore]
 
     async def main() -> int:
-        conn = aiohttp.TCPConnector(limit=c)
-        sem = asyncio.Semaphore(c)
-        async with aiohttp.ClientSession(connector=conn) as s:
-            async def one(u: str) -> bool:
-                async with sem:
-                    try:
-                        async with s.get(u) as r:
-                            await r.read()
-                            return r.status != 200
-                    except Exception:
-                        return True
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=c)) as s:
+            async def get(u: str) -> bool:
+                async with s.get(u) as r:
+                    await r.read()
+                    return bool(r.status != 200)
 
-            return sum(await asyncio.gather(*(one(u) for u in urls)))
+            return await _failures(get, urls, c)
 
     return asyncio.run(main())
 
@@ -97,17 +105,11 @@ def _run_httpx(urls: List[str], c: int, http2: bool) -> int:
 
     async def main() -> int:
         limits = httpx.Limits(max_connections=c, max_keepalive_connections=c)
-        sem = asyncio.Semaphore(c)
         async with httpx.AsyncClient(limits=limits) as s:
-            async def one(u: str) -> bool:
-                async with sem:
-                    try:
-                        r = await s.get(u)
-                        return r.status_code != 200
-                    except Exception:
-                        return True
+            async def get(u: str) -> bool:
+                return bool((await s.get(u)).status_code != 200)
 
-            return sum(await asyncio.gather(*(one(u) for u in urls)))
+            return await _failures(get, urls, c)
 
     return asyncio.run(main())
 
@@ -145,9 +147,7 @@ def run(a: argparse.Namespace) -> int:
     names = [n.strip() for n in a.clients.split(",") if n.strip()]
     unknown = [n for n in names if n not in RUNNERS]
     if unknown:
-        from .cli import UsageError
-
-        raise UsageError(f"--clients: unknown client {unknown[0]!r}; valid: {', '.join(CLIENTS)}")
+        raise UsageError(f"--clients: unknown client {unknown[0]!r}; valid: {', '.join(RUNNERS)}")
     server: Optional[ServerProcess] = None
     base = a.url
     if base is None:
@@ -160,7 +160,7 @@ def run(a: argparse.Namespace) -> int:
         proto = "h2c" if a.http2 else "HTTP/1.1"
         where = "a child process" if server else "the given URL"
         print(f"fastreq bench: {a.requests:,} GET requests per run, concurrency {a.concurrency}, "
-              f"{a.body_size:,}-byte bodies, {proto}, server {base} ({where}), "
+              f"{a.body_size:,}-byte bodies, {proto}, server {redact_url(base)} ({where}), "
               f"fastreq engine {engine.version()}, {a.rounds} round(s)", flush=True)
         runnable = []
         skipped: Dict[str, str] = {}
@@ -188,7 +188,7 @@ def run(a: argparse.Namespace) -> int:
             failed = max(r[2] for r in rs)
             ratio = f"{rate / ref:.2f}x" if ref else ""
             print(f"{n:<15}{rate:>12,.0f}{cpu * 1e6:>9.1f} us{failed:>9,}{ratio:>12}", flush=True)
-        return 0 if all(r[2] == 0 for rs in results.values() for r in rs) else 1
+        return EXIT_OK if all(r[2] == 0 for rs in results.values() for r in rs) else EXIT_FAILED
     finally:
         if server is not None:
             server.close()

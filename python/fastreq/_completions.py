@@ -5,20 +5,21 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Tuple, TypeVar
+from typing import Any, Callable, Optional, Tuple, Type, TypeVar
 
-from . import _ffi
-from ._batch import AsyncPump, BatchRun
+from ._batch import WAIT_SLICE_MS, AsyncPump, BatchRun
 from ._encode import Plan
-from ._handles import check_rc
+from ._handles import Closeable
 from .models import Completion
 
 #: Submits the batch: its BatchRun and progress reporter (or None).
 Start = Callable[[], Tuple[BatchRun, Any]]
 
 
-class _Completions:
-    """Shared state of the as-completed iterators."""
+class _Completions(Closeable):
+    """Shared state of the as-completed iterators. ``close()`` cancels
+    what is still running and releases the batch (and the client the
+    iterator owns); the iterators call it when they end or fail."""
 
     def __init__(self, plan: Plan, start: Start, close_client: Optional[Callable[[], None]] = None) -> None:
         self._plan = plan
@@ -38,7 +39,13 @@ class _Completions:
         if close is not None:
             close()
 
-    def _completion(self, run: BatchRun, idx: int) -> Completion:
+    def _next(self, run: Optional[BatchRun], end: Type[Exception]) -> Completion:
+        """The next completion that run holds; when it has none left, close
+        and raise end (StopIteration or StopAsyncIteration)."""
+        if run is None or not run.completed:
+            self.close()
+            raise end
+        idx = run.completed.popleft()
         plan = self._plan
         result = run.results[idx]
         run.results[idx] = None  # the iterator hands it over: do not keep it
@@ -46,14 +53,16 @@ class _Completions:
         key = plan.keys[idx] if plan.keys is not None else idx
         return Completion(idx, key, plan.urls[idx], result, fd.error if fd is not None else None)
 
-    def _release(self, cancel: bool) -> None:
+    def close(self) -> None:
+        """Cancel what is still running and release the batch."""
         run, self._run = self._run, None
         self._finished = True
         if run is not None:
-            run.close(cancel)
+            run.close(cancel=True)
         rep, self._reporter = self._reporter, None
         if rep is not None:
             rep.close()
+        self._end_client()
 
     @property
     def total(self) -> int:
@@ -79,98 +88,55 @@ class SyncCompletions(_Completions):
 
     def __next__(self) -> Completion:
         run = self._run
-        if run is None:
-            self.close()
-            raise StopIteration
         try:
-            if not run.completed:
-                wait = _ffi.lib().batch_wait
-                while not run.completed and run.remaining > 0:
-                    n = wait(run.h, 100)
-                    if n > 0:
-                        run.pump()
-                    elif n < 0:
-                        check_rc(n, "fastreq_batch_wait")
+            while run is not None and not run.completed and run.remaining > 0:
+                run.pump(wait_ms=WAIT_SLICE_MS)  # waits with the GIL released, as run_sync
         except BaseException:
             self.close()
             raise
-        if run.completed:
-            return self._completion(run, run.completed.popleft())
-        self.close()
-        raise StopIteration
-
-    def close(self) -> None:
-        """Cancel what is still running and release the batch."""
-        self._release(cancel=True)
-        self._end_client()
-
-    def __enter__(self) -> "SyncCompletions":
-        return self
-
-    def __exit__(self, *args: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:  # pragma: no cover
-            pass
+        return self._next(run, StopIteration)
 
 
 class AsyncCompletions(_Completions):
     """Async iterator of :class:`Completion` as requests finish (see
     :meth:`FastRequests.as_completed`)."""
 
-    def __init__(self, plan: Plan, start: Start, close_client: Optional[Callable[[], None]] = None) -> None:
-        super().__init__(plan, start, close_client)
-        self._pump: Optional[AsyncPump] = None
+    _pump: Optional[AsyncPump] = None  # from the first __anext__
 
     def __aiter__(self) -> "AsyncCompletions":
         return self
 
     async def __anext__(self) -> Completion:
-        if self._finished and self._run is None:
-            self._close()
-            raise StopAsyncIteration
+        run = self._run
         try:
-            run = self._run
-            if run is None:
+            if run is None and not self._finished:
                 run = self._begin()
                 self._pump = AsyncPump(run, asyncio.get_running_loop(), wake_each=True)
                 self._pump.start()
-            assert self._pump is not None
-            while not run.completed and run.remaining > 0:
+            while run is not None and not run.completed and run.remaining > 0:
+                assert self._pump is not None
                 await self._pump.wait()
         except BaseException:
-            self._close()
+            self.close()
             raise
-        if run.completed:
-            return self._completion(run, run.completed.popleft())
-        self._close()
-        raise StopAsyncIteration
+        return self._next(run, StopAsyncIteration)
 
-    def _close(self) -> None:
+    def close(self) -> None:
+        """Cancel what is still running and release the batch."""
         pump, self._pump = self._pump, None
         if pump is not None:
             pump.stop()
-        self._release(cancel=True)
-        self._end_client()
+        super().close()
 
     async def aclose(self) -> None:
         """Cancel what is still running and release the batch."""
-        self._close()
+        self.close()
 
     async def __aenter__(self) -> "AsyncCompletions":
         return self
 
     async def __aexit__(self, *args: Any) -> None:
-        self._close()
-
-    def __del__(self) -> None:
-        try:
-            self._close()
-        except Exception:  # pragma: no cover
-            pass
+        self.close()
 
 
 #: Either iterator class.

@@ -13,7 +13,7 @@ from __future__ import annotations
 import ctypes
 import itertools
 import threading
-from typing import Any, Optional
+from typing import Any, Optional, TypeVar
 
 from . import _ffi
 from . import _json
@@ -47,7 +47,31 @@ def _raise_for(rc: int, err_ptr: Optional[int], what: str, backend_name: Optiona
     raise error_from_json(obj, backend_name=backend_name)
 
 
-class NativeHandle:
+_C = TypeVar("_C", bound="Closeable")
+
+
+class Closeable:
+    """A context manager whose exit, and whose ``__del__`` as a fallback,
+    call :meth:`close` (which subclasses define, idempotent). The base of
+    :class:`NativeHandle` and of the as-completed iterators."""
+
+    def close(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __enter__(self: _C) -> _C:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # pragma: no cover - half-made object, interpreter shutdown etc.
+            pass
+
+
+class NativeHandle(Closeable):
     """Owns one library handle. Subclasses set ``_what`` and ``_release``."""
 
     _what = "handle"
@@ -76,19 +100,6 @@ class NativeHandle:
 
     def _release(self, h: int) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
-
-    def __enter__(self) -> "NativeHandle":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            if getattr(self, "_h", 0):
-                self.close()
-        except Exception:  # pragma: no cover - interpreter shutdown etc.
-            pass
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._what} {self._h or 'closed'}>"
@@ -201,4 +212,4 @@ def check_rc(rc: int, what: str) -> int:
     return rc
 
 
-__all__ = ["NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc"]
+__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc"]

@@ -28,7 +28,7 @@ from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, Lis
                     Union, get_args, get_origin)
 
 from .exceptions import ConfigurationError, ValidationError
-from .models import RequestConfig, ReturnType
+from .models import PathLike, RequestConfig, ReturnType
 
 if sys.version_info >= (3, 10):
     from dataclasses import KW_ONLY
@@ -41,7 +41,6 @@ R = TypeVar("R")
 log = logging.getLogger("fastreq")
 
 URLs = Union[str, Dict[str, Any], RequestConfig, Sequence[Union[str, Dict[str, Any], RequestConfig]]]
-PathLike = Union[str, "os.PathLike[str]"]
 ProgressOption = Union[bool, str, None]
 ProgressCallback = Callable[[int, int], Any]
 

@@ -29,22 +29,17 @@ import contextlib
 import gc
 import hashlib
 import http
-import json as _stdjson
 import logging
 import os
 import re
 import signal
+import string
 import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 from urllib.parse import urlsplit
-
-try:  # pragma: no cover - depends on the environment
-    import orjson as _orjson
-except ImportError:  # pragma: no cover
-    _orjson = None  # type: ignore[assignment, unused-ignore]
 
 from . import (
     ConfigurationError,
@@ -54,6 +49,8 @@ from . import (
     ValidationError,
     __version__,
 )
+from . import _json
+from .exceptions import redact_url
 
 PROG = "fastreq"
 #: Most batches at once: a batch that waits for one slow request still holds
@@ -62,17 +59,6 @@ PROG = "fastreq"
 MAX_BATCHES = 16
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 DEFAULT_CHUNK = 10_000
-
-# ---- JSON ----------------------------------------------------------------
-
-if _orjson is not None:
-    _dumps = _orjson.dumps
-    _loads = _orjson.loads
-else:  # pragma: no cover - exercised without orjson
-    def _dumps(v: Any) -> bytes:
-        return _stdjson.dumps(v, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-    _loads = _stdjson.loads
 
 
 class UsageError(Exception):
@@ -147,6 +133,28 @@ are honoured as in Python (FASTREQ_PROXIES with --random-proxy, USER_AGENTS,
 FASTREQ_LIBRARY, GOMAXPROCS, GOGC)"""
 
 
+#: Client flags passed to FastRequests only when given (else the package's
+#: default applies): (flag, type, metavar, help); the keyword is the flag's dest.
+_OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] = (
+    ("--connect-timeout", _seconds, "SECONDS", "per TCP connect and TLS handshake (default 30; 0 = none)"),
+    ("--read-timeout", _seconds, "SECONDS", "an attempt may go this long without a byte (default 300; 0 = none)"),
+    ("--max-redirects", _positive_int, "N", "(default 20)"),
+    ("--ca-file", str, "PEM", "extra trusted CA certificates"),
+    ("--max-body-size", parse_size, "SIZE", "larger bodies fail their request (default 1G; e.g. 10M)"),
+    ("--circuit-breaker-threshold", _nonneg_int, "N",
+     "connection failures in a row that fail a host's queued requests fast (default 20; 0 = off)"),
+    ("--circuit-breaker-cooldown", float, "SECONDS", "before an open breaker lets one probe through (default 30)"),
+    ("--backoff-multiplier", float, "SECONDS", "retry delay = multiplier * 2**n (default 1.0)"),
+    ("--jitter", float, "FRACTION", "retry delay jitter (default 0.1)"),
+    ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
+    ("--webshare-file", str, "FILE", "host:port:user:pass lines for the proxy pool"),
+)
+
+
+def _dest(flag: str) -> str:
+    return flag.lstrip("-").replace("-", "_")
+
+
 def _add_client_args(p: argparse.ArgumentParser, *, concurrency: int = 20) -> None:
     g = p.add_argument_group("client", _CLIENT_HELP)
     proto = g.add_mutually_exclusive_group()
@@ -166,28 +174,14 @@ def _add_client_args(p: argparse.ArgumentParser, *, concurrency: int = 20) -> No
                    help="retries after the first attempt (default 3)")
     g.add_argument("--timeout", type=_seconds, default=None, metavar="SECONDS",
                    help="per attempt, body included (default: none)")
-    g.add_argument("--connect-timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="per TCP connect and TLS handshake (default 30; 0 = none)")
-    g.add_argument("--read-timeout", type=_seconds, default=None, metavar="SECONDS",
-                   help="an attempt may go this long without a byte (default 300; 0 = none)")
     g.add_argument("--follow-redirects", action=argparse.BooleanOptionalAction, default=True,
                    help="follow redirects (default: yes)")
-    g.add_argument("--max-redirects", type=_positive_int, default=None, metavar="N", help="(default 20)")
     g.add_argument("-k", "--no-verify", dest="verify_ssl", action="store_false", default=True,
                    help="do not check TLS certificates")
-    g.add_argument("--ca-file", default=None, metavar="PEM", help="extra trusted CA certificates")
-    g.add_argument("--max-body-size", type=parse_size, default=None, metavar="SIZE",
-                   help="larger bodies fail their request (default 1G; e.g. 10M)")
     g.add_argument("--retry-non-idempotent", action="store_true", default=False,
                    help="also retry POST, PATCH... after failures the server may have acted on")
-    g.add_argument("--circuit-breaker-threshold", type=_nonneg_int, default=None, metavar="N",
-                   help="connection failures in a row that fail a host's queued requests fast (default 20; 0 = off)")
-    g.add_argument("--circuit-breaker-cooldown", type=float, default=None, metavar="SECONDS",
-                   help="before an open breaker lets one probe through (default 30)")
-    g.add_argument("--backoff-multiplier", type=float, default=None, metavar="SECONDS",
-                   help="retry delay = multiplier * 2**n (default 1.0)")
-    g.add_argument("--jitter", type=float, default=None, help="retry delay jitter, a fraction (default 0.1)")
-    g.add_argument("--max-delay", type=float, default=None, metavar="SECONDS", help="retry delay cap (default 60)")
+    for flag, typ, metavar, help_text in _OPTIONAL_CLIENT_FLAGS:
+        g.add_argument(flag, type=typ, default=None, metavar=metavar, help=help_text)
     g.add_argument("--proxy", action="append", default=[], metavar="URL",
                    help="send every request through this proxy (host:port, http://user:pass@host:port, "
                         "socks5://...); repeated: a pool, as --proxy-file")
@@ -198,7 +192,6 @@ def _add_client_args(p: argparse.ArgumentParser, *, concurrency: int = 20) -> No
     g.add_argument("--proxy-selection", choices=("round_robin", "random"), default="round_robin")
     g.add_argument("--proxy-cooldown", type=float, default=60.0, metavar="SECONDS",
                    help="a failed proxy sits out this long (default 60)")
-    g.add_argument("--webshare-file", default=None, metavar="FILE", help="host:port:user:pass lines for the pool")
     g.add_argument("--cookie", type=_pair, action="append", default=[], metavar="NAME=VALUE",
                    help="a session cookie (repeatable)")
     g.add_argument("-A", "--user-agent", default=None, help="the User-Agent header")
@@ -342,20 +335,10 @@ def client_kwargs(a: argparse.Namespace) -> Dict[str, Any]:
     }
     if a.backend:
         kw["backend"] = a.backend
-    optional = {
-        "connect_timeout": a.connect_timeout,
-        "read_timeout": a.read_timeout,
-        "max_redirects": a.max_redirects,
-        "ca_file": a.ca_file,
-        "max_body_size": a.max_body_size,
-        "circuit_breaker_threshold": a.circuit_breaker_threshold,
-        "circuit_breaker_cooldown": a.circuit_breaker_cooldown,
-        "backoff_multiplier": a.backoff_multiplier,
-        "jitter": a.jitter,
-        "max_delay": a.max_delay,
-        "webshare_file": a.webshare_file,
-    }
-    kw.update((k, v) for k, v in optional.items() if v is not None)
+    for flag, *_ in _OPTIONAL_CLIENT_FLAGS:
+        value = getattr(a, _dest(flag))
+        if value is not None:
+            kw[_dest(flag)] = value
     for name in ("ca_file", "webshare_file"):
         if name in kw and not os.path.isfile(kw[name]):
             raise UsageError(f"--{name.replace('_', '-')}: no such file: {kw[name]}")
@@ -396,8 +379,8 @@ def request_kwargs(a: argparse.Namespace) -> Dict[str, Any]:
         method = method or "POST"
     if a.json_body is not None:
         try:
-            kw["json"] = _stdjson.loads(a.json_body)
-        except ValueError as exc:
+            kw["json"] = _json.loads(a.json_body)
+        except _json.DECODE_ERRORS as exc:
             raise UsageError(f"--json is not JSON: {exc}") from None
         method = method or "POST"
     if method:
@@ -434,6 +417,8 @@ SPEC_FIELDS = frozenset({
     "proxy", "http2", "follow_redirects", "verify_ssl", "max_body_size", "retry_non_idempotent", "id",
 })
 _PREFIXES = ("http://", "https://")
+#: The "request N: " the package puts before a message about one request.
+_REQUEST_PREFIX = re.compile(r"^request \d+: ")
 #: An HTTP method is a token (RFC 9110).
 _METHOD = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
@@ -442,10 +427,10 @@ def _check_url(url: str) -> None:
     """The cheap checks; the engine refuses what else is wrong with a URL
     (bad port, bad escape...) when its batch is submitted."""
     if not url[:8].lower().startswith(_PREFIXES):
-        raise BadLine(f"not a URL (must start with http:// or https://): {_short(url)!r}")
+        raise BadLine(f"not a URL (must start with http:// or https://): {_short(redact_url(url))!r}")
     rest = url[url.index("//") + 2:]
     if not rest or rest[0] in "/?#":
-        raise BadLine(f"URL has no host: {_short(url)!r}")
+        raise BadLine(f"URL has no host: {_short(redact_url(url))!r}")
 
 
 class BadLine(Exception):
@@ -462,8 +447,8 @@ def parse_line(line: bytes) -> Tuple[Any, Any]:
     spec dict. Raises BadLine with the reason."""
     if line[:1] == b"{":
         try:
-            spec = _loads(line)
-        except ValueError as exc:
+            spec = _json.loads(line)
+        except _json.DECODE_ERRORS as exc:
             raise BadLine(f"not valid JSON ({exc})") from None
         if not isinstance(spec, dict):
             raise BadLine("a JSON line must be an object")
@@ -671,7 +656,6 @@ class JsonlOutput:
     None) every record is written at once."""
 
     def __init__(self, path: Optional[str], append: bool) -> None:
-        self.path = path
         if path is None:
             self.fd = sys.stdout.fileno()
             self.own = False
@@ -690,7 +674,7 @@ class JsonlOutput:
 
     def write(self, rec: Dict[str, Any]) -> None:
         buf = self.buf
-        buf.append(_dumps(rec) + b"\n")
+        buf.append(_json.dumps(rec) + b"\n")
         if len(buf) == 1:
             if self.schedule is None:
                 self.flush()
@@ -698,9 +682,6 @@ class JsonlOutput:
                 self.schedule(self._scheduled_flush)  # once the burst is processed
         elif len(buf) >= 1024:
             self.flush()
-
-    def tick(self) -> None:
-        pass
 
     def _scheduled_flush(self) -> None:
         try:
@@ -792,18 +773,15 @@ class ParquetOutput:
         if "body" in c:
             body = rec.get("body")
             if self.body_mode == "json":
-                body = None if body is None else _dumps(body).decode("utf-8")
+                body = None if body is None else _json.dumps(body).decode("utf-8")
             elif self.body_mode == "base64" and body is not None:
                 body = base64.b64decode(body)
             c["body"].append(body)
         ident = rec.get("id")
-        c["id"].append(ident if ident is None or isinstance(ident, str) else _dumps(ident).decode("utf-8"))
+        c["id"].append(ident if ident is None or isinstance(ident, str) else _json.dumps(ident).decode("utf-8"))
         self.rows += 1
         if self.rows >= self.group:
             self.flush()
-
-    def tick(self) -> None:
-        pass
 
     def flush(self) -> None:
         if not self.rows:
@@ -843,10 +821,10 @@ def scan_for_resume(path: str, stats: Stats) -> DoneSet:
                 failed = m.group(2) is None
             else:
                 try:
-                    rec = _loads(raw)
+                    rec = _json.loads(raw)
                     index = int(rec["index"])
                     failed = rec.get("error") is not None
-                except (ValueError, KeyError, TypeError):
+                except (*_json.DECODE_ERRORS, KeyError, TypeError):
                     raise UsageError(f"--resume: {path} line {lineno} is not a fastreq record; "
                                      "fix or remove it, or write to a new file") from None
             if done.add(index):
@@ -880,7 +858,7 @@ class Namer:
         self.root = os.path.abspath(root)
         self.template = template
         try:
-            names = {f[1] for f in __import__("string").Formatter().parse(template) if f[1] is not None}
+            names = {f[1] for f in string.Formatter().parse(template) if f[1] is not None}
         except ValueError as exc:
             raise UsageError(f"--name {template!r}: {exc}") from None
         unknown = names - set(self.FIELDS)
@@ -1009,16 +987,18 @@ class FetchJob:
     event loop submits them (at most two chunks queued in the engine) and
     writes each record as its request completes."""
 
-    def __init__(self, a: argparse.Namespace, out: Any, done: Optional[DoneSet], stats: Stats,
-                 namer: Optional[Namer], progress: Optional[Progress]) -> None:
+    def __init__(self, a: argparse.Namespace, client_kw: Dict[str, Any], request_kw: Dict[str, Any], out: Any,
+                 done: Optional[DoneSet], stats: Stats, namer: Optional[Namer],
+                 progress: Optional[Progress]) -> None:
         self.a = a
+        self.client_kw = client_kw
         self.out = out
         self.done = done
         self.stats = stats
         self.namer = namer
         self.progress = progress
         self.build = make_record_builder("none" if namer else a.body, a.headers, stats)
-        self.req_kw = request_kwargs(a)
+        self.req_kw = request_kw
         self.chunk_size = a.chunk_size
         self.window = 2 * a.chunk_size
         self.inflight = 0
@@ -1043,9 +1023,7 @@ class FetchJob:
                     if stop.is_set():
                         fut.cancel()
                         return False
-                except Exception:  # cancelled, or the loop is gone
-                    return False
-                except BaseException:  # pragma: no cover
+                except BaseException:  # cancelled, or the loop is gone
                     return False
 
         stream = None
@@ -1091,7 +1069,7 @@ class FetchJob:
         if isinstance(self.out, JsonlOutput):
             self.out.schedule = loop.call_soon
             self.out.on_error = self._fail
-        client = FastRequests(**client_kwargs(self.a))
+        client = FastRequests(**self.client_kw)
         reader.start()
         try:
             while True:
@@ -1139,7 +1117,6 @@ class FetchJob:
                 main.cancel()
 
     def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
-        self.out.tick()
         now = time.monotonic()
         if self.progress is not None and now - self._shown >= 0.5:
             self._shown = now
@@ -1181,13 +1158,12 @@ class FetchJob:
         except (ValidationError, ConfigurationError) as exc:
             if started:
                 raise
-            self.inflight -= len(requests)
             if len(requests) == 1:
-                msg = re.sub(r"^request \d+: ", "", str(exc))
+                self.inflight -= 1
+                msg = _REQUEST_PREFIX.sub("", str(exc))
                 self._bad(indices[0], f"input line {indices[0] + 1}: {msg}")
-            else:
+            else:  # the halves account for their requests in flight
                 half = len(requests) // 2
-                self.inflight += len(requests)
                 await asyncio.gather(*(
                     self._batch(client, indices[lo:hi], requests[lo:hi], None if ids is None else ids[lo:hi])
                     for lo, hi in ((0, half), (half, len(requests)))))
@@ -1211,7 +1187,7 @@ def _summary(stats: Stats, interrupted: Optional[int], output: str) -> None:
         lines.append(f"  resumed: {stats.earlier:,} records already in {output} "
                      f"({stats.earlier_failed:,} failed), {stats.skipped:,} input lines skipped")
     if interrupted:
-        lines.append(f"  interrupted: every record written is complete; --resume continues the job")
+        lines.append("  interrupted: every record written is complete; --resume continues the job")
     _err(lines[0])
     for ln in lines[1:]:
         try:
@@ -1250,7 +1226,7 @@ def cmd_fetch(a: argparse.Namespace) -> int:
         _err("reading URLs from the terminal, one per line (Ctrl-D to end)")
     if a.save_dir and a.body != "text":
         _err("--body is ignored with --save-dir (the bodies go to files)")
-    check_request_flags(a)  # flag errors before anything starts
+    client_kw, request_kw = check_request_flags(a)  # flag errors before anything starts
 
     stats = Stats()
     done = scan_for_resume(output, stats) if a.resume else None
@@ -1271,12 +1247,12 @@ def cmd_fetch(a: argparse.Namespace) -> int:
     # the young generation every 700 allocations cost ~10 % of the loop.
     gc.set_threshold(100_000, 50, 100)
     stats.started = time.monotonic()
-    job = FetchJob(a, out, done, stats, namer, progress)
+    job = FetchJob(a, client_kw, request_kw, out, done, stats, namer, progress)
     code: Optional[int] = None
     broken = False
     try:
         try:
-            asyncio.run(_run_job(job))
+            asyncio.run(job.run())
         except asyncio.CancelledError:
             code = EXIT_INTERRUPTED
         except KeyboardInterrupt:
@@ -1306,20 +1282,19 @@ def cmd_fetch(a: argparse.Namespace) -> int:
     return EXIT_FAILED if failed else EXIT_OK
 
 
-async def _run_job(job: FetchJob) -> None:
-    await job.run()
-
-
-def check_request_flags(a: argparse.Namespace) -> None:
-    """Refuse flags the package rejects (a negative rate limit, a bad
-    proxy selection...) before anything runs, rather than on every line.
-    Neither the client nor the call is started: nothing is submitted."""
+def check_request_flags(a: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """(client_kwargs(a), request_kwargs(a)), once the package accepted
+    them: flags it rejects (a negative rate limit, a bad proxy selection...)
+    are refused before anything runs, rather than on every line. Neither
+    the client nor the call is started: nothing is submitted."""
+    ckw, rkw = client_kwargs(a), request_kwargs(a)
     try:
-        with FastRequests(**client_kwargs(a)) as client:
-            it = client.as_completed(["http://127.0.0.1/"], return_type="response", **request_kwargs(a))
+        with FastRequests(**ckw) as client:
+            it = client.as_completed(["http://127.0.0.1/"], return_type="response", **rkw)
             del it
     except (ValidationError, ConfigurationError) as exc:
-        raise UsageError(str(exc)) from None
+        raise UsageError(_REQUEST_PREFIX.sub("", str(exc))) from None
+    return ckw, rkw
 
 
 # ---- get -------------------------------------------------------------------------
@@ -1336,11 +1311,11 @@ def _status_line(version: str, status: int) -> str:
 
 def cmd_get(a: argparse.Namespace) -> int:
     _setup_logging(a)
-    check_request_flags(a)
-    ckw = client_kwargs(a)
-    rkw = request_kwargs(a)
-    if not a.url[:8].lower().startswith(_PREFIXES):
-        raise UsageError(f"not a URL (must start with http:// or https://): {a.url!r}")
+    try:
+        _check_url(a.url)
+    except BadLine as exc:
+        raise UsageError(str(exc)) from None
+    ckw, rkw = check_request_flags(a)
     try:
         with FastRequests(**ckw) as client:
             r = client.request_sync(a.url, return_type="response", **rkw)
@@ -1399,7 +1374,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         _err(f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED
     except OSError as exc:  # writing the output failed (a full disk...)
-        _err(f"{exc.strerror or exc}{': ' + exc.filename if getattr(exc, 'filename', None) else ''}")
+        where = f": {exc.filename}" if exc.filename else ""
+        _err(f"{exc.strerror or exc}{where}")
         return EXIT_FAILED
 
 

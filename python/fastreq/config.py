@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Dict, Optional, Union
 
@@ -72,5 +72,4 @@ class GlobalConfig:
         """(fastreq addition) Keyword arguments for :class:`FastRequests`
         or :func:`fastreq` with these defaults:
         ``FastRequests(**GlobalConfig.load_from_env().client_kwargs())``."""
-        values = asdict(self)
-        return {f.metadata["client"]: values[f.name] for f in fields(self) if f.metadata["client"]}
+        return {f.metadata["client"]: getattr(self, f.name) for f in fields(self) if f.metadata["client"]}
