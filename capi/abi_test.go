@@ -136,14 +136,14 @@ func TestBatchNext(t *testing.T) {
 func TestBatchSetWake(t *testing.T) {
 	srv := testServers(t)
 	h := newClient(t, `{"max_retries":0}`)
-	submitWake := func(min int, urls ...string) uint64 {
+	submitWake := func(min, delayUS int, urls ...string) uint64 {
 		t.Helper()
 		parts := make([]string, len(urls))
 		for i, u := range urls {
 			parts[i] = fmt.Sprintf(`{"url":%q}`, srv.HTTPURL+u)
 		}
 		b := submit(t, h, "["+strings.Join(parts, ",")+"]")
-		if rc := hookBatchSetWake(b, min); rc != 0 {
+		if rc := hookBatchSetWake(b, min, delayUS); rc != 0 {
 			t.Fatalf("set_wake(%d) = %d", min, rc)
 		}
 		return b
@@ -156,7 +156,7 @@ func TestBatchSetWake(t *testing.T) {
 
 	// Four fast requests and a slow one: with 5 nothing comes back before
 	// the slow one ends.
-	b := submitWake(5, "/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
+	b := submitWake(5, 0, "/x/json", "/x/json", "/x/json", "/x/json", "/x/stall?seconds=0.4")
 	n, took := timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 5 || took < 300*time.Millisecond {
 		t.Errorf("next with wake 5 = %d after %v, want 5 after the 0.4 s request", n, took)
@@ -164,7 +164,7 @@ func TestBatchSetWake(t *testing.T) {
 	hookBatchFree(b)
 
 	// A threshold above the batch size: the wait ends when every result is in.
-	b = submitWake(100, "/x/json", "/x/json", "/x/json")
+	b = submitWake(100, 0, "/x/json", "/x/json", "/x/json")
 	n, took = timed(func() int32 { return hookBatchNext(b, 16, 5000) })
 	if n != 3 || took > 3*time.Second {
 		t.Errorf("next with wake 100 on 3 requests = %d after %v, want 3 at once", n, took)
@@ -175,7 +175,7 @@ func TestBatchSetWake(t *testing.T) {
 	hookBatchFree(b)
 
 	// 4 MiB of bodies wake the waiter before the threshold is met.
-	b = submitWake(3, "/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
+	b = submitWake(3, 0, "/x/bytes/2500000", "/x/bytes/2500000", "/x/stall?seconds=3")
 	n, took = timed(func() int32 { return hookBatchNext(b, 16, 10000) })
 	if n != 2 || took > 2*time.Second {
 		t.Errorf("next with 5 MB of bodies waiting = %d after %v, want 2 before the stall ends", n, took)
@@ -185,70 +185,118 @@ func TestBatchSetWake(t *testing.T) {
 	if n != 0 || took < 90*time.Millisecond || took > 2*time.Second {
 		t.Errorf("wait timeout = %d after %v, want 0 after 100 ms", n, took)
 	}
-	if rc := hookBatchSetWake(b, 0); rc != -1 {
+	if rc := hookBatchSetWake(b, 0, 0); rc != -1 {
 		t.Errorf("set_wake(0) = %d, want FASTREQ_EINVAL (-1)", rc)
 	}
+	if rc := hookBatchSetWake(b, 3, -1); rc != -1 {
+		t.Errorf("set_wake(3, -1 us) = %d, want FASTREQ_EINVAL (-1)", rc)
+	}
 	hookBatchFree(b)
-	if rc := hookBatchSetWake(b, 3); rc != -2 {
+
+	// A delay: a bunch below the threshold is woken that long after its
+	// first record, not when the slow request ends.
+	b = submitWake(5, 50_000, "/x/json", "/x/json", "/x/stall?seconds=2")
+	n, took = timed(func() int32 { return hookBatchNext(b, 16, 5000) })
+	if n < 1 || n > 2 || took > time.Second {
+		t.Errorf("next with wake 5 and a 50 ms delay = %d after %v, want the fast results well before the 2 s request", n, took)
+	}
+	hookBatchFree(b)
+	if rc := hookBatchSetWake(b, 3, 0); rc != -2 {
 		t.Errorf("set_wake on a freed batch = %d, want FASTREQ_EBADHANDLE (-2)", rc)
+	}
+}
+
+// TestExpectAfterResults: a batch runs once submitted, so its results can
+// be pushed before the queue learns their number; learning it wakes the
+// waiters when those results are the whole batch, and not before.
+func TestExpectAfterResults(t *testing.T) {
+	q := hookQueueNew()
+	defer hookBatchFree(q.h)
+	efd := int(hookBatchFD(q.h))
+	if efd < 0 {
+		t.Fatalf("batch_fd = %d", efd)
+	}
+	hookBatchSetWake(q.h, 5, 0)
+	q.push(0)
+	q.push(0)
+	var c [8]byte
+	if n, _ := syscall.Read(efd, c[:]); n == 8 {
+		t.Error("eventfd readable with 2 of an unknown number of results, threshold 5")
+	}
+	if hookBatchDone(q.h) != 0 {
+		t.Error("done before the number of results is known")
+	}
+	q.expect(2)
+	if n, _ := syscall.Read(efd, c[:]); n != 8 {
+		t.Error("eventfd not readable once the 2 results waiting are the whole batch")
+	}
+	if got := hookBatchWait(q.h, 0); got != 2 {
+		t.Errorf("wait(0) = %d, want 2", got)
 	}
 }
 
 // TestWakeThresholdEventFD: the descriptor follows the threshold: written
 // once when the records waiting reach it, or when 4 MiB of bodies wait, or
 // at the last result; lowering the threshold below what waits writes it.
+// With a delay, the first record of a bunch asks the engine for a timer.
 func TestWakeThresholdEventFD(t *testing.T) {
-	q := newQueue(9)
-	defer q.close()
-	efd, err := q.fd()
-	if err != nil {
-		t.Fatal(err)
+	q := hookQueueNew()
+	q.expect(11)
+	defer hookBatchFree(q.h)
+	efd := int(hookBatchFD(q.h))
+	if efd < 0 {
+		t.Fatalf("batch_fd = %d", efd)
 	}
 	readable := func() bool {
 		var c [8]byte
 		n, _ := syscall.Read(efd, c[:])
 		return n == 8
 	}
-	result := func(bodyLen int) { q.push(_Ctype_fastreq_record_t{body_len: _Ctype_int64_t(bodyLen)}) }
-	drainAll := func() int {
-		recs := make([]_Ctype_fastreq_record_t, 16)
-		return q.drain(recs)
-	}
-	q.setWake(4)
+	drainAll := func() int32 { return hookBatchNext(q.h, 16, 0) }
+	hookBatchSetWake(q.h, 4, 0)
 	for i := 0; i < 3; i++ {
-		result(10)
+		if flags := q.push(10); flags != 0 {
+			t.Errorf("push flags %d with no delay, want 0", flags)
+		}
 	}
 	if readable() {
 		t.Error("eventfd readable with 3 records waiting, threshold 4")
 	}
-	result(10)
+	q.push(10)
 	if !readable() {
 		t.Error("eventfd not readable once 4 records wait")
 	}
-	result(10)
+	q.push(10)
 	if readable() {
 		t.Error("eventfd written again by a 5th record (already awake)")
 	}
 	if n := drainAll(); n != 5 {
 		t.Fatalf("drained %d, want 5", n)
 	}
-	result(3 << 20)
+	q.push(3 << 20)
 	if readable() {
 		t.Error("eventfd readable with 3 MiB waiting")
 	}
-	result(2 << 20)
+	q.push(2 << 20)
 	if !readable() {
 		t.Error("eventfd not readable with 5 MiB of bodies waiting")
 	}
 	drainAll()
-	result(10)
-	q.setWake(1)
+	q.push(10)
+	hookBatchSetWake(q.h, 1, 0)
 	if !readable() {
 		t.Error("eventfd not readable after the threshold dropped below the records waiting")
 	}
-	q.setWake(4)
 	drainAll()
-	result(10) // the 9th and last result
+	hookBatchSetWake(q.h, 4, 500)
+	if flags := q.push(10); flags != 2 { // FQ_ARM_TIMER
+		t.Errorf("first push of a bunch with a delay: flags %d, want FQ_ARM_TIMER (2)", flags)
+	}
+	if flags := q.push(10); flags != 0 {
+		t.Errorf("second push of the bunch: flags %d, want 0", flags)
+	}
+	hookBatchSetWake(q.h, 4, 0)
+	q.push(10) // the 11th and last result
 	if !readable() {
 		t.Error("eventfd not readable at the last result")
 	}

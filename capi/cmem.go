@@ -1,8 +1,10 @@
 package main
 
 /*
+#cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
 #include <stdint.h>
 #include <stdlib.h>
+#include "queue.h"
 */
 import "C"
 
@@ -11,8 +13,9 @@ import (
 	"unsafe"
 )
 
-// liveBuffers counts buffers handed to C and not yet freed, for leak tests.
-var liveBuffers atomic.Int64
+// liveBuffers counts buffers handed to C and not yet freed, for leak
+// tests; queue.c counts the small ones it frees itself.
+var liveBuffers = (*atomic.Int64)(unsafe.Pointer(&C.fq_live_buffers))
 
 // cBytes copies b into C memory the caller frees with fastreq_free. It
 // returns nil for an empty slice.

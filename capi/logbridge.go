@@ -95,7 +95,7 @@ type queueHandler struct {
 
 var _ slog.Handler = (*queueHandler)(nil)
 
-// loggerFor maps the Python API's debug and verbose settings to a level:
+// loggerFor maps the client config's debug and verbose settings to a level:
 // debug logs everything, verbose (the default) info and up, else warnings.
 func loggerFor(cfg *core.ClientConfig) *slog.Logger {
 	level := slog.LevelWarn

@@ -2,15 +2,18 @@ package main
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
-#include <stdint.h>
-#include "fastreq.h"
+#include <stdlib.h>
+#include "queue.h"
 */
 import "C"
 
 import (
+	"context"
+	"fmt"
+	"os"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unsafe"
 
@@ -18,145 +21,229 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// queue is a batch's completion queue. Engine goroutines push records; the
-// C caller drains them in chunks. The eventfd (and the notify channel for
-// fastreq_batch_wait) is signalled when the records waiting reach the wake
-// threshold -- by default one, so when the queue goes from empty to
-// non-empty -- so a caller that reads the fd and then drains until a short
-// read never misses a wakeup and is not woken once per record.
-//
-// A caller that wants the whole batch rather than each result as it lands
-// raises the threshold (fastreq_batch_set_wake): it is then woken when
-// that many records wait, when the waiting bodies hold minBytes, or when
-// the last result arrives -- one wakeup per bunch, not per burst.
-//
-// The eventfd is made on the first fastreq_batch_fd call: a caller that
-// only waits with fastreq_batch_wait (every synchronous caller) never pays
-// the three system calls it costs per batch.
-type queue struct {
-	mu      sync.Mutex
-	items   []C.fastreq_record_t
-	head    int
-	total   int   // RESULT records the batch will produce
-	pushed  int   // RESULT records pushed so far
-	drained int   // RESULT records drained so far
-	bytes   int64 // body bytes of the waiting records
-	want    int   // the wake threshold in records (>= 1)
-	closed  bool
-	gone    atomic.Bool // closed, readable without mu
-	notify  chan struct{}
-	efd     int  // -1 until fd() is first called
-	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
+// The engine's side of the batches' completion queues (queue.c, which
+// hosts call): one goroutine serves the inbox -- it starts submitted
+// batches, cancels, abandons and arms delays -- and the engine's
+// goroutines push each batch's records into its queue as they complete.
+// A host thread therefore enters the Go runtime only to make or close a
+// client, never for a batch.
+
+// batch is the engine's view of a submitted batch.
+type batch struct {
+	c      *C.fq_batch // valid until its last RESULT record is pushed
+	handle uint64
+	lean   bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
+	b      *core.Batch
+	gone   atomic.Bool  // freed by the host: results are dropped, not encoded
+	pushed atomic.Int64 // RESULT records pushed
+	total  atomic.Int64 // RESULT records the batch produces; -1 until known
+	ended  atomic.Bool  // the last RESULT record was pushed
+
+	mu    sync.Mutex
+	timer *time.Timer // the delay of fastreq_batch_set_wake
 }
 
-// minBytes: with a raised threshold, waiters are woken anyway once the
-// waiting bodies hold this much, so bodies do not pile up unseen.
-const minBytes = 4 << 20
+// batches holds the live batches by handle, for the inbox's cancels,
+// abandons and delays.
+var batches = struct {
+	sync.Mutex
+	m map[uint64]*batch
+}{m: make(map[uint64]*batch)}
 
-func newQueue(total int) *queue {
-	q := &queue{notify: make(chan struct{}, 1), efd: -1, want: 1}
-	q.expect(total)
-	return q
+func lookupBatch(h uint64) *batch {
+	batches.Lock()
+	defer batches.Unlock()
+	return batches.m[h]
 }
 
-// expect sets the number of results the batch will produce, before the
-// first is pushed.
-func (q *queue) expect(total int) {
-	q.mu.Lock()
-	q.total = total
-	q.mu.Unlock()
-	if total > 0 {
-		unfinished.Add(1)
+func init() { go serveInbox() }
+
+// serveInbox runs for the life of the process, parked in Go's network
+// poller on the inbox's eventfd between messages.
+func serveInbox() {
+	fd := C.fq_inbox_fd()
+	if fd < 0 {
+		return // submits fail with FASTREQ_ESYS: they cannot post
 	}
-}
-
-// awake reports whether a waiter should be up: the caller holds q.mu.
-func (q *queue) awake() bool {
-	n := len(q.items) - q.head
-	return n >= q.want || q.bytes >= minBytes || q.pushed == q.total || q.closed
-}
-
-// setWake sets the wake threshold; when it is already met (records
-// waiting, a lower threshold) the waiters are woken at once.
-func (q *queue) setWake(want int) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	q.want = max(want, 1)
-	if q.awake() && !q.closed {
-		q.signal()
-	}
-}
-
-// fd returns the batch's eventfd, making it on first use; when records are
-// already waiting it is made readable at once.
-func (q *queue) fd() (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if q.closed {
-		return -1, syscall.EBADF
-	}
-	if q.efd < 0 {
-		efd, err := newEventFD()
-		if err != nil {
-			return -1, err
+	inbox := os.NewFile(uintptr(fd), "fastreq-inbox") // non-blocking: read through the poller
+	var counter [8]byte
+	for {
+		if _, err := inbox.Read(counter[:]); err != nil {
+			return
 		}
-		q.efd = efd
-		if q.head < len(q.items) && q.awake() {
-			signalEventFD(efd)
+		var posts *C.fq_post
+		n := int(C.fq_take_posts(&posts))
+		for _, p := range unsafe.Slice(posts, n) {
+			handlePost(p)
 		}
+		C.free(unsafe.Pointer(posts))
 	}
-	return q.efd, nil
 }
 
-func signalEventFD(efd int) {
-	var one = [8]byte{1}
-	syscall.Write(efd, one[:]) // non-blocking; a full counter still reads as ready
+// bigSubmit: a submit with more JSON than this is decoded on a goroutine
+// of its own, so it does not hold up the inbox.
+const bigSubmit = 64 << 10
+
+func handlePost(p C.fq_post) {
+	defer func() { recover() }() // a message that panics is lost, never the process
+	h := uint64(p.handle)
+	switch p.kind {
+	case C.FQ_SUBMIT:
+		if C.fq_submit_of(p.batch).len > bigSubmit {
+			go startBatch(p.batch, h)
+		} else {
+			startBatch(p.batch, h)
+		}
+	case C.FQ_CANCEL:
+		if bt := lookupBatch(h); bt != nil {
+			bt.b.Cancel()
+		}
+	case C.FQ_ABANDON:
+		if bt := lookupBatch(h); bt != nil {
+			bt.gone.Store(true)
+			bt.b.Abandon()
+		}
+	case C.FQ_ARM:
+		if bt := lookupBatch(h); bt != nil {
+			bt.arm(time.Duration(p.len) * time.Microsecond)
+		}
+	case C.FQ_RELEASE:
+		cFree(p.ptr, int(p.len))
+	}
 }
 
-func (q *queue) push(r C.fastreq_record_t) {
-	q.mu.Lock()
-	if q.closed { // the batch was freed: nobody drains this record
-		q.mu.Unlock()
-		releaseRecord(&r)
+// startBatch decodes and starts a posted batch and gives the host its
+// verdict.
+func startBatch(cb *C.fq_batch, h uint64) {
+	s := C.fq_submit_of(cb)
+	bt := &batch{c: cb, handle: h, lean: s.flags&C.FASTREQ_SUBMIT_META_ON_FAILURE != 0}
+	bt.total.Store(-1)
+	decided := false
+	defer func() {
+		if r := recover(); r != nil && !decided {
+			decide(cb, C.FASTREQ_EINTERNAL, &core.Error{Kind: "internal", Message: fmt.Sprintf("internal error: %v\n%s", r, debug.Stack())})
+		}
+	}()
+	err := bt.start(s)
+	decided = true
+	if err != nil {
+		code, ce := codeOf(err)
+		decide(cb, code, ce)
 		return
 	}
-	was := q.awake()
-	q.items = append(q.items, r)
-	q.bytes += int64(r.body_len)
-	if r._type == C.FASTREQ_RECORD_RESULT {
-		q.pushed++
-		if q.pushed == q.total {
-			unfinished.Add(-1) // before the waiter wakes: it reads the count on return
-		}
+	n := int64(bt.b.Len())
+	bt.total.Store(n)
+	if bt.pushed.Load() == n {
+		bt.end()
 	}
-	if !was && q.awake() {
-		q.signal()
-	}
-	q.mu.Unlock()
+	C.fq_decide(cb, C.FASTREQ_OK, nil, C.int64_t(n))
 }
 
-// signal wakes the fd's watcher and a blocked waiter. The caller holds
-// q.mu and the queue is open: close, which closes both, cannot run
-// between (records go on being pushed after a free, from the engine).
-func (q *queue) signal() {
-	if q.efd >= 0 {
-		signalEventFD(q.efd)
+func (bt *batch) start(s C.fq_submit) error {
+	if s.out_null != 0 {
+		return errInvalid("batch_out", "batch_out is NULL")
 	}
-	select {
-	case q.notify <- struct{}{}:
-	default:
+	c, err := lookupAs[*core.Client](uint64(s.client))
+	if err != nil {
+		return err
 	}
+	if unknown := s.flags &^ submitFlags; unknown != 0 {
+		return errInvalid("flags", "unknown submit flags %#x", uint32(unknown))
+	}
+	batches.Lock()
+	batches.m[bt.handle] = bt
+	batches.Unlock()
+	b, err := c.SubmitSeq(context.Background(), decodeRequests(goBytes(s.json, s.len)), core.BatchOptions{
+		StrictValidation: s.flags&C.FASTREQ_SUBMIT_STRICT != 0,
+		OnResult:         bt.pushResult,
+		OnChunk:          bt.pushChunk,
+		BodyAllocator:    bodyAllocator{},
+	})
+	batches.Lock()
+	if err != nil {
+		delete(batches.m, bt.handle)
+	} else {
+		bt.b = b
+	}
+	batches.Unlock()
+	return err
+}
+
+// decide refuses the submit with code and e.
+func decide(cb *C.fq_batch, code int32, e *core.Error) {
+	b, err := json.Marshal(e)
+	if err != nil {
+		b = []byte(`{"kind":"internal","message":"unencodable error"}`)
+	}
+	C.fq_decide(cb, C.int32_t(code), cString(b), 0)
 }
 
 // pushResult encodes a result as a RESULT record; it runs on the engine's
 // goroutines, so the copies into C memory happen in parallel, not in the
-// caller's drain.
-func (q *queue) pushResult(r *core.NormalizedResponse) {
-	if q.gone.Load() { // freed: what is left of the batch is dropped, not encoded
+// host's drain.
+func (bt *batch) pushResult(r *core.NormalizedResponse) {
+	if bt.gone.Load() { // freed: counted, not encoded
 		releaseBody(r.Content)
+		bt.push(&C.fastreq_record_t{_type: C.FASTREQ_RECORD_RESULT}, true)
 		return
 	}
-	q.push(resultRecord(C.int64_t(r.Index), r, !q.lean || r.Error != nil))
+	rec := resultRecord(C.int64_t(r.Index), r, !bt.lean || r.Error != nil)
+	bt.push(&rec, true)
+}
+
+func (bt *batch) pushChunk(index int, chunk []byte) error {
+	bt.push(&C.fastreq_record_t{
+		index:    C.int64_t(index),
+		_type:    C.FASTREQ_RECORD_CHUNK,
+		body:     cBytes(chunk),
+		body_len: C.int64_t(len(chunk)),
+	}, false)
+	return nil
+}
+
+func (bt *batch) push(rec *C.fastreq_record_t, result bool) {
+	var delayUS C.int32_t
+	res := C.fq_push(bt.c, rec, &delayUS) // after the last RESULT, bt.c may be gone
+	if res&C.FQ_DROPPED != 0 {
+		releaseRecord(rec)
+	}
+	if res&C.FQ_ARM_TIMER != 0 {
+		bt.arm(time.Duration(delayUS) * time.Microsecond)
+	}
+	if result && bt.pushed.Add(1) == bt.total.Load() {
+		bt.end()
+	}
+}
+
+// arm starts the delay of a bunch: fq_expire wakes the batch's waiters
+// after it, unless they were woken meanwhile.
+func (bt *batch) arm(d time.Duration) {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.ended.Load() {
+		return
+	}
+	if bt.timer == nil {
+		h := C.uint64_t(bt.handle)
+		bt.timer = time.AfterFunc(d, func() { C.fq_expire(h) })
+		return
+	}
+	bt.timer.Reset(d)
+}
+
+// end forgets a batch whose last record was pushed (once).
+func (bt *batch) end() {
+	if !bt.ended.CompareAndSwap(false, true) {
+		return
+	}
+	batches.Lock()
+	delete(batches.m, bt.handle)
+	batches.Unlock()
+	bt.mu.Lock()
+	if bt.timer != nil {
+		bt.timer.Stop()
+	}
+	bt.mu.Unlock()
 }
 
 // resultRecord is r as a RESULT record under index: the body in C memory,
@@ -180,110 +267,8 @@ func resultRecord(index C.int64_t, r *core.NormalizedResponse, withMeta bool) C.
 	return rec
 }
 
-func (q *queue) pushChunk(index int, chunk []byte) error {
-	q.push(C.fastreq_record_t{
-		index:    C.int64_t(index),
-		_type:    C.FASTREQ_RECORD_CHUNK,
-		body:     cBytes(chunk),
-		body_len: C.int64_t(len(chunk)),
-	})
-	return nil
-}
-
-// drain moves up to len(dst) records into dst.
-func (q *queue) drain(dst []C.fastreq_record_t) int {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n := copy(dst, q.items[q.head:])
-	for i := 0; i < n; i++ {
-		if dst[i]._type == C.FASTREQ_RECORD_RESULT {
-			q.drained++
-		}
-		q.bytes -= int64(dst[i].body_len)
-		q.items[q.head+i] = C.fastreq_record_t{}
-	}
-	q.head += n
-	if q.head == len(q.items) {
-		// Reuse the backing array once it is empty; drop it when it grew
-		// large so a finished burst does not pin memory.
-		if cap(q.items) > 4096 {
-			q.items = nil
-		} else {
-			q.items = q.items[:0]
-		}
-		q.head = 0
-	}
-	return n
-}
-
-func (q *queue) waiting() (n int, done bool) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	n = len(q.items) - q.head
-	return n, (n == 0 && q.drained == q.total) || q.closed
-}
-
-// wait blocks until the wake threshold is met (see queue), the batch is
-// done, or timeout passes (negative: no limit). It returns the number of
-// records waiting.
-func (q *queue) wait(timeout time.Duration) int {
-	var deadline <-chan time.Time
-	if timeout > 0 { // 0 only checks: no timer
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		deadline = t.C
-	}
-	for {
-		q.mu.Lock()
-		n, up := len(q.items)-q.head, q.awake()
-		q.mu.Unlock()
-		if up || timeout == 0 {
-			return n
-		}
-		select {
-		case <-q.notify:
-		case <-deadline:
-			n, _ := q.waiting()
-			return n
-		}
-	}
-}
-
-// close releases records nobody drained and the eventfd; records pushed
-// after it are released at once.
-func (q *queue) close() {
-	q.mu.Lock()
-	rest := q.items[q.head:]
-	q.items, q.head = nil, 0
-	if !q.closed && q.pushed < q.total {
-		unfinished.Add(-1)
-	}
-	if !q.closed {
-		close(q.notify) // wakes every fastreq_batch_wait still blocked
-		if q.efd >= 0 {
-			syscall.Close(q.efd)
-		}
-	}
-	q.closed = true
-	q.gone.Store(true)
-	q.mu.Unlock()
-	for i := range rest {
-		releaseRecord(&rest[i])
-	}
-}
-
 func releaseRecord(r *C.fastreq_record_t) {
 	cFree(unsafe.Pointer(r.body), int(r.body_len))
 	cFree(unsafe.Pointer(r.meta), int(r.meta_len))
 	r.body, r.meta, r.body_len, r.meta_len = nil, nil, 0, 0
-}
-
-// newEventFD makes a non-blocking, close-on-exec eventfd.
-func newEventFD() (int, error) {
-	const efdCloexec, efdNonblock = 0x80000, 0x800
-	fd, _, errno := syscall.RawSyscall(syscall.SYS_EVENTFD2, 0, efdCloexec|efdNonblock, 0)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(fd), nil
 }

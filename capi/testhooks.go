@@ -19,7 +19,7 @@ package main
 // exports.go's package-wide CFLAGS define FASTREQ_TYPES_ONLY (cgo declares
 // the exports itself there); this file wants the header's prototypes.
 #undef FASTREQ_TYPES_ONLY
-#include "fastreq.h"
+#include "queue.h"
 
 // C loops for the benchmarks, so that they time C-to-Go calls as a C
 // caller makes them, not Go-to-C-to-Go round trips.
@@ -55,7 +55,6 @@ static int64_t hook_drain_all(uint64_t batch, int32_t chunk) {
 import "C"
 
 import (
-	"context"
 	"sync"
 	"unsafe"
 
@@ -68,7 +67,7 @@ type hookRecord struct {
 	Type     int32
 	Status   int32
 	Error    int32
-	Reserved int32  // mailbox records: 1 when the request was refused before it started
+	Reserved int32  // always 0
 	Body     []byte // nil when body_len was 0
 	Meta     string // "" for CHUNK records
 }
@@ -122,51 +121,6 @@ func hookSubmit(client uint64, reqs []byte, flags uint32) (h uint64, rc int32, e
 
 func hookBatchFD(h uint64) int32 { return int32(C.fastreq_batch_fd(C.uint64_t(h))) }
 
-// Mailbox hooks: the C functions exactly as a host calls them. A test
-// holds the mailbox as a hookMbox (test files cannot name C types).
-type hookMbox struct{ p *C.fastreq_mailbox_t }
-
-func hookClientMailbox(h uint64) (hookMbox, int32) {
-	var m hookMbox
-	rc := int32(C.fastreq_client_mailbox(C.uint64_t(h), &m.p))
-	return m, rc
-}
-
-func hookClientMailboxNullOut() int32 {
-	h, _, _ := hookClientNew(nil)
-	defer hookClientClose(h)
-	return int32(C.fastreq_client_mailbox(C.uint64_t(h), nil))
-}
-
-func hookMailboxPost(m hookMbox, reqs string, tag int64) int32 {
-	p, n := cInput([]byte(reqs))
-	defer C.free(unsafe.Pointer(p))
-	return int32(C.fastreq_mailbox_post(m.p, p, n, C.int64_t(tag)))
-}
-
-func hookMailboxCancel(m hookMbox, tag int64) int32 {
-	return int32(C.fastreq_mailbox_cancel(m.p, C.int64_t(tag)))
-}
-
-func hookMailboxFD(m hookMbox) int32 { return int32(C.fastreq_mailbox_fd(m.p)) }
-func hookMailboxFree(m hookMbox)     { C.fastreq_mailbox_free(m.p) }
-
-// hookMailboxTake takes up to max records, copies them out and hands them
-// back with fastreq_mailbox_release; it returns them or the negative code.
-func hookMailboxTake(m hookMbox, max int) ([]hookRecord, int32) {
-	buf := (*C.fastreq_record_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.fastreq_record_t{}))))
-	defer C.free(unsafe.Pointer(buf))
-	n := int32(C.fastreq_mailbox_take(m.p, buf, C.int32_t(max)))
-	if n <= 0 {
-		return nil, n
-	}
-	recs := copyRecords(buf, int(n))
-	if rc := C.fastreq_mailbox_release(m.p, buf, C.int32_t(n)); rc != C.FASTREQ_OK {
-		return recs, int32(rc)
-	}
-	return recs, n
-}
-
 // hookBatchNext calls fastreq_batch_next with room for max records (none:
 // a NULL array) and releases what it drained; it returns the count or
 // the negative code.
@@ -183,12 +137,11 @@ func hookBatchNext(h uint64, max int, ms int32) int32 {
 	return int32(n)
 }
 
-func hookBatchSetWake(h uint64, min int) int32 {
-	return int32(C.fastreq_batch_set_wake(C.uint64_t(h), C.int32_t(min)))
+func hookBatchSetWake(h uint64, min, delayUS int) int32 {
+	return int32(C.fastreq_batch_set_wake(C.uint64_t(h), C.int32_t(min), C.int32_t(delayUS)))
 }
 
-func hookFreeOSMemory() int32   { return int32(C.fastreq_free_os_memory()) }
-func hookSchedulerSlots() int32 { return int32(C.fastreq_scheduler_slots()) }
+func hookFreeOSMemory() int32 { return int32(C.fastreq_free_os_memory()) }
 
 // hookLogWaiting reads fastreq_log_counter's counter as a C caller does.
 func hookLogWaiting() int64 { return int64(*C.fastreq_log_counter()) }
@@ -289,7 +242,7 @@ func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) 
 		c.Close()
 		closedClient = c
 	})
-	h := handles.add(wrapClient(closedClient), kindClient)
+	h := handles.add(closedClient, kindClient)
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {
@@ -311,28 +264,45 @@ var (
 // records go through the real drain and release exports; cleanup frees
 // the batch and its client.
 func hookSyntheticBatch(n int, body []byte) (h uint64, cleanup func()) {
-	c, err := core.NewClient(core.DefaultClientConfig())
-	if err != nil {
-		panic(err)
-	}
-	cb, err := c.Submit(context.Background(), nil, core.BatchOptions{})
-	if err != nil {
-		panic(err)
-	}
-	<-cb.Done()
-	q := newQueue(n)
+	q := hookQueueNew()
+	bt := &batch{c: q.b, handle: q.h}
+	bt.total.Store(int64(n))
 	headers := map[string]string{"content-type": "application/json", "content-length": "195"}
 	for i := 0; i < n; i++ {
-		q.pushResult(&core.NormalizedResponse{
+		bt.pushResult(&core.NormalizedResponse{
 			Index: i, StatusCode: 200, Headers: headers, URL: "http://127.0.0.1:1/x/json",
 			HTTPVersion: "HTTP/1.1", Content: body, ContentLength: int64(len(body)), Attempts: 1,
 		})
 	}
-	h = handles.add(&batch{b: cb, q: q}, kindBatch)
-	return h, func() {
-		hookBatchFree(h)
-		c.Close()
+	q.expect(n)
+	return q.h, func() { hookBatchFree(q.h) }
+}
+
+// hookQueue is a batch that a test feeds in place of the engine: its
+// records go through the real queue (queue.c), drained and released
+// through the C ABI with its handle.
+type hookQueue struct {
+	b *C.fq_batch
+	h uint64
+}
+
+func hookQueueNew() hookQueue {
+	b := C.fq_batch_new(C.fq_submit{})
+	if b == nil {
+		panic("fq_batch_new")
 	}
+	return hookQueue{b, uint64(C.fq_handle_of(b))}
+}
+
+// expect gives the batch's number of RESULT records, as an accepted submit does.
+func (q hookQueue) expect(n int) { C.fq_decide(q.b, C.FASTREQ_OK, nil, C.int64_t(n)) }
+
+// push queues a RESULT record with a body of bodyLen bytes (not backed by
+// memory: the queue only counts it) and returns fq_push's flags.
+func (q hookQueue) push(bodyLen int) int32 {
+	rec := C.fastreq_record_t{_type: C.FASTREQ_RECORD_RESULT, body_len: C.int64_t(bodyLen)}
+	var delay C.int32_t
+	return int32(C.fq_push(q.b, &rec, &delay))
 }
 
 // hookLogDrain calls fastreq_log_drain and frees what it returns.

@@ -49,30 +49,18 @@ const (
 	ProtocolHTTP2                 // HTTP/2 only: h2 over TLS, h2c with prior knowledge for http://
 )
 
-// backendInfo maps every accepted backend name to its protocol.
-var backendNames = map[string]struct {
-	canonical string
-	protocol  Protocol
-}{
-	"auto":  {"auto", ProtocolAuto},
-	"http1": {"http1", ProtocolHTTP1},
-	"http2": {"http2", ProtocolHTTP2},
-	// Names of the original Python library, kept as aliases so old code
-	// runs: the clients that could speak HTTP/2 map to auto, the others to
-	// HTTP/1.1.
-	"niquests":  {"auto", ProtocolAuto},
-	"httpx":     {"auto", ProtocolAuto},
-	"curl_cffi": {"auto", ProtocolAuto},
-	"aiohttp":   {"http1", ProtocolHTTP1},
-	"requests":  {"http1", ProtocolHTTP1},
-	"h2":        {"http2", ProtocolHTTP2},
-	"http/1.1":  {"http1", ProtocolHTTP1},
+// backendProtocols maps each backend name to its protocol. (The Python
+// package maps the names of the original Python library to these.)
+var backendProtocols = map[string]Protocol{
+	"auto":  ProtocolAuto,
+	"http1": ProtocolHTTP1,
+	"http2": ProtocolHTTP2,
 }
 
-// BackendNames lists every accepted backend name, aliases included.
+// BackendNames lists every accepted backend name.
 func BackendNames() []string {
-	names := make([]string, 0, len(backendNames))
-	for n := range backendNames {
+	names := make([]string, 0, len(backendProtocols))
+	for n := range backendProtocols {
 		names = append(names, n)
 	}
 	sort.Strings(names)
@@ -80,11 +68,11 @@ func BackendNames() []string {
 }
 
 func lookupBackend(name string) (Protocol, error) {
-	b, ok := backendNames[strings.ToLower(name)]
+	p, ok := backendProtocols[strings.ToLower(name)]
 	if !ok {
 		return 0, configError("backend", "unknown backend %q; valid backends: %s", name, strings.Join(BackendNames(), ", "))
 	}
-	return b.protocol, nil
+	return p, nil
 }
 
 // transportBackend is the one Backend implementation; the protocol is the
@@ -111,7 +99,7 @@ func newBackend(name string, concurrency int, connect time.Duration, roots *x509
 		return nil, err
 	}
 	return &transportBackend{
-		name:     backendNames[strings.ToLower(name)].canonical,
+		name:     strings.ToLower(name),
 		protocol: proto,
 		idle:     concurrency,
 		connect:  connect,

@@ -13,7 +13,7 @@ import (
 	"testing"
 )
 
-func TestBackendNamesAndAliases(t *testing.T) {
+func TestBackendNames(t *testing.T) {
 	tests := []struct {
 		name, canonical string
 		protocol        Protocol
@@ -24,15 +24,7 @@ func TestBackendNamesAndAliases(t *testing.T) {
 		{"http1", "http1", ProtocolHTTP1, false},
 		{"http2", "http2", ProtocolHTTP2, true},
 		{"HTTP2", "http2", ProtocolHTTP2, true},
-		// The original library's client names.
-		{"niquests", "auto", ProtocolAuto, true},
-		{"httpx", "auto", ProtocolAuto, true},
-		{"curl_cffi", "auto", ProtocolAuto, true},
-		{"aiohttp", "http1", ProtocolHTTP1, false},
-		{"requests", "http1", ProtocolHTTP1, false},
-		{"Requests", "http1", ProtocolHTTP1, false},
-		{"h2", "http2", ProtocolHTTP2, true},
-		{"http/1.1", "http1", ProtocolHTTP1, false},
+		{"Http1", "http1", ProtocolHTTP1, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,14 +42,18 @@ func TestBackendNamesAndAliases(t *testing.T) {
 			}
 		})
 	}
-	names := BackendNames()
-	for _, want := range []string{"auto", "http1", "http2", "niquests", "httpx", "curl_cffi", "aiohttp", "requests"} {
-		if !slices.Contains(names, want) {
-			t.Errorf("BackendNames() = %v lacks %q", names, want)
-		}
+	if names := BackendNames(); !slices.Equal(names, []string{"auto", "http1", "http2"}) {
+		t.Errorf("BackendNames() = %v, want auto, http1, http2", names)
 	}
-	if !slices.IsSorted(names) {
-		t.Errorf("BackendNames() not sorted: %v", names)
+	// The original Python library's client names are the Python package's
+	// aliases, not the engine's.
+	for _, alias := range []string{"niquests", "requests", "h2"} {
+		cfg := testConfig()
+		cfg.Backend = alias
+		if c, err := NewClient(cfg); err == nil {
+			c.Close()
+			t.Errorf("NewClient(backend %q) succeeded; the engine has no aliases", alias)
+		}
 	}
 }
 
@@ -101,8 +97,6 @@ func TestBackendProtocols(t *testing.T) {
 		{"auto over plain http stays HTTP/1.1", "auto", true, nil, ts.HTTPURL, "HTTP/1.1"},
 		{"http2 over plain http: h2c", "http2", true, nil, ts.HTTPURL, "HTTP/2.0"},
 		{"http2 over TLS", "http2", true, nil, ts.TLSURL, "HTTP/2.0"},
-		{"alias httpx behaves as auto", "httpx", true, nil, ts.TLSURL, "HTTP/2.0"},
-		{"alias requests behaves as http1", "requests", true, nil, ts.TLSURL, "HTTP/1.1"},
 		{"per-request http2=false on auto", "auto", true, ptr(false), ts.TLSURL, "HTTP/1.1"},
 		{"per-request http2=false on http2", "http2", true, ptr(false), ts.HTTPURL, "HTTP/1.1"},
 		{"per-request http2=true on auto with http2=false", "auto", false, ptr(true), ts.TLSURL, "HTTP/2.0"},

@@ -29,12 +29,6 @@ type BatchOptions struct {
 	// another allocator (a C library) needs no copy and no Go garbage per
 	// body.
 	BodyAllocator BodyAllocator
-	// Start starts the batch's dispatcher on a goroutine of its own (it
-	// waits for the rate limiter and the concurrency gate); nil runs
-	// `go dispatch()`. For a host that knows a better place to start it.
-	// n is the number of requests, each of which will have one result
-	// (SubmitSeq knows it only here); it is called only when n > 0.
-	Start func(n int, dispatch func())
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
@@ -162,11 +156,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 		return b, nil
 	}
 	b.dispatching = true
-	if opts.Start != nil {
-		opts.Start(n, b.dispatch)
-	} else {
-		go b.dispatch()
-	}
+	go b.dispatch()
 	return b, nil
 }
 

@@ -135,13 +135,12 @@ type ClientConfig struct {
 	Jitter            float64 `json:"jitter"`
 	MaxDelay          float64 `json:"max_delay"`
 
-	// Debug and Verbose are kept for the Python layer, which maps them to
-	// log levels; the engine logs through Logger whatever they say.
+	// Debug and Verbose choose the level of the records the C interface
+	// keeps for its host (debug: every record; verbose, the default: info
+	// and above; neither: warnings and errors). The engine itself logs
+	// through Logger whatever they say.
 	Debug   bool  `json:"debug"`
 	Verbose *bool `json:"verbose"`
-	// ReturnNoneOnFailure is kept for the Python layer, which uses it; the
-	// engine reports every failure either way.
-	ReturnNoneOnFailure bool `json:"return_none_on_failure"`
 
 	// Logger receives log records. nil discards them. The engine never
 	// writes to stdout or stderr on its own.

@@ -42,7 +42,7 @@ extern "C" {
 #endif
 
 /* The ABI version this header describes; compare with fastreq_abi_version(). */
-#define FASTREQ_ABI_VERSION 1
+#define FASTREQ_ABI_VERSION 2
 
 /* Return codes. */
 #define FASTREQ_OK          0
@@ -111,15 +111,12 @@ typedef struct fastreq_record {
     int32_t type;
     int32_t status;
     int32_t error;
-    int32_t reserved; /* zero; 1 on a mailbox record of a request refused before it started */
+    int32_t reserved; /* zero */
     uint8_t *body;
     int64_t body_len;
     char *meta;
     int64_t meta_len; /* strlen(meta) */
 } fastreq_record_t;
-
-/* A client's mailbox (fastreq_client_mailbox). */
-typedef struct fastreq_mailbox fastreq_mailbox_t;
 
 /* The library's own build defines FASTREQ_TYPES_ONLY to share the types
  * above with its generated export declarations. */
@@ -157,17 +154,6 @@ int64_t fastreq_set_memory_limit(int64_t bytes);
  * system as possible. Returns: FASTREQ_OK. */
 int32_t fastreq_free_os_memory(void);
 
-/* Returns: the Go runtime's scheduler slots (GOMAXPROCS). In a process
- * confined to one CPU (and without GOMAXPROCS in the environment) the
- * library runs one slot while the host only blocks in it, and takes a
- * second for good the first time the host gets control back while requests
- * are still in flight (a wait that returns records before the batch is
- * done, a poll with a zero timeout, fastreq_batch_drain or _done,
- * fastreq_batch_fd; not a timed wait that ran out): a thread returning
- * from the library keeps its slot for a while, and the engine must not
- * wait for it. */
-int32_t fastreq_scheduler_slots(void);
-
 /* Returns: the number of live handles (clients, batches and bench
  * servers). A supported diagnostic for leak checks: 0 once every client
  * was closed, every batch freed and every bench server stopped. */
@@ -203,8 +189,8 @@ const volatile int64_t *fastreq_log_counter(void);
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, concurrency_per_host, rate_limit_per_host,
  * rate_limit_per_host_burst, connect_timeout, read_timeout, retry_non_idempotent,
- * circuit_breaker_threshold, circuit_breaker_cooldown, debug, verbose,
- * return_none_on_failure). Absent fields keep their defaults; config may
+ * circuit_breaker_threshold, circuit_breaker_cooldown, debug, verbose).
+ * Absent fields keep their defaults; config may
  * be NULL (len 0) for all defaults.
  *
  * Field safety, as defaults: connect_timeout (30 s per TCP connect and
@@ -249,47 +235,6 @@ int32_t fastreq_client_set_cookies(uint64_t client, const char *cookies_json,
 /* Forgets every session cookie, including those servers set.
  * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. */
 int32_t fastreq_client_reset_cookies(uint64_t client);
-
-/*
- * A client's mailbox, for an event loop that runs requests one by one:
- * posting a request and taking its result are plain C and never enter the
- * library's Go runtime. (A thread returning from a call into the runtime
- * keeps one of its scheduler slots until the runtime takes it back; a loop
- * calling in before and after every request keeps the engine's threads
- * handing that slot around, which on one CPU costs several context
- * switches per request.)
- *
- * fastreq_client_mailbox gives the client's mailbox (the same on every
- * call; made and started on the first). Returns FASTREQ_OK,
- * FASTREQ_EINVAL (mailbox_out NULL), FASTREQ_EBADHANDLE or FASTREQ_ESYS.
- * The mailbox stays valid until fastreq_mailbox_free(), also after
- * fastreq_client_close(); free it after the client is closed or when done
- * with it.
- *
- * fastreq_mailbox_post queues a JSON array of exactly one request (as for
- * fastreq_batch_submit) under the caller's tag. Every post yields exactly
- * one RESULT record whose index is the tag -- a request that cannot start
- * (bad JSON, an invalid request) yields a failed one with reserved set to
- * 1, where a STRICT submit would have refused it -- unless the client
- * closes first: requests still in flight then end without a record. Returns FASTREQ_OK, FASTREQ_EINVAL,
- * FASTREQ_ECLOSED (client closed) or FASTREQ_ESYS (out of memory).
- * fastreq_mailbox_cancel asks the engine to cancel the request of a tag;
- * its record comes with FASTREQ_ERR_CANCELLED (or its outcome, if done).
- *
- * fastreq_mailbox_fd returns an eventfd that is readable while records
- * wait; do not read or close it. fastreq_mailbox_take moves up to max of
- * them into records and returns how many (taking the last makes the fd
- * quiet). The records' bodies and meta stay owned by the mailbox: hand the
- * records back with fastreq_mailbox_release (plain C too; the engine frees
- * them on its next wakeup) rather than fastreq_records_release.
- */
-int32_t fastreq_client_mailbox(uint64_t client, fastreq_mailbox_t **mailbox_out);
-int32_t fastreq_mailbox_post(fastreq_mailbox_t *mailbox, const char *requests_json, size_t len, int64_t tag);
-int32_t fastreq_mailbox_cancel(fastreq_mailbox_t *mailbox, int64_t tag);
-int32_t fastreq_mailbox_fd(fastreq_mailbox_t *mailbox);
-int32_t fastreq_mailbox_take(fastreq_mailbox_t *mailbox, fastreq_record_t *records, int32_t max);
-int32_t fastreq_mailbox_release(fastreq_mailbox_t *mailbox, fastreq_record_t *records, int32_t n);
-void fastreq_mailbox_free(fastreq_mailbox_t *mailbox);
 
 /* ---- Batches ---------------------------------------------------------- */
 
@@ -359,14 +304,17 @@ int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records,
  * Sets when the batch wakes its caller: fastreq_batch_wait(),
  * fastreq_batch_next() and the descriptor of fastreq_batch_fd() then wake
  * only once min_records records are waiting, the waiting bodies hold
- * 4 MiB, or every result has arrived (the default, 1, wakes on any
- * record). For a caller that wants the whole batch rather than each result
- * as it lands: one wakeup per bunch instead of one per burst of
- * completions costs its thread, and the engine, far less.
- * Returns: FASTREQ_OK, FASTREQ_EINVAL (min_records < 1) or
- * FASTREQ_EBADHANDLE.
+ * 4 MiB, every result has arrived, or (max_delay_us > 0) at most
+ * max_delay_us microseconds after the oldest waiting record arrived. The
+ * default, min_records 1, wakes on any record. One wakeup per bunch
+ * instead of one per record costs the caller's thread, and the engine, far
+ * less: a caller that wants only the whole batch sets a large min_records
+ * and no delay; one that shows results as they land (progress, an
+ * as-completed loop) a moderate min_records and the latency it accepts.
+ * Returns: FASTREQ_OK, FASTREQ_EINVAL (min_records < 1 or max_delay_us < 0)
+ * or FASTREQ_EBADHANDLE.
  */
-int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records);
+int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records, int32_t max_delay_us);
 
 /*
  * Moves up to max waiting records into records[0..n). Never blocks.

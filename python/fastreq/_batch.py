@@ -8,10 +8,12 @@ metadata JSON of a record is decoded only for return type "response", for
 "text" when it names a charset (of its Content-Type) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
 
-Go never calls into Python: records wait in the batch's queue. Unless
-results are wanted as they land (progress, as-completed), the library
-wakes the driver once per bunch of records (fastreq_batch_set_wake), not
-per burst. Then
+Go never calls into Python: records wait in the batch's queue, and the
+library wakes the driver once per bunch of records
+(fastreq_batch_set_wake): per ``BUNCH`` records when nobody looks at
+results before the end, per ``PEEK_BUNCH`` records or ``PEEK_DELAY_US``
+when they are shown as they land (progress, as-completed), per record for
+a single request or a stream. Then
 
 * the synchronous driver waits in slices of ``WAIT_SLICE_MS`` with the GIL
   released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice,
@@ -30,14 +32,13 @@ import logging
 import os
 import re
 import threading
-import time
 from collections import deque
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
-from ._handles import BatchHandle, ClientHandle, _raise_for, check_rc
-from .exceptions import ClientClosedError, FailureDetails, error_from_json, redact_url
+from ._handles import BatchHandle, ClientHandle, check_rc
+from .exceptions import FailureDetails, error_from_json, redact_url
 from .models import NormalizedResponse, decode_text
 
 log = logging.getLogger("fastreq")
@@ -45,27 +46,13 @@ log = logging.getLogger("fastreq")
 WAIT_SLICE_MS = 100
 #: Chunks drained per event-loop callback before yielding to other tasks.
 ASYNC_CHUNKS_PER_CALLBACK = 16
-#: Coalescing: when a wakeup found fewer than COALESCE_BELOW records, the
-#: next drain waits COALESCE_S so that records arrive in bunches: each
-#: wakeup costs calls into the library and a thread switch, a bunch is
-#: drained for the price of one. It adds at most COALESCE_S of latency.
-#:
-#: Not with GOMAXPROCS=1 set in the environment: a Python thread that
-#: returned from a call into the library keeps the Go runtime's only
-#: scheduler slot until Go's monitor takes it back, so the engine stalls
-#: while Python sleeps. There the drivers go straight back into the
-#: library. (Otherwise the library has taken a second slot before any wait
-#: returns early, also on one CPU: capi/slots.go.)
-COALESCE_BELOW = 32
-COALESCE_S = 0.0005
-#: Records per wakeup of a driver that only wants the whole batch (see
-#: BatchRun.bunch); the library also wakes it once 4 MiB of bodies wait
-#: and at the last result.
+#: Records per wakeup of a driver that only wants the whole batch; the
+#: library also wakes it once 4 MiB of bodies wait and at the last result.
 BUNCH = 1024
-
-
-def _coalesce_below() -> int:
-    return 0 if _ffi.single_scheduler_slot() else COALESCE_BELOW
+#: Records per wakeup, and the most a result waits, when results are shown
+#: as they land.
+PEEK_BUNCH = 256
+PEEK_DELAY_US = 500
 
 
 _iter_unpack = _ffi.RECORD_STRUCT.iter_unpack
@@ -172,18 +159,20 @@ class BatchRun:
         self.batch = batch
         self.h = batch.handle
 
-    def bunch(self) -> bool:
-        """When nobody looks at results before the batch ends (no progress,
-        no as-completed consumer, no stream callback waiting for chunks),
-        ask the library to wake the driver per ``BUNCH`` records rather
-        than per burst. Returns whether it did."""
+    def bunch(self) -> None:
+        """Ask the library to wake the driver per bunch of records: per
+        ``BUNCH`` when nobody looks at results before the batch ends, per
+        ``PEEK_BUNCH`` or ``PEEK_DELAY_US`` when they are shown as they land;
+        per record for one request or a stream (its callback takes chunks
+        as they come)."""
         plan = self.plan
-        if (self.notify is not None or self.completed is not None or self.total <= 1
-                or plan.stream_cb is not None or plan.stream_cbs is not None):
-            return False
+        if self.total <= 1 or plan.stream_cb is not None or plan.stream_cbs is not None:
+            return
         assert self.batch is not None
-        self.batch.set_wake(BUNCH)
-        return True
+        if self.notify is None and self.completed is None:
+            self.batch.set_wake(BUNCH)
+        else:
+            self.batch.set_wake(PEEK_BUNCH, PEEK_DELAY_US)
 
     def close(self, cancel: bool = False) -> None:
         """Free the batch (cancelling it first when asked and unfinished)
@@ -417,33 +406,22 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
 
 async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
                         backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """:func:`run_one_sync` for ``await request(url)``: the request goes
-    through the client's mailbox, which its event loop watches once for
-    every single request (:class:`ClientWatch`), so the loop's thread never
-    enters the engine's runtime. Without one (a loop without add_reader, or
-    a client already watched by a loop running in another thread) it is a
-    batch of its own, waited for on the batch's descriptor. Cancelling the
-    awaiting task cancels the request."""
+    """:func:`run_one_sync` for ``await request(url)``: the loop watches the
+    batch's descriptor (``add_reader``), or where the loop has none
+    (Windows' Proactor) a worker thread waits. Cancelling the awaiting
+    task cancels the request."""
     loop = asyncio.get_running_loop()
-    watch = ClientWatch.of(client, loop)
-    if watch is not None:
-        status, e, refused, body, meta = await watch.run(payload)
-        if not e:
-            return _value(rtype, body, None), None
-        if refused:  # as a strict submit raises
-            raise error_from_json(_meta(meta).get("error"), backend_name=backend_name)
-        return None, _failure(url, 0, status, meta, backend_name)
     lb = _ffi.lib()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
     buf = _take_buffer()
     try:
-        return _one_value(lb, buf, await _own_fd_next(lb, loop, h, buf), url, rtype, backend_name)
+        return _one_value(lb, buf, await _next_async(lb, loop, h, buf), url, rtype, backend_name)
     finally:
         _one_end(lb, h, buf)  # wakes _wait_one too
 
 
-async def _own_fd_next(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any) -> int:
-    """Wait for the batch's record on its own eventfd (or, where the loop
+async def _next_async(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any) -> int:
+    """Wait for the batch's record on its descriptor (or, where the loop
     has no add_reader, in a worker thread) and drain it into buf."""
     fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
     n = 0
@@ -467,132 +445,6 @@ def _resolve(fut: "asyncio.Future[None]") -> None:
         fut.set_result(None)
 
 
-class ClientWatch:
-    """One event loop's watch of a client's mailbox (fastreq_client_mailbox):
-    its descriptor is registered with ``add_reader`` once per client and
-    loop, posting and taking are plain C calls (the loop's thread never
-    enters the engine's runtime), and each result wakes the task that
-    posted it, however many are in flight.
-
-    The loop watches a duplicate of the descriptor, which stays valid until
-    the watch is closed. The mailbox itself lives until the client closes
-    (:meth:`ClientHandle._release` frees it through :meth:`close`)."""
-
-    CHUNK = 64
-    _lock = threading.Lock()  # making watches (rare)
-
-    def __init__(self, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> None:
-        lb = _ffi.lib()
-        if client.mailbox is None:
-            out = ctypes.c_void_p()
-            check_rc(lb.client_mailbox(client.handle, ctypes.byref(out)), "fastreq_client_mailbox")
-            client.mailbox = out.value
-        self.client = client
-        self.loop = loop
-        self.mbox: Optional[int] = client.mailbox
-        self.waiters: Dict[int, "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]"] = {}
-        self.records = (_ffi.Record * self.CHUNK)()
-        self.view = memoryview(self.records).cast("B")
-        self.fd = os.dup(lb.mailbox_fd(self.mbox))
-        try:
-            loop.add_reader(self.fd, self._on_ready)
-        except BaseException:
-            os.close(self.fd)
-            raise
-
-    @classmethod
-    def of(cls, client: ClientHandle, loop: asyncio.AbstractEventLoop) -> "Optional[ClientWatch]":
-        """The client's watch on loop, made (or moved from a loop that no
-        longer runs) on first use; None where it cannot be had."""
-        watch: Optional[ClientWatch] = client.watch
-        if watch is not None and watch.loop is loop:
-            return watch
-        with cls._lock:
-            watch = client.watch
-            if watch is not None and watch.loop is not loop:
-                if watch.loop.is_running():
-                    return None  # another thread's loop watches this client
-                watch.close(free=False)
-            try:
-                client.watch = watch = cls(client, loop)
-            except NotImplementedError:  # no add_reader (Windows' Proactor)
-                client.watch = None
-                return None
-            return watch
-
-    async def run(self, payload: bytes) -> "tuple[int, int, int, bytes, Optional[bytes]]":
-        """Post one request (a JSON array of one) and return its record:
-        status, error code, refused (1: it never started), body, meta."""
-        lb = _ffi.lib()
-        tag = next(self.client.mail_tags)  # never reused: a moved watch may meet older records
-        fut: "asyncio.Future[Tuple[int, int, int, bytes, Optional[bytes]]]" = self.loop.create_future()
-        self.waiters[tag] = fut
-        try:
-            rc = lb.mailbox_post(self.mbox, payload, len(payload), tag) if self.mbox else _ffi.ECLOSED
-            if rc != _ffi.OK:
-                _raise_for(rc, None, "posting the request")
-            return await fut
-        except asyncio.CancelledError:
-            if self.mbox and (fut.cancelled() or not fut.done()):  # no result came: stop the request
-                lb.mailbox_cancel(self.mbox, tag)
-            raise
-        finally:
-            self.waiters.pop(tag, None)
-
-    def _on_ready(self) -> None:
-        lb = _ffi.lib()
-        mbox, waiters, string_at = self.mbox, self.waiters, _ctypes_string_at
-        n = self.CHUNK
-        while n == self.CHUNK and mbox:
-            n = lb.mailbox_take(mbox, self.records, self.CHUNK)
-            if n <= 0:
-                return
-            try:
-                for tag, _t, status, e, refused, bptr, blen, mptr, mlen in _iter_unpack(
-                        self.view[: n * _RECORD_SIZE]):
-                    fut = waiters.pop(tag, None)
-                    if fut is not None and not fut.done():
-                        fut.set_result((status, e, refused, string_at(bptr, blen) if blen else b"",
-                                        string_at(mptr, mlen) if mptr else None))
-            finally:
-                lb.mailbox_release(mbox, self.records, n)
-
-    def close(self, free: bool = True) -> None:
-        """Stop watching; with free (the client closed), end every waiting
-        request with ClientClosedError and free the mailbox. Safe from any
-        thread."""
-        loop = self.loop
-        try:
-            same_thread = asyncio.get_running_loop() is loop
-        except RuntimeError:
-            same_thread = False
-        if loop.is_closed() or same_thread or not loop.is_running():
-            self._close_now(free)
-        else:
-            try:
-                loop.call_soon_threadsafe(self._close_now, free)
-            except RuntimeError:  # closed in the meantime
-                self._close_now(free)
-
-    def _close_now(self, free: bool) -> None:
-        fd, self.fd = self.fd, -1
-        if fd >= 0:
-            if not self.loop.is_closed():
-                self.loop.remove_reader(fd)
-            os.close(fd)
-        if self.client.watch is self:
-            self.client.watch = None
-        if not free:
-            return
-        mbox, self.mbox = self.mbox, None
-        if mbox:
-            _ffi.lib().mailbox_free(mbox)
-        waiters, self.waiters = self.waiters, {}
-        for fut in waiters.values():
-            if not fut.done():
-                fut.set_exception(ClientClosedError("the client was closed while the request ran"))
-
-
 def _wait_one(lb: Any, h: int) -> int:
     """Wait for the record in a worker thread; the loop drains it (a thread
     that drained could lose the record to a cancellation)."""
@@ -604,19 +456,10 @@ def _wait_one(lb: Any, h: int) -> int:
 
 def run_sync(run: BatchRun) -> None:
     """Wait (GIL released, in slices) and pump until the batch is done. The
-    caller cancels/frees on exceptions.
-
-    When nobody looks at results before the end, it is woken per bunch of
-    records (:meth:`BatchRun.bunch`) and needs no coalescing of its own."""
-    if run.bunch():
-        while run.remaining > 0:
-            run.pump(wait_ms=WAIT_SLICE_MS)
-        return
-    sleep = time.sleep
-    below = _coalesce_below()
+    caller cancels/frees on exceptions."""
+    run.bunch()
     while run.remaining > 0:
-        if 0 < run.pump(wait_ms=WAIT_SLICE_MS) < below and run.remaining > 0:
-            sleep(COALESCE_S)
+        run.pump(wait_ms=WAIT_SLICE_MS)
 
 
 # ---- asyncio driver -----------------------------------------------------
@@ -639,14 +482,10 @@ class AsyncPump:
         self.thread: Optional[threading.Thread] = None
         self.stopping = False
         self.scheduled = False
-        self.timer: Optional[asyncio.TimerHandle] = None
-        self.small = False
-        self.below = _coalesce_below()
 
     def start(self) -> None:
         assert self.run.batch is not None
-        if not self.wake_each and self.run.bunch():
-            self.below = 0  # woken per bunch: no coalescing timer
+        self.run.bunch()
         fd = self.run.batch.fd()
         if fd >= 0:
             try:
@@ -669,22 +508,14 @@ class AsyncPump:
 
     def _on_readable(self) -> None:
         # Reading resets the eventfd; the library writes it again only when
-        # its queue goes from empty to non-empty, i.e. after a drain that
-        # emptied it. So a delayed drain (coalescing) loses no wakeup.
+        # the records waiting next reach the wake threshold, i.e. after a
+        # drain. So no wakeup is lost.
         try:
             os.read(self.fd, 8)
         except OSError:  # BlockingIOError: already reset
             pass
-        if self.timer is not None or self.scheduled:
-            return
-        if self.small:
-            self.timer = self.loop.call_later(COALESCE_S, self._timer_fired)
-        else:
+        if not self.scheduled:
             self._pump()
-
-    def _timer_fired(self) -> None:
-        self.timer = None
-        self._pump()
 
     def _pump(self) -> None:
         self.scheduled = False
@@ -697,8 +528,6 @@ class AsyncPump:
             self.error = exc
             self._wake()
             return
-        if got:
-            self.small = got < self.below and run.remaining > 0
         if run.more:
             self._schedule()
         if self._ready():
@@ -746,8 +575,6 @@ class AsyncPump:
                 while not ev.wait(WAIT_SLICE_MS / 1000):
                     if self.stopping:
                         return
-                if self.small:
-                    time.sleep(COALESCE_S)
         except RuntimeError:  # the loop was closed
             return
 
@@ -768,9 +595,6 @@ class AsyncPump:
     def stop(self) -> None:
         """Stop watching. After this returns no thread touches the batch."""
         self.stopping = True
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
         if self.reader:
             self.reader = False
             try:

@@ -45,7 +45,7 @@ from .exceptions import ForkedProcessError, LibraryError
 
 # ---- constants of include/fastreq.h ------------------------------------
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 OK = 0
 EINVAL = -1
@@ -108,25 +108,17 @@ SYMBOLS = {
     "fastreq_live_buffers": (c_int64, []),
     "fastreq_set_memory_limit": (c_int64, [c_int64]),
     "fastreq_free_os_memory": (c_int32, []),
-    "fastreq_scheduler_slots": (c_int32, []),
     "fastreq_live_handles": (c_int64, []),
     "fastreq_client_new": (c_int32, [c_char_p, c_size_t, _u64p, _charpp]),
     "fastreq_client_close": (c_int32, [c_uint64]),
     "fastreq_client_set_cookies": (c_int32, [c_uint64, c_char_p, c_size_t, _charpp]),
     "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
-    "fastreq_client_mailbox": (c_int32, [c_uint64, POINTER(c_void_p)]),
-    "fastreq_mailbox_post": (c_int32, [c_void_p, c_char_p, c_size_t, c_int64]),
-    "fastreq_mailbox_cancel": (c_int32, [c_void_p, c_int64]),
-    "fastreq_mailbox_fd": (c_int32, [c_void_p]),
-    "fastreq_mailbox_take": (c_int32, [c_void_p, _recp, c_int32]),
-    "fastreq_mailbox_release": (c_int32, [c_void_p, _recp, c_int32]),
-    "fastreq_mailbox_free": (None, [c_void_p]),
     "fastreq_batch_submit": (c_int32, [c_uint64, c_char_p, c_size_t, c_uint32, _u64p, _charpp]),
     "fastreq_batch_fd": (c_int32, [c_uint64]),
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
     "fastreq_batch_drain": (c_int32, [c_uint64, _recp, c_int32]),
     "fastreq_batch_next": (c_int32, [c_uint64, _recp, c_int32, c_int32]),
-    "fastreq_batch_set_wake": (c_int32, [c_uint64, c_int32]),
+    "fastreq_batch_set_wake": (c_int32, [c_uint64, c_int32, c_int32]),
     "fastreq_batch_done": (c_int32, [c_uint64]),
     "fastreq_batch_cancel": (c_int32, [c_uint64]),
     "fastreq_batch_free": (c_int32, [c_uint64]),
@@ -156,19 +148,11 @@ class Library:
     live_buffers: Any
     set_memory_limit: Any
     free_os_memory: Any
-    scheduler_slots: Any
     live_handles: Any
     client_new: Any
     client_close: Any
     client_set_cookies: Any
     client_reset_cookies: Any
-    client_mailbox: Any
-    mailbox_post: Any
-    mailbox_cancel: Any
-    mailbox_fd: Any
-    mailbox_take: Any
-    mailbox_release: Any
-    mailbox_free: Any
     batch_submit: Any
     batch_fd: Any
     batch_wait: Any
@@ -267,7 +251,6 @@ def lib() -> Library:
                 raise _fork_error()
             _lib = _load()
             _loaded_pid = os.getpid()
-            single_scheduler_slot()  # as the Go runtime just read it
         return _lib
 
 
@@ -283,24 +266,6 @@ def loaded_library() -> Optional[Library]:
     if lb is None or forked():
         return None
     return lb
-
-
-def single_scheduler_slot() -> bool:
-    """Whether the Go runtime is held to one scheduler slot (GOMAXPROCS=1
-    in the environment). Without it the library takes a second slot itself
-    before handing Python control while requests are in flight (capi/slots.go);
-    the Go runtime reads the variable once, when the library is loaded, and
-    so does this."""
-    global _single_slot
-    if _single_slot is None:
-        try:
-            _single_slot = int(os.environ.get("GOMAXPROCS", "")) < 2
-        except ValueError:
-            _single_slot = False
-    return _single_slot
-
-
-_single_slot: Optional[bool] = None
 
 
 def _load() -> Library:

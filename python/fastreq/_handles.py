@@ -11,7 +11,6 @@ the Go runtime there would hang.
 from __future__ import annotations
 
 import ctypes
-import itertools
 import threading
 from typing import Any, Optional, TypeVar
 
@@ -122,21 +121,8 @@ class ClientHandle(NativeHandle):
             lb.free(err.value)
         return cls(out.value)
 
-    #: The event loop's watch of the client's mailbox (_batch.ClientWatch),
-    #: and the mailbox (fastreq_client_mailbox), made on first use.
-    watch: Any = None
-    mailbox: Optional[int] = None
-    mail_tags = itertools.count(1)  # tags of mailbox posts (one counter for every client: unique is enough)
-
     def _release(self, h: int) -> None:
-        lb = _ffi.lib()
-        lb.client_close(h)
-        watch = self.watch
-        if watch is not None:
-            watch.close()  # frees the mailbox on its loop's thread
-        elif self.mailbox:
-            lb.mailbox_free(self.mailbox)
-        self.mailbox = None
+        _ffi.lib().client_close(h)
 
     def set_cookies(self, cookies_json: bytes) -> None:
         lb = _ffi.lib()
@@ -195,10 +181,11 @@ class BatchHandle(NativeHandle):
     def fd(self) -> int:
         return int(_ffi.lib().batch_fd(self.handle))
 
-    def set_wake(self, min_records: int) -> None:
-        """Wake waiters only per min_records records (or 4 MiB of bodies, or
-        the last result)."""
-        check_rc(_ffi.lib().batch_set_wake(self.handle, min_records), "fastreq_batch_set_wake")
+    def set_wake(self, min_records: int, max_delay_us: int = 0) -> None:
+        """Wake waiters only per min_records records, 4 MiB of bodies, the
+        last result or (max_delay_us > 0) that long after the oldest waiting
+        record arrived."""
+        check_rc(_ffi.lib().batch_set_wake(self.handle, min_records, max_delay_us), "fastreq_batch_set_wake")
 
     def cancel(self) -> None:
         h = self._h

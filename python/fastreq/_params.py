@@ -154,7 +154,7 @@ class ClientSettings:
     headers: Annotated[Optional[Dict[str, str]], str_map] = None
     debug: bool = False
     verbose: bool = True
-    return_none_on_failure: bool = False
+    return_none_on_failure: Annotated[bool, bool, PYTHON_ONLY] = False
     #: Accepted for fastreq 3; only turns random_user_agent off.
     impersonate: Annotated[Optional[str], PYTHON_ONLY] = None
     max_redirects: Annotated[Optional[int], Count(1)] = None

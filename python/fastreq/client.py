@@ -175,7 +175,7 @@ class FastRequests(ClientSettings):
                 raise ClientClosedError("this FastRequests client is closed; create a new one")
             if self._native is None:
                 cfg = self.engine_config()
-                cfg["backend"] = self.backend_name.lower()
+                cfg["backend"] = resolve_backend(self.backend_name)
                 self._native = ClientHandle.new(_json.dumps(cfg), self.backend_name)
                 self._native_settings = (self.follow_redirects, self.verify_ssl, self.timeout)
                 if self.verbose and log.isEnabledFor(logging.INFO):

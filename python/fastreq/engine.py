@@ -46,14 +46,6 @@ def free_os_memory() -> None:
     _ffi.lib().free_os_memory()
 
 
-def scheduler_slots() -> int:
-    """The Go runtime's scheduler slots (GOMAXPROCS). In a process confined
-    to one CPU the engine runs one while every call blocks until done
-    (request_sync one at a time) and takes a second for good the first time
-    Python gets control back while requests are in flight."""
-    return int(_ffi.lib().scheduler_slots())
-
-
 def loaded() -> bool:
     """Whether the engine has been loaded in this process (without loading it)."""
     return _ffi.loaded()

@@ -369,7 +369,7 @@ static void test_client_new_errors(void)
         "\"proxies\":[\"127.0.0.1:1\"],\"proxy_selection\":\"random\",\"proxy_cooldown\":1,"
         "\"webshare_file\":\"\",\"headers\":{\"X-A\":\"1\"},\"max_redirects\":2,"
         "\"max_body_size\":1000,\"backoff_multiplier\":0.1,\"jitter\":0.5,\"max_delay\":2,"
-        "\"debug\":true,\"verbose\":false,\"return_none_on_failure\":true}";
+        "\"debug\":true,\"verbose\":false}";
     c = new_client(all);
     if (c) CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
     check_no_live_buffers();
@@ -973,7 +973,7 @@ static void test_buffer_bounds(void)
     CHECK(rc == FASTREQ_OK, "submit = %d: %s", rc, err ? err : "");
     fastreq_free(err);
     if (rc == FASTREQ_OK) {
-        CHECK_RC(fastreq_batch_set_wake(b, 3), FASTREQ_OK); /* waits return once all three wait */
+        CHECK_RC(fastreq_batch_set_wake(b, 3, 0), FASTREQ_OK); /* waits return once all three wait */
         double deadline = now_s() + 30;
         while (fastreq_batch_wait(b, 100) < 3 && now_s() < deadline) {
         }
@@ -1123,8 +1123,8 @@ static void test_batch_set_wake(void)
         fastreq_client_close(c);
         return;
     }
-    CHECK_RC(fastreq_batch_set_wake(b, 0), FASTREQ_EINVAL);
-    CHECK_RC(fastreq_batch_set_wake(b, 20), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_set_wake(b, 0, 0), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_batch_set_wake(b, 20, 0), FASTREQ_OK);
     fastreq_record_t recs[16];
     int32_t n = fastreq_batch_next(b, recs, 16, 30000);
     CHECK(n == 16, "first batch_next with wake 20 = %d, want 16 (all 20 in, 16 slots)", n);
@@ -1138,125 +1138,8 @@ static void test_batch_set_wake(void)
     CHECK(ok == 20, "%d records with status 200, want 20", ok);
     CHECK_RC(fastreq_batch_done(b), 1);
     CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
-    CHECK_RC(fastreq_batch_set_wake(b, 2), FASTREQ_EBADHANDLE);
+    CHECK_RC(fastreq_batch_set_wake(b, 2, 0), FASTREQ_EBADHANDLE);
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
-}
-
-/* fastreq_scheduler_slots: at least one; once a batch's eventfd was asked
- * for (an event loop runs between wakeups) at least two, also when the
- * process is confined to one CPU, unless GOMAXPROCS in the environment
- * says otherwise. */
-static void test_scheduler_slots(void)
-{
-    int32_t before = fastreq_scheduler_slots();
-    CHECK(before >= 1, "fastreq_scheduler_slots = %d", before);
-    uint64_t c = new_client(TEST_CLIENT "}");
-    REQUIRE(c, "no client");
-    uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/stall?seconds=0.2\"", g_url);
-    if (b) {
-        CHECK(fastreq_batch_fd(b) >= 0, "no eventfd");
-        int32_t after = fastreq_scheduler_slots();
-        printf("  scheduler slots %d, with an eventfd %d\n", before, after);
-        if (!getenv("GOMAXPROCS"))
-            CHECK(after >= 2, "%d scheduler slot(s) with an event loop, want 2", after);
-        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
-    }
-    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
-}
-
-/* Whether needle occurs in the n bytes at p (bodies are not NUL-terminated). */
-static bool has_bytes(const uint8_t *p, size_t n, const char *needle)
-{
-    size_t k = strlen(needle);
-    for (size_t i = 0; p && i + k <= n; i++)
-        if (memcmp(p + i, needle, k) == 0) return true;
-    return false;
-}
-
-/* The mailbox, used as an event loop uses it, in plain C: 20 requests
- * posted under tags, each record taken once on wakeups of the mailbox's
- * descriptor and handed back; a bad post comes back refused; a stalled
- * request is cancelled by tag; after the client closes, posts are refused
- * and the mailbox is freed without leaking a buffer. */
-static void test_mailbox(void)
-{
-    enum { N = 20 };
-    uint64_t c = new_client("{\"max_retries\":0,\"concurrency\":4}");
-    if (!c) return;
-    fastreq_mailbox_t *m = NULL, *again = NULL;
-    CHECK_RC(fastreq_client_mailbox(c, &m), FASTREQ_OK);
-    CHECK_RC(fastreq_client_mailbox(c, &again), FASTREQ_OK);
-    CHECK(m && m == again, "mailbox %p then %p", (void *)m, (void *)again);
-    CHECK_RC(fastreq_client_mailbox(c, NULL), FASTREQ_EINVAL);
-    REQUIRE(m != NULL, "no mailbox");
-    int fd = fastreq_mailbox_fd(m);
-    REQUIRE(fd >= 0, "mailbox_fd = %d", fd);
-    char json[512];
-    for (int i = 1; i <= N; i++) {
-        snprintf(json, sizeof json, "[{\"url\":\"%s/x/echo?t=%d\"}]", g_url, i);
-        CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), i), FASTREQ_OK);
-    }
-    CHECK_RC(fastreq_mailbox_post(m, "[1]", 3, 100), FASTREQ_OK); /* refused: its record says so */
-    CHECK_RC(fastreq_mailbox_post(NULL, json, strlen(json), 1), FASTREQ_EINVAL);
-    CHECK_RC(fastreq_mailbox_take(m, NULL, 4), FASTREQ_EINVAL);
-
-    unsigned char seen[N + 1] = {0};
-    int results = 0, wakeups = 0, refused = 0;
-    double deadline = now_s() + 60;
-    while (results + refused < N + 1 && now_s() < deadline) {
-        int pr = poll_readable(fd, 100);
-        REQUIRE(pr >= 0, "poll: %s", strerror(errno));
-        if (pr == 0) continue;
-        wakeups++;
-        fastreq_record_t recs[8];
-        int32_t n;
-        while ((n = fastreq_mailbox_take(m, recs, 8)) > 0) {
-            for (int i = 0; i < n; i++) {
-                fastreq_record_t *r = &recs[i];
-                if (r->index == 100) {
-                    CHECK(r->error == FASTREQ_ERR_VALIDATION && r->reserved == 1 && r->meta,
-                          "bad post: error %d reserved %d", r->error, r->reserved);
-                    refused++;
-                    continue;
-                }
-                if (r->index < 1 || r->index > N) {
-                    failf(__FILE__, __LINE__, "tag %" PRId64 " was never posted", r->index);
-                    continue;
-                }
-                char want[32];
-                snprintf(want, sizeof want, "\"t\":[\"%d\"]", (int)r->index);
-                CHECK(r->status == 200 && has_bytes(r->body, (size_t)r->body_len, want),
-                      "tag %" PRId64 ": status %d error %d", r->index, r->status, r->error);
-                CHECK(!seen[r->index], "tag %" PRId64 " delivered twice", r->index);
-                seen[r->index] = 1;
-                results++;
-            }
-            CHECK_RC(fastreq_mailbox_release(m, recs, n), FASTREQ_OK);
-            CHECK(recs[0].body == NULL && recs[0].meta == NULL, "release left the caller's copy owning memory");
-        }
-        CHECK(n == 0, "mailbox_take = %d", n);
-    }
-    CHECK(results == N && refused == 1, "got %d of %d results, %d refused (%d wakeups)", results, N, refused,
-          wakeups);
-
-    snprintf(json, sizeof json, "[{\"url\":\"%s/x/stall\"}]", g_url);
-    CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), 200), FASTREQ_OK);
-    struct timespec pause = {0, 100 * 1000 * 1000};
-    nanosleep(&pause, NULL);
-    CHECK_RC(fastreq_mailbox_cancel(m, 200), FASTREQ_OK);
-    CHECK(poll_readable(fd, 10000) == 1, "no record for the cancelled request");
-    fastreq_record_t r[2];
-    int32_t n = fastreq_mailbox_take(m, r, 2);
-    CHECK(n == 1 && r[0].index == 200 && r[0].error == FASTREQ_ERR_CANCELLED, "cancel: %d records, error %d", n,
-          n > 0 ? r[0].error : -1);
-    if (n > 0) fastreq_mailbox_release(m, r, n);
-
-    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
-    CHECK_RC(fastreq_mailbox_post(m, json, strlen(json), 300), FASTREQ_ECLOSED);
-    CHECK_RC(fastreq_mailbox_take(m, r, 2), 0);
-    fastreq_mailbox_free(m);
-    printf("  %d requests, %d wakeups of the mailbox descriptor\n", N, wakeups);
-    check_no_live_buffers();
 }
 
 /* ---- main -------------------------------------------------------------- */
@@ -1281,8 +1164,6 @@ static const struct {
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
-    {"scheduler_slots", test_scheduler_slots},
-    {"mailbox", test_mailbox},
 };
 
 int main(int argc, char **argv)

@@ -228,7 +228,7 @@ def test_single_request_values_failures_and_cancel(server):
             many = await asyncio.gather(*[c.request(server.url(f"/x/echo?i={i}")) for i in range(30)])
             stalled = asyncio.ensure_future(c.request(server.url("/x/stall?seconds=30")))
             await asyncio.sleep(0.2)
-            assert fastreq.engine.live_handles() == 1  # the client: the request went through its mailbox
+            assert fastreq.engine.live_handles() == 2  # the client and the stalled request's batch
             stalled.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await stalled
@@ -250,50 +250,35 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_single_requests_share_the_client_descriptor(server, monkeypatch):
-    """await request(url) waits on the client's one descriptor, registered
-    once per loop: no descriptor per call, and many in flight at once each
-    get their own result."""
-    own = []
-    orig = _batch._own_fd_next
-
-    async def spy(*a):
-        own.append(True)
-        return await orig(*a)
-
-    monkeypatch.setattr(_batch, "_own_fd_next", spy)
+def test_single_requests_leave_no_descriptor_behind(server):
+    """await request(url) waits on its batch's descriptor: many in flight at
+    once each get their own result, and no descriptor outlives its request."""
 
     async def main():
         async with FastRequests(max_retries=0, concurrency=16) as c:
             await c.request(server.url("/x/json"))
-            watch = c._native.watch
             fds = _open_fds()
             for i in range(100):
                 assert (await c.request(server.url(f"/x/echo?i={i}")))["query"]["i"] == [str(i)]
-            assert _open_fds() == fds  # one kept connection, no descriptor per call
+            assert _open_fds() == fds  # one kept connection, no descriptor left per call
             many = await asyncio.gather(*[c.request(server.url(f"/x/echo?i={i}")) for i in range(200)])
-            assert c._native.watch is watch and _open_fds() <= fds + 16  # at most the pool's new connections
-            return watch, many
+            assert _open_fds() <= fds + 16  # at most the pool's new connections
+            return many
 
-    watch, many = run(main())
+    many = run(main())
     assert [r["query"]["i"][0] for r in many] == [str(i) for i in range(200)]
-    assert watch.fd == -1 and not watch.waiters  # closed with the client
-    assert own == []  # never the per-batch descriptor
     assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
 
 
-def test_client_watch_follows_the_loop(server):
-    """A client used from one asyncio.run and then another moves its watch
-    to the new loop; one used by loops running in two threads at once
-    serves the second loop through each batch's own descriptor."""
+def test_one_client_serves_several_loops(server):
+    """A client used from one asyncio.run and then another, and by loops
+    running in two threads at once, answers each request of each loop."""
     import threading
 
     c = FastRequests(max_retries=0, concurrency=8)
     try:
         assert run(c.request(server.url("/x/json")))["id"] == JSON_DOC_ID
-        first = c._native.watch
         assert run(c.request(server.url("/x/json")))["id"] == JSON_DOC_ID
-        assert c._native.watch is not first and first.fd == -1
 
         out: dict = {}
 
@@ -317,8 +302,8 @@ def test_client_watch_follows_the_loop(server):
 
 
 def test_closing_the_client_ends_waiting_single_requests(server):
-    """Single requests waiting on the client's descriptor when the client
-    closes end with the cancellation, not a hang."""
+    """Single requests waiting when the client closes end with the
+    cancellation, not a hang."""
 
     async def main():
         c = FastRequests(max_retries=0)

@@ -165,7 +165,7 @@ def test_library_is_loaded_from_fastreq_library(server):
     assert out.returncode == 0, out.stderr
     path, version, abi = out.stdout.split()
     assert os.path.samefile(path, os.environ["FASTREQ_LIBRARY"])
-    assert version.count(".") == 2 and abi == "1"
+    assert version.count(".") == 2 and abi == "2"
 
 
 ONE_CPU_CHILD = r"""
@@ -176,14 +176,12 @@ with fastreq.FastRequests(max_retries=0) as c:
     for _ in range(20):
         assert c.request_sync(url)["id"] == 12345
     assert c.request_sync(url.replace("/x/json", "/x/stall?seconds=0.25"), return_type="text") == "done\n"
-    print(fastreq.engine.scheduler_slots())  # the 100 ms slices of the slow one did not count
     assert fastreq.fastreq(url, max_retries=0)["id"] == 12345
-    print(fastreq.engine.scheduler_slots())
     if sys.argv[2] == "batch":  # Python sees nothing before the end
         assert len(fastreq.fastreq([url] * 50, max_retries=0)) == 50
     elif sys.argv[2] == "progress":  # Python runs after each result
         assert len(fastreq.fastreq([url] * 50, max_retries=0, progress_callback=lambda done, total: None)) == 50
-    elif sys.argv[2] == "async-one":  # through the mailbox: the loop never enters the engine
+    elif sys.argv[2] == "async-one":  # the loop calls in before and after each request
         async def one():
             async with fastreq.FastRequests(max_retries=0) as a:
                 return [await a.request(url) for _ in range(20)]
@@ -192,23 +190,18 @@ with fastreq.FastRequests(max_retries=0) as c:
         async def many():
             return await fastreq.fastreq_async([url] * 50, max_retries=0)
         assert len(asyncio.run(many())) == 50
-    print(fastreq.engine.scheduler_slots())
+    print("ok")
 """
 
 
-@pytest.mark.parametrize("then,slots", [("batch", "1"), ("progress", "2"), ("async-one", "1"), ("async", "2")])
-def test_one_cpu_process_keeps_one_slot_while_calls_block(server, then, slots):
-    # On one CPU the engine runs one scheduler slot while every call blocks
-    # until done, and takes a second once Python runs while requests are
-    # in flight (a progress callback, an event loop draining a batch); not
-    # for single requests under asyncio, which never enter the engine
-    # between posting and taking (the mailbox).
-    out = run_python(ONE_CPU_CHILD, server.url("/x/json"), then)
+@pytest.mark.parametrize("then", ["batch", "progress", "async-one", "async"])
+@pytest.mark.parametrize("gomaxprocs", [None, "1"])
+def test_one_cpu_process_runs_every_driver(server, then, gomaxprocs):
+    # A process confined to one CPU, where Python keeps running while the
+    # engine works (a progress callback, an event loop) and a thread that
+    # returned from the library holds a Go scheduler slot for a while: every
+    # driver still gets all its results, also with GOMAXPROCS=1 set.
+    env = {"GOMAXPROCS": gomaxprocs} if gomaxprocs else None
+    out = run_python(ONE_CPU_CHILD, server.url("/x/json"), then, env=env)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "1", slots]
-
-
-def test_gomaxprocs_in_environment_wins(server):
-    out = run_python(ONE_CPU_CHILD, server.url("/x/json"), "progress", env={"GOMAXPROCS": "1"})
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["1", "1", "1"]
+    assert out.stdout.split() == ["ok"]
