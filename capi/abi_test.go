@@ -301,3 +301,66 @@ func TestWakeThresholdEventFD(t *testing.T) {
 		t.Error("eventfd not readable at the last result")
 	}
 }
+
+// TestSubmitWithoutStrict: a submit without FASTREQ_SUBMIT_STRICT returns
+// at once; an invalid request is its own failed record, and a batch that
+// cannot start at all answers every wait, drain and done with the code a
+// strict submit returns, with no records, and is freed like any other.
+func TestSubmitWithoutStrict(t *testing.T) {
+	srv := testServers(t)
+	h := newClient(t, `{"max_retries":0}`)
+	handles0 := hookLiveHandles()
+
+	b := submit(t, h, `[{"url":"`+srv.HTTPURL+`/x/json"},{"url":"ftp://nope/"}]`)
+	recs := collect(t, b, 2, 10*time.Second)
+	byIndex := map[int64]hookRecord{}
+	for _, r := range recs {
+		byIndex[r.Index] = r
+	}
+	if byIndex[0].Status != 200 || byIndex[1].Error != 1 || !strings.Contains(byIndex[1].Meta, `"validation"`) {
+		t.Errorf("records %+v, want a 200 and a validation failure", recs)
+	}
+	if hookBatchDone(b) != 1 {
+		t.Error("batch not done")
+	}
+	mustFree(t, b)
+
+	for _, tc := range []struct {
+		name, reqs string
+		client     uint64
+		want       int32
+	}{
+		{"bad JSON", `[{"url":`, h, -1},
+		{"not an array", `{"url":"x"}`, h, -1},
+		{"not a client", `[]`, 12345, -2},
+	} {
+		b, rc, e := hookSubmit(tc.client, []byte(tc.reqs), 0)
+		if rc != 0 || e != "" {
+			t.Fatalf("%s: submit = %d (%s), want OK at once", tc.name, rc, e)
+		}
+		if got := hookBatchWait(b, 5000); got != tc.want {
+			t.Errorf("%s: wait = %d, want %d", tc.name, got, tc.want)
+		}
+		if got := hookBatchNext(b, 4, 0); got != tc.want {
+			t.Errorf("%s: next = %d, want %d", tc.name, got, tc.want)
+		}
+		if _, got := hookBatchDrain(b, 4); got != tc.want {
+			t.Errorf("%s: drain = %d, want %d", tc.name, got, tc.want)
+		}
+		if got := hookBatchDone(b); got != tc.want {
+			t.Errorf("%s: done = %d, want %d", tc.name, got, tc.want)
+		}
+		if fd := hookBatchFD(b); fd < 0 {
+			t.Errorf("%s: fd = %d", tc.name, fd)
+		} else {
+			var c [8]byte
+			if n, _ := syscall.Read(int(fd), c[:]); n != 8 {
+				t.Errorf("%s: descriptor not readable for a refused batch", tc.name)
+			}
+		}
+		mustFree(t, b)
+	}
+	if n := hookLiveHandles(); n != handles0 {
+		t.Errorf("%d live handles, want %d", n, handles0)
+	}
+}

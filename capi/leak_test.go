@@ -194,7 +194,7 @@ func TestCloseStaleHandles(t *testing.T) {
 		}
 	}
 	// Closed: the client handle is now a bad handle for everything else.
-	if _, rc, _ := hookSubmit(c, []byte(`[]`), 0); rc != ebadhandle && rc != -3 {
+	if _, rc, _ := hookSubmit(c, []byte(`[]`), 1); rc != ebadhandle && rc != -3 {
 		t.Errorf("submit on a closed client = %d, want EBADHANDLE or ECLOSED", rc)
 	}
 	if rc, _ := hookSetCookies(c, []byte(`{}`)); rc != ebadhandle {

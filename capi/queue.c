@@ -37,9 +37,11 @@ struct fq_batch {
     int late;        /* a delay passed while records waited */
     int efd;         /* -1 until fastreq_batch_fd */
     int closed;      /* freed by the host */
+    int strict;      /* FASTREQ_SUBMIT_STRICT: the host waits for the verdict */
     int decided;
-    int32_t rc;
+    int32_t rc;      /* the verdict: FASTREQ_OK or the code of a refused batch */
     char *err;
+    char *json;      /* a non-strict submit's copy of the requests, until the verdict */
     fq_submit submit;
 };
 
@@ -235,7 +237,11 @@ static void unref(fq_batch *b)
     free(b->items);
     if (b->efd >= 0)
         close(b->efd);
-    free(b->err);
+    if (b->err) {
+        free(b->err);
+        live_add(-1);
+    }
+    free(b->json);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
     free(b);
@@ -248,7 +254,7 @@ static int awake(const fq_batch *b)
 {
     int64_t n = b->len - b->head;
     return n >= b->want || b->late || b->bytes >= MIN_BYTES || (b->total >= 0 && b->pushed == b->total) ||
-           b->closed;
+           b->closed || b->rc != FASTREQ_OK;
 }
 
 /* Wakes the descriptor's watcher and blocked waiters; the caller holds b->mu. */
@@ -324,12 +330,19 @@ void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t total)
     pthread_mutex_lock(&b->mu);
     int was = awake(b);
     b->rc = rc;
-    b->err = err_json;
+    if (b->strict)
+        b->err = err_json;
+    else if (err_json) { /* nobody asks for it: the waits return rc */
+        free(err_json);
+        live_add(-1);
+    }
+    free(b->json);
+    b->json = NULL;
     if (rc == FASTREQ_OK)
         b->total = total;
     b->decided = 1;
     pthread_cond_broadcast(&b->cond); /* the submit */
-    if (rc == FASTREQ_OK && !was && awake(b))
+    if (!was && awake(b) && !b->closed)
         signal_waiters(b);
     int done = rc != FASTREQ_OK || engine_done(b);
     pthread_mutex_unlock(&b->mu);
@@ -371,15 +384,31 @@ int32_t fastreq_batch_submit(uint64_t client, const char *requests_json, size_t 
 {
     if (err_out)
         *err_out = NULL;
+    int strict = (flags & FASTREQ_SUBMIT_STRICT) || !batch_out;
+    char *copy = NULL;
+    if (!strict && len > 0) { /* the call returns before the engine reads the requests */
+        if (!(copy = malloc(len)))
+            return FASTREQ_ESYS;
+        memcpy(copy, requests_json, len);
+        requests_json = copy;
+    }
     fq_batch *b = fq_batch_new((fq_submit){client, requests_json, len, flags, batch_out == NULL});
-    if (!b)
+    if (!b) {
+        free(copy);
         return FASTREQ_ESYS;
+    }
+    b->strict = strict;
+    b->json = copy;
     fq_post p = {.kind = FQ_SUBMIT, .handle = b->handle, .batch = b};
     if (post(p) != 0) {
         tab_remove(b->handle);
         b->refs = 1;
         unref(b);
         return FASTREQ_ESYS;
+    }
+    if (!strict) {
+        *batch_out = b->handle;
+        return FASTREQ_OK;
     }
     pthread_mutex_lock(&b->mu);
     while (!b->decided)
@@ -412,7 +441,7 @@ int32_t fastreq_batch_fd(uint64_t batch)
     pthread_mutex_lock(&b->mu);
     if (b->efd < 0) {
         b->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (b->efd >= 0 && b->head < b->len && awake(b))
+        if (b->efd >= 0 && ((b->head < b->len && awake(b)) || b->rc != FASTREQ_OK))
             ring(b->efd);
     }
     fd = b->efd >= 0 ? b->efd : FASTREQ_ESYS;
@@ -453,9 +482,10 @@ int32_t fastreq_batch_wait(uint64_t batch, int32_t timeout_ms)
         return FASTREQ_EBADHANDLE;
     pthread_mutex_lock(&b->mu);
     int64_t n = wait_locked(b, timeout_ms);
+    int32_t rc = b->rc;
     pthread_mutex_unlock(&b->mu);
     unref(b);
-    return clamp(n);
+    return rc != FASTREQ_OK ? rc : clamp(n);
 }
 
 /* Moves up to max records into recs; the caller holds b->mu. */
@@ -494,7 +524,7 @@ int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records, int32_t ma
     }
     pthread_mutex_lock(&b->mu);
     wait_locked(b, timeout_ms);
-    int32_t n = drain_locked(b, records, max);
+    int32_t n = b->rc != FASTREQ_OK ? b->rc : drain_locked(b, records, max);
     pthread_mutex_unlock(&b->mu);
     unref(b);
     return n;
@@ -508,9 +538,9 @@ int32_t fastreq_batch_drain(uint64_t batch, fastreq_record_t *records, int32_t m
     int32_t n = 0;
     if (max != 0 && (!records || max < 0))
         n = FASTREQ_EINVAL;
-    else if (max > 0) {
+    else {
         pthread_mutex_lock(&b->mu);
-        n = drain_locked(b, records, max);
+        n = b->rc != FASTREQ_OK ? b->rc : max > 0 ? drain_locked(b, records, max) : 0;
         pthread_mutex_unlock(&b->mu);
     }
     unref(b);
@@ -549,7 +579,7 @@ int32_t fastreq_batch_done(uint64_t batch)
     if (!b)
         return FASTREQ_EBADHANDLE;
     pthread_mutex_lock(&b->mu);
-    int done = b->head == b->len && b->total >= 0 && b->drained == b->total;
+    int32_t done = b->rc != FASTREQ_OK ? b->rc : b->head == b->len && b->total >= 0 && b->drained == b->total;
     pthread_mutex_unlock(&b->mu);
     unref(b);
     return done;

@@ -231,8 +231,10 @@ func hookDrainAll(batch uint64, chunk int) int64 {
 // core.Client.Submit validates every request and then refuses to start.
 // The result is FASTREQ_EINVAL (bad JSON, or with STRICT an invalid
 // request) or FASTREQ_ECLOSED (the requests were acceptable); any other
-// code is a bug. The closed client's handle is removed again before
-// returning, so handle counts are unchanged.
+// code is a bug. Without STRICT the submit returns at once and the code
+// is what the batch's wait answers, with no error JSON. The closed
+// client's handle is removed again before returning, so handle counts
+// are unchanged.
 func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) {
 	closedClientOnce.Do(func() {
 		c, err := core.NewClient(core.DefaultClientConfig())
@@ -246,8 +248,9 @@ func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) 
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {
-		// Cannot happen with a closed client; free it so a failing check
-		// does not also leak.
+		if flags&C.FASTREQ_SUBMIT_STRICT == 0 {
+			rc = hookBatchWait(b, -1)
+		}
 		hookBatchFree(b)
 	}
 	return rc, errJSON

@@ -75,7 +75,7 @@ extern "C" {
 #define FASTREQ_RECORD_CHUNK  1 /* a piece of a streaming request's body */
 
 /* Submit flags. */
-#define FASTREQ_SUBMIT_STRICT 1u /* any invalid request fails the submit; nothing runs */
+#define FASTREQ_SUBMIT_STRICT 1u /* the submit waits for the engine: any invalid request fails it; nothing runs */
 /* Successful RESULT records carry no meta (NULL, meta_len 0); failed ones
  * still do. Saves encoding work for callers that need only status and body. */
 #define FASTREQ_SUBMIT_META_ON_FAILURE 2u
@@ -250,16 +250,30 @@ int32_t fastreq_client_reset_cookies(uint64_t client);
  *
  * flags: 0 or a combination of FASTREQ_SUBMIT_STRICT and
  * FASTREQ_SUBMIT_META_ON_FAILURE (other bits are refused with
- * FASTREQ_EINVAL). Without STRICT, an invalid request
- * just yields a RESULT record with FASTREQ_ERR_VALIDATION.
+ * FASTREQ_EINVAL).
  *
+ * With STRICT the call waits until the engine has read every request:
  * Returns: FASTREQ_OK and *batch_out set: every request will yield exactly
  * one RESULT record; FASTREQ_EINVAL with *err_out (bad JSON, unknown field,
- * or with STRICT an invalid request: the message names its index; JSON
- * that does not decode is reported as such even when an earlier request
- * is invalid);
- * FASTREQ_EBADHANDLE; FASTREQ_ECLOSED when the client is closed.
- * The batch must be freed with fastreq_batch_free().
+ * an invalid request: the message names its index; JSON that does not
+ * decode is reported as such even when an earlier request is invalid);
+ * FASTREQ_EBADHANDLE; FASTREQ_ECLOSED when the client is closed. Nothing
+ * runs when it fails.
+ *
+ * Without STRICT the call returns at once (the library keeps a copy of
+ * the requests), FASTREQ_OK with *batch_out set, or FASTREQ_ESYS: an
+ * invalid request yields its own RESULT record with FASTREQ_ERR_VALIDATION,
+ * and a batch that cannot start at all (what STRICT refuses as a whole:
+ * JSON that does not decode, a client that is closed or not a client)
+ * yields no records: fastreq_batch_wait, _next, _drain and _done return
+ * that code instead (resubmit with STRICT for the error's JSON). For a
+ * caller that sends requests it made itself, one at a time: it never
+ * waits for the engine to read them.
+ *
+ * No batch function, this one included, runs the library's Go runtime on
+ * the caller's thread: submitting, waiting, draining, releasing,
+ * cancelling and freeing are plain C that hands work to the engine's own
+ * threads. The batch must be freed with fastreq_batch_free().
  */
 int32_t fastreq_batch_submit(uint64_t client, const char *requests_json,
                              size_t len, uint32_t flags, uint64_t *batch_out,

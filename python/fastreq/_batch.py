@@ -367,10 +367,15 @@ def _failure(url: str, idx: int, status: int, meta_raw: Optional[bytes],
 def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
                backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
     """The value and None, or None and the failure, of the record that
-    fastreq_batch_next put in buf (n is what it returned); released after."""
+    fastreq_batch_next put in buf (n is what it returned); released after.
+    The request was submitted without waiting for the engine to read it
+    (see run_one_sync): one it finds invalid raises, as a strict submit
+    does."""
     check_rc(n, "waiting for the request")
     try:
         _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
+        if e == _ffi.ERR_VALIDATION:
+            raise error_from_json(_meta(_copy(mptr, mlen)).get("error"), backend_name=backend_name)
         if e:
             return None, _failure(url, 0, status, _copy(mptr, mlen), backend_name)
         return _value(rtype, _string_at(bptr, blen) if blen else b"", None), None
@@ -393,7 +398,7 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
     and the work one record needs (no BatchRun, no batch handle object).
     Returns the value and None, or None and the failure."""
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         n = 0
@@ -412,7 +417,7 @@ async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: i
     task cancels the request."""
     loop = asyncio.get_running_loop()
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False)
+    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         return _one_value(lb, buf, await _next_async(lb, loop, h, buf), url, rtype, backend_name)

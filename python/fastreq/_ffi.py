@@ -66,6 +66,9 @@ RETURN_CODE_NAMES = {
 SUBMIT_STRICT = 1
 SUBMIT_META_ON_FAILURE = 2
 
+#: fastreq_record_t.error of a request the engine found invalid.
+ERR_VALIDATION = 1
+
 DRAIN_CHUNK = 256
 
 

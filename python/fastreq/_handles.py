@@ -145,13 +145,16 @@ class ClientHandle(NativeHandle):
         return BatchHandle(self.submit_raw(requests_json, backend_name, need_meta))
 
     def submit_raw(self, requests_json: bytes, backend_name: Optional[str] = None,
-                   need_meta: bool = True) -> int:
+                   need_meta: bool = True, strict: bool = True) -> int:
         """:meth:`submit`, returning the bare batch handle (the caller frees
-        it with fastreq_batch_free)."""
+        it with fastreq_batch_free). strict=False returns without waiting
+        for the engine to read the requests: an invalid one then comes back
+        as its failed record, and a client closed meanwhile as the code of
+        the batch's waits."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
-        flags = _ffi.SUBMIT_STRICT if need_meta else _ffi.SUBMIT_STRICT | _ffi.SUBMIT_META_ON_FAILURE
+        flags = (_ffi.SUBMIT_STRICT if strict else 0) | (0 if need_meta else _ffi.SUBMIT_META_ON_FAILURE)
         try:
             rc = lb.batch_submit(self.handle, requests_json, len(requests_json), flags, ctypes.byref(out),
                                  ctypes.byref(err))

@@ -632,12 +632,22 @@ static void check_bad_client(uint64_t h, const char *what, bool closed_client)
 {
     char *err = NULL;
     uint64_t b = 0;
-    int32_t rc = fastreq_batch_submit(h, "[]", 2, 0, &b, &err);
+    int32_t rc = fastreq_batch_submit(h, "[]", 2, FASTREQ_SUBMIT_STRICT, &b, &err);
     CHECK(rc == FASTREQ_EBADHANDLE || (closed_client && rc == FASTREQ_ECLOSED),
           "%s: batch_submit = %d", what, rc);
     CHECK(b == 0, "%s: batch_submit set a handle", what);
     fastreq_free(err);
     err = NULL;
+    /* Without STRICT the submit returns at once; the batch's wait says why
+     * it cannot start. */
+    rc = fastreq_batch_submit(h, "[]", 2, 0, &b, &err);
+    CHECK(rc == FASTREQ_OK && b != 0 && err == NULL, "%s: loose batch_submit = %d", what, rc);
+    if (rc == FASTREQ_OK) {
+        rc = fastreq_batch_wait(b, 5000);
+        CHECK(rc == FASTREQ_EBADHANDLE || (closed_client && rc == FASTREQ_ECLOSED), "%s: loose batch_wait = %d",
+              what, rc);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
     CHECK_RC(fastreq_client_set_cookies(h, "{}", 2, &err), FASTREQ_EBADHANDLE);
     CHECK(err == NULL || strstr(err, "\"message\""), "%s: set_cookies error %s", what, err);
     fastreq_free(err);
@@ -649,7 +659,7 @@ static void test_bad_handles(void)
 {
     uint64_t c = new_client(TEST_CLIENT "}");
     REQUIRE(c, "no client");
-    uint64_t b = submit(c, "[]", 0);
+    uint64_t b = submit(c, "[]", FASTREQ_SUBMIT_STRICT);
     REQUIRE(b, "no batch");
     uint64_t freed = submit(c, "[]", 0);
     REQUIRE(freed, "no batch");
@@ -710,7 +720,7 @@ static void test_submit_errors(void)
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         uint64_t b = 0;
         char *err = NULL;
-        int32_t rc = fastreq_batch_submit(c, cases[i].json, strlen(cases[i].json), 0, &b, &err);
+        int32_t rc = fastreq_batch_submit(c, cases[i].json, strlen(cases[i].json), FASTREQ_SUBMIT_STRICT, &b, &err);
         CHECK(rc == FASTREQ_EINVAL, "submit(%s) = %d, want EINVAL", cases[i].json, rc);
         if (rc == FASTREQ_OK) {
             fastreq_batch_free(b);
@@ -760,8 +770,21 @@ static void test_submit_errors(void)
         CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
     }
 
-    /* An empty batch is done at once. */
-    b = submit(c, "[]", 0);
+    /* Without STRICT, JSON that does not decode: the submit returns at
+     * once, and the batch's wait, next, drain and done say EINVAL. */
+    b = submit(c, "[{\"url\":", 0);
+    if (b) {
+        fastreq_record_t r[2];
+        CHECK_RC(fastreq_batch_wait(b, 5000), FASTREQ_EINVAL);
+        CHECK_RC(fastreq_batch_next(b, r, 2, 0), FASTREQ_EINVAL);
+        CHECK_RC(fastreq_batch_drain(b, r, 2), FASTREQ_EINVAL);
+        CHECK_RC(fastreq_batch_done(b), FASTREQ_EINVAL);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+
+    /* An empty batch is done at once (a strict submit returns once the
+     * engine has read it). */
+    b = submit(c, "[]", FASTREQ_SUBMIT_STRICT);
     if (b) {
         CHECK_RC(fastreq_batch_done(b), 1);
         CHECK_RC(fastreq_batch_wait(b, -1), 0);
