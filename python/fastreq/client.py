@@ -326,7 +326,8 @@ class FastRequests(ClientSettings):
 
     # ---- calls -------------------------------------------------------
 
-    # What a call returns, as fastreq() does (api.py).
+    # What a call returns, as fastreq() does (api.py). self is positional-only
+    # here as in the type method_signature_of gives the implementation.
     @overload
     async def request(self, /, urls: str, *, return_type: AsText, **kwargs: Unpack[RequestTyped]) -> Optional[str]: ...
     @overload
