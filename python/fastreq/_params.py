@@ -13,6 +13,14 @@ classes that only lend a signature are :class:`ClientParams`
 (``FastRequests(...)``), :class:`RequestParams` (``request(...)``) and
 :class:`OneShotParams` (``fastreq(...)``).
 
+What a call returns depends on urls, return_type, parse_func and keys:
+fastreq(), fastreq_async(), FastRequests.request() and request_sync() are
+overloaded on them, for type checkers. An overload names those it is
+about, with the types of "The shapes of a result" below, and takes the
+other parameters as ``**kwargs: Unpack[...]`` of a TypedDict of
+:mod:`fastreq._kwargs`, which python/tools/gen_kwargs.py generates from
+these classes.
+
 This module has no annotations future import: the checks are read from
 the ``Annotated`` metadata of the fields when the classes are made.
 """
@@ -24,8 +32,8 @@ import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, TypeVar,
-                    Union, get_args, get_origin)
+from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, Iterator, List, Literal, Optional,
+                    Protocol, Sequence, Tuple, TypeVar, Union, get_args, get_origin)
 
 from .exceptions import ConfigurationError, ValidationError
 from .models import PathLike, RequestConfig, ReturnType
@@ -40,9 +48,38 @@ R = TypeVar("R")
 
 log = logging.getLogger("fastreq")
 
-URLs = Union[str, Dict[str, Any], RequestConfig, Sequence[Union[str, Dict[str, Any], RequestConfig]]]
+T_co = TypeVar("T_co", covariant=True)
+
+
+class ListOf(Protocol[T_co]):
+    """A list (or a deque) of T_co, for many URLs: a Sequence may be a
+    str, which is one URL."""
+
+    def __iter__(self) -> Iterator[T_co]: ...
+    def reverse(self) -> None: ...
+
+
+#: One request: a URL or a per-request spec.
+Single = Union[str, Dict[str, Any], RequestConfig]
+URLs = Union[Single, Sequence[Single], ListOf[Single]]
 ProgressOption = Union[bool, str, None]
 ProgressCallback = Callable[[int, int], Any]
+
+# ---- the shapes of a result (the types of the overloads) ----------------
+
+#: Many URLs.
+Many = Union[ListOf[str], Tuple[str, ...]]
+#: Many requests, URLs or per-request specs (a spec's own return_type or
+#: save_to decides its result).
+Specs = Union[ListOf[Single], Tuple[Single, ...]]
+#: The values of return_type the overloads tell apart ("json" gives Any).
+AsText = Literal["text", ReturnType.TEXT]
+AsContent = Literal["content", ReturnType.CONTENT]
+AsResponse = Literal["response", ReturnType.RESPONSE]
+AsStream = Literal["stream", ReturnType.STREAM]
+#: What parse_func returns; a key of keys.
+T = TypeVar("T")
+K = TypeVar("K")
 
 
 # ---- checks of client settings ------------------------------------------

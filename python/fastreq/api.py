@@ -4,16 +4,25 @@ fastreq_as_completed_async().
 
 Each builds a :class:`~fastreq.client.FastRequests` from the client
 parameters, runs one call with the request parameters and closes the
-client. Their parameters are those of :class:`~fastreq._params.OneShotParams`.
+client. Their parameters are those of :class:`~fastreq._params.OneShotParams`;
+fastreq() and fastreq_async() are overloaded on what they return (see
+:mod:`fastreq._params`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, overload
 
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._params import OneShotParams, RequestSettings, signature_of, split_one_shot
 from .client import FastRequests
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
+    from ._kwargs import OneShotKeyed, OneShotKwargs, OneShotParsed, OneShotTyped
+    from ._params import URLs, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
+    from .models import NormalizedResponse
 
 
 def _one_shot(kwargs: "dict[str, Any]") -> "tuple[FastRequests, dict[str, Any]]":
@@ -31,6 +40,42 @@ def _owned_completions(cls: "type[C]", urls: Any, kwargs: "dict[str, Any]") -> C
     except BaseException:
         client.close_sync()
         raise
+
+
+# What fastreq() returns, as fastreq_async(), FastRequests.request() and
+# request_sync() do: one result for one URL, a list for a list or a tuple of
+# them, a dict with keys; None for a failure (with return_none_on_failure);
+# Any where a per-request spec or save_to may decide. An overload takes its
+# other parameters as a TypedDict of _kwargs.py.
+@overload
+def fastreq(urls: str, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> Optional[str]: ...
+@overload
+def fastreq(urls: Many, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> List[Optional[str]]: ...
+@overload
+def fastreq(urls: str, *, return_type: AsContent, **kwargs: Unpack[OneShotTyped]) -> Optional[bytes]: ...
+@overload
+def fastreq(urls: Many, *, return_type: AsContent, **kwargs: Unpack[OneShotTyped]) -> List[Optional[bytes]]: ...
+@overload
+def fastreq(urls: str, *, return_type: AsResponse, **kwargs: Unpack[OneShotTyped]) -> Optional[NormalizedResponse]: ...
+@overload
+def fastreq(urls: Many, *, return_type: AsResponse,
+            **kwargs: Unpack[OneShotTyped]) -> List[Optional[NormalizedResponse]]: ...
+@overload
+def fastreq(urls: str, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> None: ...
+@overload
+def fastreq(urls: Many, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> List[None]: ...
+@overload
+def fastreq(urls: Single, *, parse_func: Callable[[Any], T], **kwargs: Unpack[OneShotParsed]) -> Optional[T]: ...
+@overload
+def fastreq(urls: Specs, *, parse_func: Callable[[Any], T], **kwargs: Unpack[OneShotParsed]) -> List[Optional[T]]: ...
+@overload
+def fastreq(urls: Single, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
+@overload
+def fastreq(urls: Specs, *, keys: None = None, **kwargs: Unpack[OneShotKeyed]) -> List[Any]: ...
+@overload
+def fastreq(urls: Specs, *, keys: List[K], **kwargs: Unpack[OneShotKeyed]) -> Dict[K, Any]: ...
+@overload
+def fastreq(urls: URLs, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
 
 
 @signature_of(OneShotParams)
@@ -51,6 +96,41 @@ def fastreq(urls: Any, **kwargs: Any) -> Any:
         return client.request_sync(urls, **call_kw)
     finally:
         client.close_sync()
+
+
+@overload
+async def fastreq_async(urls: str, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> Optional[str]: ...
+@overload
+async def fastreq_async(urls: Many, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> List[Optional[str]]: ...
+@overload
+async def fastreq_async(urls: str, *, return_type: AsContent, **kwargs: Unpack[OneShotTyped]) -> Optional[bytes]: ...
+@overload
+async def fastreq_async(urls: Many, *, return_type: AsContent,
+                        **kwargs: Unpack[OneShotTyped]) -> List[Optional[bytes]]: ...
+@overload
+async def fastreq_async(urls: str, *, return_type: AsResponse,
+                        **kwargs: Unpack[OneShotTyped]) -> Optional[NormalizedResponse]: ...
+@overload
+async def fastreq_async(urls: Many, *, return_type: AsResponse,
+                        **kwargs: Unpack[OneShotTyped]) -> List[Optional[NormalizedResponse]]: ...
+@overload
+async def fastreq_async(urls: str, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> None: ...
+@overload
+async def fastreq_async(urls: Many, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> List[None]: ...
+@overload
+async def fastreq_async(urls: Single, *, parse_func: Callable[[Any], T],
+                        **kwargs: Unpack[OneShotParsed]) -> Optional[T]: ...
+@overload
+async def fastreq_async(urls: Specs, *, parse_func: Callable[[Any], T],
+                        **kwargs: Unpack[OneShotParsed]) -> List[Optional[T]]: ...
+@overload
+async def fastreq_async(urls: Single, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
+@overload
+async def fastreq_async(urls: Specs, *, keys: None = None, **kwargs: Unpack[OneShotKeyed]) -> List[Any]: ...
+@overload
+async def fastreq_async(urls: Specs, *, keys: List[K], **kwargs: Unpack[OneShotKeyed]) -> Dict[K, Any]: ...
+@overload
+async def fastreq_async(urls: URLs, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
 
 
 @signature_of(OneShotParams)

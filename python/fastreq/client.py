@@ -29,7 +29,7 @@ import logging
 import sys
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Type, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Type, Union, overload
 
 from . import _ffi, _json
 from ._batch import AsyncPump, BatchRun, run_one_async, run_one_sync, run_sync
@@ -42,6 +42,12 @@ from ._progress import make_notifier, open_reporter
 from .backends import EngineBackend, resolve_backend
 from .exceptions import ClientClosedError, FailureDetails, PartialFailureError
 from .models import NormalizedResponse, RequestConfig, ReturnType
+
+if TYPE_CHECKING:  # pragma: no cover
+    from typing_extensions import Unpack
+
+    from ._kwargs import RequestKeyed, RequestKwargs, RequestParsed, RequestTyped
+    from ._params import URLs, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
 
 log = logging.getLogger("fastreq")
 log.addHandler(logging.NullHandler())
@@ -320,6 +326,43 @@ class FastRequests(ClientSettings):
 
     # ---- calls -------------------------------------------------------
 
+    # What a call returns, as fastreq() does (api.py). self is positional-only
+    # here as in the type method_signature_of gives the implementation.
+    @overload
+    async def request(self, /, urls: str, *, return_type: AsText, **kwargs: Unpack[RequestTyped]) -> Optional[str]: ...
+    @overload
+    async def request(self, /, urls: Many, *, return_type: AsText,
+                      **kwargs: Unpack[RequestTyped]) -> List[Optional[str]]: ...
+    @overload
+    async def request(self, /, urls: str, *, return_type: AsContent,
+                      **kwargs: Unpack[RequestTyped]) -> Optional[bytes]: ...
+    @overload
+    async def request(self, /, urls: Many, *, return_type: AsContent,
+                      **kwargs: Unpack[RequestTyped]) -> List[Optional[bytes]]: ...
+    @overload
+    async def request(self, /, urls: str, *, return_type: AsResponse,
+                      **kwargs: Unpack[RequestTyped]) -> Optional[NormalizedResponse]: ...
+    @overload
+    async def request(self, /, urls: Many, *, return_type: AsResponse,
+                      **kwargs: Unpack[RequestTyped]) -> List[Optional[NormalizedResponse]]: ...
+    @overload
+    async def request(self, /, urls: str, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> None: ...
+    @overload
+    async def request(self, /, urls: Many, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> List[None]: ...
+    @overload
+    async def request(self, /, urls: Single, *, parse_func: Callable[[Any], T],
+                      **kwargs: Unpack[RequestParsed]) -> Optional[T]: ...
+    @overload
+    async def request(self, /, urls: Specs, *, parse_func: Callable[[Any], T],
+                      **kwargs: Unpack[RequestParsed]) -> List[Optional[T]]: ...
+    @overload
+    async def request(self, /, urls: Single, **kwargs: Unpack[RequestKwargs]) -> Any: ...
+    @overload
+    async def request(self, /, urls: Specs, *, keys: None = None, **kwargs: Unpack[RequestKeyed]) -> List[Any]: ...
+    @overload
+    async def request(self, /, urls: Specs, *, keys: List[K], **kwargs: Unpack[RequestKeyed]) -> Dict[K, Any]: ...
+    @overload
+    async def request(self, /, urls: URLs, **kwargs: Unpack[RequestKwargs]) -> Any: ...
     @method_signature_of(RequestParams)
     async def request(self, urls: Any, **kwargs: Any) -> Any:
         """Run requests and return their results.
@@ -373,6 +416,41 @@ class FastRequests(ClientSettings):
         await _drive(run, reporter)
         return self._finish(run, plan, started)
 
+    @overload
+    def request_sync(self, /, urls: str, *, return_type: AsText, **kwargs: Unpack[RequestTyped]) -> Optional[str]: ...
+    @overload
+    def request_sync(self, /, urls: Many, *, return_type: AsText,
+                     **kwargs: Unpack[RequestTyped]) -> List[Optional[str]]: ...
+    @overload
+    def request_sync(self, /, urls: str, *, return_type: AsContent,
+                     **kwargs: Unpack[RequestTyped]) -> Optional[bytes]: ...
+    @overload
+    def request_sync(self, /, urls: Many, *, return_type: AsContent,
+                     **kwargs: Unpack[RequestTyped]) -> List[Optional[bytes]]: ...
+    @overload
+    def request_sync(self, /, urls: str, *, return_type: AsResponse,
+                     **kwargs: Unpack[RequestTyped]) -> Optional[NormalizedResponse]: ...
+    @overload
+    def request_sync(self, /, urls: Many, *, return_type: AsResponse,
+                     **kwargs: Unpack[RequestTyped]) -> List[Optional[NormalizedResponse]]: ...
+    @overload
+    def request_sync(self, /, urls: str, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> None: ...
+    @overload
+    def request_sync(self, /, urls: Many, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> List[None]: ...
+    @overload
+    def request_sync(self, /, urls: Single, *, parse_func: Callable[[Any], T],
+                     **kwargs: Unpack[RequestParsed]) -> Optional[T]: ...
+    @overload
+    def request_sync(self, /, urls: Specs, *, parse_func: Callable[[Any], T],
+                     **kwargs: Unpack[RequestParsed]) -> List[Optional[T]]: ...
+    @overload
+    def request_sync(self, /, urls: Single, **kwargs: Unpack[RequestKwargs]) -> Any: ...
+    @overload
+    def request_sync(self, /, urls: Specs, *, keys: None = None, **kwargs: Unpack[RequestKeyed]) -> List[Any]: ...
+    @overload
+    def request_sync(self, /, urls: Specs, *, keys: List[K], **kwargs: Unpack[RequestKeyed]) -> Dict[K, Any]: ...
+    @overload
+    def request_sync(self, /, urls: URLs, **kwargs: Unpack[RequestKwargs]) -> Any: ...
     @method_signature_of(RequestParams)
     def request_sync(self, urls: Any, **kwargs: Any) -> Any:
         """(fastreq addition) :meth:`request` without an event loop.
