@@ -309,6 +309,32 @@ int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
     return res;
 }
 
+void fq_skipped(fq_batch *b, int64_t n)
+{
+    pthread_mutex_lock(&b->mu);
+    b->pushed += n;
+    int last = n > 0 && engine_done(b);
+    pthread_mutex_unlock(&b->mu);
+    if (last)
+        unref(b); /* the engine's reference */
+}
+
+int32_t fq_closed(fq_batch *b)
+{
+    pthread_mutex_lock(&b->mu);
+    int32_t closed = b->closed;
+    pthread_mutex_unlock(&b->mu);
+    return closed;
+}
+
+int32_t fq_freed(uint64_t handle)
+{
+    fq_batch *b = tab_get(handle);
+    if (b)
+        unref(b);
+    return b == NULL;
+}
+
 void fq_expire(uint64_t handle)
 {
     fq_batch *b = tab_get(handle);

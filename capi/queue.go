@@ -30,14 +30,15 @@ import (
 
 // batch is the engine's view of a submitted batch.
 type batch struct {
-	c      *C.fq_batch // valid until its last RESULT record is pushed
-	handle uint64
-	lean   bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
-	b      *core.Batch
-	gone   atomic.Bool  // freed by the host: results are dropped, not encoded
-	pushed atomic.Int64 // RESULT records pushed
-	total  atomic.Int64 // RESULT records the batch produces; -1 until known
-	ended  atomic.Bool  // the last RESULT record was pushed
+	c       *C.fq_batch // valid until its last RESULT record is pushed
+	handle  uint64
+	lean    bool // FASTREQ_SUBMIT_META_ON_FAILURE: no meta on success
+	b       *core.Batch
+	gone    atomic.Bool  // freed by the host: results are skipped, not encoded
+	handled atomic.Int64 // RESULT records pushed or skipped
+	skipped atomic.Int64 // RESULT records skipped (fq_skipped tells the queue at the end)
+	total   atomic.Int64 // RESULT records the batch produces; -1 until known
+	ended   atomic.Bool  // every RESULT record was handled
 
 	mu    sync.Mutex
 	timer *time.Timer // the delay of fastreq_batch_set_wake
@@ -95,13 +96,14 @@ func handlePost(p C.fq_post) {
 			startBatch(p.batch, h)
 		}
 	case C.FQ_CANCEL:
-		if bt := lookupBatch(h); bt != nil {
+		if bt := lookupBatch(h); bt != nil && C.fq_freed(p.handle) == 0 {
 			bt.b.Cancel()
+		} else if bt != nil { // cancelled, then freed: nobody reads the cancelled results
+			bt.abandon()
 		}
 	case C.FQ_ABANDON:
 		if bt := lookupBatch(h); bt != nil {
-			bt.gone.Store(true)
-			bt.b.Abandon()
+			bt.abandon()
 		}
 	case C.FQ_ARM:
 		if bt := lookupBatch(h); bt != nil {
@@ -110,6 +112,13 @@ func handlePost(p C.fq_post) {
 	case C.FQ_RELEASE:
 		cFree(p.ptr, int(p.len))
 	}
+}
+
+// abandon ends a batch the host freed: what has not started ends without
+// a result, what runs is skipped as it ends.
+func (bt *batch) abandon() {
+	bt.gone.Store(true)
+	bt.b.Abandon()
 }
 
 // startBatch decodes and starts a posted batch and gives the host its
@@ -133,7 +142,7 @@ func startBatch(cb *C.fq_batch, h uint64) {
 	}
 	n := int64(bt.b.Len())
 	bt.total.Store(n)
-	if bt.pushed.Load() == n {
+	if bt.handled.Load() == n {
 		bt.end()
 	}
 	C.fq_decide(cb, C.FASTREQ_OK, nil, C.int64_t(n))
@@ -166,6 +175,9 @@ func (bt *batch) start(s C.fq_submit) error {
 		bt.b = b
 	}
 	batches.Unlock()
+	if err == nil && s.flags&C.FASTREQ_SUBMIT_STRICT == 0 && C.fq_closed(bt.c) != 0 {
+		bt.abandon() // freed before it started: its ABANDON found no batch
+	}
 	return err
 }
 
@@ -180,37 +192,49 @@ func decide(cb *C.fq_batch, code int32, e *core.Error) {
 
 // pushResult encodes a result as a RESULT record; it runs on the engine's
 // goroutines, so the copies into C memory happen in parallel, not in the
-// host's drain.
+// host's drain. A freed batch's results are skipped: counted, never
+// encoded or queued.
 func (bt *batch) pushResult(r *core.NormalizedResponse) {
-	if bt.gone.Load() { // freed: counted, not encoded
+	if bt.gone.Load() {
 		releaseBody(r.Content)
-		bt.push(&C.fastreq_record_t{_type: C.FASTREQ_RECORD_RESULT}, true)
+		bt.skipped.Add(1)
+		bt.handledOne()
 		return
 	}
 	rec := resultRecord(C.int64_t(r.Index), r, !bt.lean || r.Error != nil)
-	bt.push(&rec, true)
+	bt.push(&rec)
+	bt.handledOne()
 }
 
 func (bt *batch) pushChunk(index int, chunk []byte) error {
+	if bt.gone.Load() {
+		return nil
+	}
 	bt.push(&C.fastreq_record_t{
 		index:    C.int64_t(index),
 		_type:    C.FASTREQ_RECORD_CHUNK,
 		body:     cBytes(chunk),
 		body_len: C.int64_t(len(chunk)),
-	}, false)
+	})
 	return nil
 }
 
-func (bt *batch) push(rec *C.fastreq_record_t, result bool) {
+func (bt *batch) push(rec *C.fastreq_record_t) {
 	var delayUS C.int32_t
 	res := C.fq_push(bt.c, rec, &delayUS) // after the last RESULT, bt.c may be gone
 	if res&C.FQ_DROPPED != 0 {
+		bt.gone.Store(true)
 		releaseRecord(rec)
 	}
 	if res&C.FQ_ARM_TIMER != 0 {
 		bt.arm(time.Duration(delayUS) * time.Microsecond)
 	}
-	if result && bt.pushed.Add(1) == bt.total.Load() {
+}
+
+// handledOne counts a RESULT record pushed or skipped; the one that makes
+// the count whole ends the batch.
+func (bt *batch) handledOne() {
+	if bt.handled.Add(1) == bt.total.Load() {
 		bt.end()
 	}
 }
@@ -231,10 +255,15 @@ func (bt *batch) arm(d time.Duration) {
 	bt.timer.Reset(d)
 }
 
-// end forgets a batch whose last record was pushed (once).
+// end forgets a batch whose every RESULT record was handled (once), and
+// tells the queue about the skipped ones: every push has returned, so
+// that count completes the queue's.
 func (bt *batch) end() {
 	if !bt.ended.CompareAndSwap(false, true) {
 		return
+	}
+	if n := bt.skipped.Load(); n > 0 {
+		C.fq_skipped(bt.c, C.int64_t(n))
 	}
 	batches.Lock()
 	delete(batches.m, bt.handle)

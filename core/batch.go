@@ -366,6 +366,10 @@ func (b *Batch) abort() {
 		b.end(t)
 	}
 	for i := next; i < len(b.preps); i++ {
+		if b.abandoned.Load() { // abandoned meanwhile: the rest go without results
+			b.drop(len(b.preps) - i)
+			return
+		}
 		if p := b.preps[i]; p != nil {
 			b.finish(&NormalizedResponse{Index: i, ID: p.id, Error: b.cancelledError(p)})
 		} else {

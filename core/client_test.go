@@ -76,8 +76,7 @@ func TestClientConfigJSONNames(t *testing.T) {
 	}
 	for _, name := range []string{"backend", "concurrency", "max_retries", "rate_limit", "rate_limit_burst",
 		"http2", "follow_redirects", "verify_ssl", "timeout", "cookies", "random_user_agent", "random_proxy",
-		"proxies", "proxy_selection", "proxy_cooldown", "webshare_file", "headers", "debug", "verbose",
-		"return_none_on_failure"} {
+		"proxies", "proxy_selection", "proxy_cooldown", "webshare_file", "headers", "debug", "verbose"} {
 		if _, ok := m[name]; !ok {
 			t.Errorf("ClientConfig JSON has no %q (the Python name)", name)
 		}

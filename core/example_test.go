@@ -237,5 +237,5 @@ func ExampleBackendNames() {
 	names := core.BackendNames()
 	sort.Strings(names)
 	fmt.Println(names)
-	// Output: [aiohttp auto curl_cffi h2 http/1.1 http1 http2 httpx niquests requests]
+	// Output: [auto http1 http2]
 }

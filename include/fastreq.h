@@ -338,11 +338,14 @@ int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records, int32_t max_
 int32_t fastreq_batch_drain(uint64_t batch, fastreq_record_t *records, int32_t max);
 
 /* Returns: 1 when every RESULT record has been drained, 0 when not yet,
- * or FASTREQ_EBADHANDLE. */
+ * FASTREQ_EBADHANDLE, or the code of a batch that could not start (see
+ * fastreq_batch_submit without STRICT). */
 int32_t fastreq_batch_done(uint64_t batch);
 
 /* Cancels a batch: requests not yet finished end with FASTREQ_ERR_CANCELLED
- * records. Returns at once. Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. */
+ * records. Returns at once. Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. To
+ * stop a batch whose results are no longer wanted, free it: that ends
+ * what has not started without a record at all. */
 int32_t fastreq_batch_cancel(uint64_t batch);
 
 /*

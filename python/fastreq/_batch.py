@@ -174,13 +174,11 @@ class BatchRun:
         else:
             self.batch.set_wake(PEEK_BUNCH, PEEK_DELAY_US)
 
-    def close(self, cancel: bool = False) -> None:
-        """Free the batch (cancelling it first when asked and unfinished)
-        and give the record buffer back. Idempotent."""
+    def close(self) -> None:
+        """Free the batch, which ends what still runs without results, and
+        give the record buffer back. Idempotent."""
         batch, self.batch = self.batch, None
         if batch is not None:
-            if cancel and self.remaining > 0:
-                batch.cancel()
             batch.close()
         buf, self._buf = self._buf, None
         if buf is not None:

@@ -58,7 +58,7 @@ class _Completions(Closeable):
         run, self._run = self._run, None
         self._finished = True
         if run is not None:
-            run.close(cancel=True)
+            run.close()
         rep, self._reporter = self._reporter, None
         if rep is not None:
             rep.close()

@@ -468,12 +468,10 @@ class FastRequests(ClientSettings):
             value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
             return self._one_result(value, failure, started)
         run, reporter = self._start(plan, s, collect=False)
-        cancel = True
         try:
             run_sync(run)
-            cancel = False
         finally:
-            run.close(cancel)  # an exception (KeyboardInterrupt...) cancels the rest
+            run.close()  # after an exception (KeyboardInterrupt...) this cancels the rest
             if reporter is not None:
                 reporter.close()
         return self._finish(run, plan, started)
@@ -529,15 +527,13 @@ async def _drive(run: BatchRun, reporter: Any) -> None:
     the awaiting task (or any exception) cancels the batch in the engine;
     the batch is freed either way."""
     pump = AsyncPump(run, asyncio.get_running_loop())
-    cancel = True
     try:
         pump.start()
         while run.remaining > 0:
             await pump.wait()
-        cancel = False
     finally:
         pump.stop()
-        run.close(cancel)
+        run.close()
         if reporter is not None:
             reporter.close()
 
