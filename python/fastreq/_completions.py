@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Callable, Optional, Tuple, Type, TypeVar
 
-from ._batch import WAIT_SLICE_MS, AsyncPump, BatchRun
+from ._drive import WAIT_SLICE_MS, AsyncPump
+from ._records import BatchRun
 from ._encode import Plan
 from ._handles import Closeable
 from .models import Completion

@@ -32,7 +32,8 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Type, Union, overload
 
 from . import _ffi, _json
-from ._batch import AsyncPump, BatchRun, run_one_async, run_one_sync, run_sync
+from ._drive import AsyncPump, run_one_async, run_one_sync, run_sync
+from ._records import BatchRun
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
 from ._handles import ClientHandle

@@ -10,7 +10,7 @@ import pytest
 
 import fastreq
 from fastreq import Completion, FastRequests, PartialFailureError, fastreq_async
-from fastreq import _batch
+from fastreq import _drive
 
 JSON_DOC_ID = 12345
 
@@ -120,21 +120,21 @@ def test_thread_fallback_without_add_reader(server, monkeypatch):
 
     monkeypatch.setattr(asyncio.SelectorEventLoop, "add_reader", no_reader)
     started = []
-    orig = _batch.AsyncPump._thread_main
+    orig = _drive.AsyncPump._thread_main
 
     def spy(self):
         started.append(True)
         return orig(self)
 
-    monkeypatch.setattr(_batch.AsyncPump, "_thread_main", spy)
+    monkeypatch.setattr(_drive.AsyncPump, "_thread_main", spy)
     waits = []
-    orig_one = _batch._wait_one
+    orig_one = _drive._wait_one
 
     def spy_one(lb, h):
         waits.append(h)
         return orig_one(lb, h)
 
-    monkeypatch.setattr(_batch, "_wait_one", spy_one)  # the single-request path's thread
+    monkeypatch.setattr(_drive, "_wait_one", spy_one)  # the single-request path's thread
 
     async def main():
         res = await fastreq_async([server.url(f"/x/echo?i={i}") for i in range(50)], concurrency=10)

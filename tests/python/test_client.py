@@ -260,7 +260,7 @@ def test_stream_callbacks_are_not_bunched(server, monkeypatch):
     """Whole-batch calls ask the library to wake them per bunch of records
     (fastreq_batch_set_wake), except when a stream callback waits for
     chunks: those must reach it as they land."""
-    from fastreq import _batch, _handles
+    from fastreq import _handles, _records
 
     calls = []
     real = _handles.BatchHandle.set_wake
@@ -273,7 +273,7 @@ def test_stream_callbacks_are_not_bunched(server, monkeypatch):
                     stream_callback=got.append)
     assert calls == []
     fastreq.fastreq([server.url("/x/json")] * 2)
-    assert calls == [_batch.BUNCH]
+    assert calls == [_records.BUNCH]
 
 
 def test_stream_spec_flag(server):

@@ -77,7 +77,7 @@ def test_whole_batch_calls_are_woken_per_bunch(server, monkeypatch):
     once per burst of completions; with progress it is woken as results land."""
     import time
 
-    from fastreq import _batch, _ffi
+    from fastreq import _drive, _ffi
 
     lib = _ffi.lib()
     real_next = lib.batch_next
@@ -91,7 +91,7 @@ def test_whole_batch_calls_are_woken_per_bunch(server, monkeypatch):
     urls = [server.url(f"/x/echo?i={i}") for i in range(400)]
     t0 = time.monotonic()
     res = get(urls, concurrency=4)
-    slices = (time.monotonic() - t0) / (_batch.WAIT_SLICE_MS / 1000)
+    slices = (time.monotonic() - t0) / (_drive.WAIT_SLICE_MS / 1000)
     assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(400)]
     assert len(calls) <= slices + 2, (len(calls), slices)
 
@@ -101,13 +101,13 @@ def test_whole_batch_calls_are_woken_per_bunch(server, monkeypatch):
     assert seen[-1] == 400 and len(calls) > 2 * (slices + 2)  # results as they land
 
     wakeups = []
-    real_readable = _batch.AsyncPump._on_readable
+    real_readable = _drive.AsyncPump._on_readable
 
     def counting_readable(self):
         wakeups.append(1)
         real_readable(self)
 
-    monkeypatch.setattr(_batch.AsyncPump, "_on_readable", counting_readable)
+    monkeypatch.setattr(_drive.AsyncPump, "_on_readable", counting_readable)
     res = asyncio.run(fastreq_async(urls, concurrency=4))
     assert [r["query"]["i"][0] for r in res] == [str(i) for i in range(400)]
     assert len(wakeups) <= 2, wakeups

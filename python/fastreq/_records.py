@@ -1,5 +1,5 @@
-"""Running one batch: draining completion records and turning them into
-results, synchronously (no event loop) or under asyncio.
+"""One batch's records turned into results: :class:`BatchRun` drains
+a batch's completion queue and decodes each record.
 
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one ``ctypes.string_at`` copy of the body, one
@@ -9,43 +9,29 @@ metadata JSON of a record is decoded only for return type "response", for
 Each drained chunk is released with one ``fastreq_records_release`` call.
 
 Go never calls into Python: records wait in the batch's queue, and the
-library wakes the driver once per bunch of records
+library wakes the driver (:mod:`._drive`) once per bunch of records
 (fastreq_batch_set_wake): per ``BUNCH`` records when nobody looks at
 results before the end, per ``PEEK_BUNCH`` records or ``PEEK_DELAY_US``
 when they are shown as they land (progress, as-completed), per record for
-a single request or a stream. Then
-
-* the synchronous driver waits in slices of ``WAIT_SLICE_MS`` with the GIL
-  released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice,
-  in ``fastreq_batch_next`` (wait and drain: one call per wakeup);
-* the asyncio driver watches the batch's eventfd with ``loop.add_reader``
-  or, where the loop has no add_reader (Windows' Proactor) or the library
-  gives no descriptor, runs one helper thread blocked in
-  ``fastreq_batch_wait`` that hands over with ``call_soon_threadsafe``.
+a single request or a stream.
 """
 
 from __future__ import annotations
 
-import asyncio
 import ctypes
 import logging
-import os
 import re
-import threading
 from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
-from ._handles import BatchHandle, ClientHandle, check_rc
+from ._handles import BatchHandle, check_rc
 from .exceptions import FailureDetails, error_from_json, redact_url
 from .models import NormalizedResponse, decode_text
 
 log = logging.getLogger("fastreq")
 
-WAIT_SLICE_MS = 100
-#: Chunks drained per event-loop callback before yielding to other tasks.
-ASYNC_CHUNKS_PER_CALLBACK = 16
 #: Records per wakeup of a driver that only wants the whole batch; the
 #: library also wakes it once 4 MiB of bodies wait and at the last result.
 BUNCH = 1024
@@ -357,255 +343,3 @@ def _failure(url: str, idx: int, status: int, meta_raw: Optional[bytes],
     if log.isEnabledFor(logging.DEBUG):
         log.debug("request %d failed: %s: %s", idx, url, exc)
     return FailureDetails(url=url, error=exc, attempt=max(attempts - 1, 0), index=idx)
-
-
-# ---- synchronous driver -------------------------------------------------
-
-
-def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
-               backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """The value and None, or None and the failure, of the record that
-    fastreq_batch_next put in buf (n is what it returned); released after.
-    The request was submitted without waiting for the engine to read it
-    (see run_one_sync): one it finds invalid raises, as a strict submit
-    does."""
-    check_rc(n, "waiting for the request")
-    try:
-        _idx, _typ, status, e, _r, bptr, blen, mptr, mlen = _unpack_record(buf[2])
-        if e == _ffi.ERR_VALIDATION:
-            raise error_from_json(_meta(_copy(mptr, mlen)).get("error"), backend_name=backend_name)
-        if e:
-            return None, _failure(url, 0, status, _copy(mptr, mlen), backend_name)
-        return _value(rtype, _string_at(bptr, blen) if blen else b"", None), None
-    finally:
-        lb.records_release(buf[1], n)
-
-
-def _one_end(lb: Any, h: int, buf: Any) -> None:
-    """Free a one-request batch (cancelling the request when an exception
-    ended the wait) and give its record buffer back."""
-    lb.batch_free(h)
-    _give_buffer(buf)
-    forward_engine_logs()
-
-
-def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
-                 backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """One request of return type JSON or CONTENT, start to end: the
-    lean path of ``request_sync(url)``, which makes only the library calls
-    and the work one record needs (no BatchRun, no batch handle object).
-    Returns the value and None, or None and the failure."""
-    lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
-    buf = _take_buffer()
-    try:
-        n = 0
-        while n == 0:  # in slices, so that Ctrl-C gets through
-            n = lb.batch_next(h, buf[1], 1, WAIT_SLICE_MS)
-        return _one_value(lb, buf, n, url, rtype, backend_name)
-    finally:
-        _one_end(lb, h, buf)
-
-
-async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
-                        backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """:func:`run_one_sync` for ``await request(url)``: the loop watches the
-    batch's descriptor (``add_reader``), or where the loop has none
-    (Windows' Proactor) a worker thread waits. Cancelling the awaiting
-    task cancels the request."""
-    loop = asyncio.get_running_loop()
-    lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
-    buf = _take_buffer()
-    try:
-        return _one_value(lb, buf, await _next_async(lb, loop, h, buf), url, rtype, backend_name)
-    finally:
-        _one_end(lb, h, buf)  # wakes _wait_one too
-
-
-async def _next_async(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any) -> int:
-    """Wait for the batch's record on its descriptor (or, where the loop
-    has no add_reader, in a worker thread) and drain it into buf."""
-    fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
-    n = 0
-    try:
-        while n == 0:
-            ready = loop.create_future()
-            loop.add_reader(fd, _resolve, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-            n = lb.batch_next(h, buf[1], 1, 0)
-    except NotImplementedError:  # no add_reader (Windows' Proactor)
-        check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
-        n = lb.batch_next(h, buf[1], 1, 0)
-    return n
-
-
-def _resolve(fut: "asyncio.Future[None]") -> None:
-    if not fut.done():  # the reader may fire again before the task runs
-        fut.set_result(None)
-
-
-def _wait_one(lb: Any, h: int) -> int:
-    """Wait for the record in a worker thread; the loop drains it (a thread
-    that drained could lose the record to a cancellation)."""
-    n = 0
-    while n == 0:  # a freed batch gives EBADHANDLE
-        n = lb.batch_wait(h, WAIT_SLICE_MS)
-    return n
-
-
-def run_sync(run: BatchRun) -> None:
-    """Wait (GIL released, in slices) and pump until the batch is done. The
-    caller cancels/frees on exceptions."""
-    run.bunch()
-    while run.remaining > 0:
-        run.pump(wait_ms=WAIT_SLICE_MS)
-
-
-# ---- asyncio driver -----------------------------------------------------
-
-
-class AsyncPump:
-    """Feeds a BatchRun from the event loop.
-
-    ``wait()`` returns when the batch is done (or, with ``wake_each``,
-    when new results are waiting in ``run.completed``)."""
-
-    def __init__(self, run: BatchRun, loop: asyncio.AbstractEventLoop, *, wake_each: bool = False) -> None:
-        self.run = run
-        self.loop = loop
-        self.wake_each = wake_each
-        self.error: Optional[BaseException] = None
-        self.waiter: "Optional[asyncio.Future[None]]" = None
-        self.fd = -1
-        self.reader = False
-        self.thread: Optional[threading.Thread] = None
-        self.stopping = False
-        self.scheduled = False
-
-    def start(self) -> None:
-        assert self.run.batch is not None
-        self.run.bunch()
-        fd = self.run.batch.fd()
-        if fd >= 0:
-            try:
-                self.loop.add_reader(fd, self._on_readable)
-                self.fd = fd
-                self.reader = True
-            except (NotImplementedError, AttributeError, RuntimeError):
-                self.reader = False
-        if not self.reader:
-            t = threading.Thread(target=self._thread_main, name="fastreq-batch-wait", daemon=True)
-            self.thread = t
-            t.start()
-        # Records may already be waiting (or the batch may be empty).
-        self._schedule()
-
-    def _schedule(self) -> None:
-        if not self.scheduled:
-            self.scheduled = True
-            self.loop.call_soon(self._pump)
-
-    def _on_readable(self) -> None:
-        # Reading resets the eventfd; the library writes it again only when
-        # the records waiting next reach the wake threshold, i.e. after a
-        # drain. So no wakeup is lost.
-        try:
-            os.read(self.fd, 8)
-        except OSError:  # BlockingIOError: already reset
-            pass
-        if not self.scheduled:
-            self._pump()
-
-    def _pump(self) -> None:
-        self.scheduled = False
-        if self.error is not None or self.stopping:
-            return
-        run = self.run
-        try:
-            got = run.pump(ASYNC_CHUNKS_PER_CALLBACK)
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            self.error = exc
-            self._wake()
-            return
-        if run.more:
-            self._schedule()
-        if self._ready():
-            self._wake()
-
-    def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
-
-    def _ready(self) -> bool:
-        run = self.run
-        return run.remaining == 0 or bool(self.wake_each and run.completed)
-
-    async def wait(self) -> None:
-        if self.error is None and not self._ready():
-            self.waiter = self.loop.create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        if self.error is not None:
-            err, self.error = self.error, None
-            self.stopping = True
-            raise err
-
-    def _thread_main(self) -> None:
-        """Fallback: block in fastreq_batch_wait (GIL released), hand over
-        to the loop, and wait until the loop has drained before waiting
-        again."""
-        try:
-            wait = _ffi.lib().batch_wait
-            h = self.run.h
-            while not self.stopping and self.run.remaining > 0:
-                n = wait(h, WAIT_SLICE_MS)
-                if self.stopping:
-                    return
-                if n < 0:
-                    self.loop.call_soon_threadsafe(self._fail_from_thread, n)
-                    return
-                if n == 0:
-                    continue
-                ev = threading.Event()
-                self.loop.call_soon_threadsafe(self._pump_then_set, ev)
-                while not ev.wait(WAIT_SLICE_MS / 1000):
-                    if self.stopping:
-                        return
-        except RuntimeError:  # the loop was closed
-            return
-
-    def _fail_from_thread(self, rc: int) -> None:
-        try:
-            check_rc(rc, "fastreq_batch_wait")
-        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
-            if self.error is None:
-                self.error = exc
-            self._wake()
-
-    def _pump_then_set(self, ev: threading.Event) -> None:
-        try:
-            self._pump()
-        finally:
-            ev.set()
-
-    def stop(self) -> None:
-        """Stop watching. After this returns no thread touches the batch."""
-        self.stopping = True
-        if self.reader:
-            self.reader = False
-            try:
-                self.loop.remove_reader(self.fd)
-            except Exception:  # pragma: no cover - loop already closed
-                pass
-        t = self.thread
-        if t is not None:
-            self.thread = None
-            if t is not threading.current_thread():
-                t.join(timeout=2 * WAIT_SLICE_MS / 1000 + 1)
