@@ -199,7 +199,7 @@ class AsyncPump:
             return
         run = self.run
         try:
-            got = run.pump(ASYNC_CHUNKS_PER_CALLBACK)
+            run.pump(ASYNC_CHUNKS_PER_CALLBACK)
         except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
             self.error = exc
             self._wake()
