@@ -364,3 +364,34 @@ func TestSubmitWithoutStrict(t *testing.T) {
 		t.Errorf("%d live handles, want %d", n, handles0)
 	}
 }
+
+// TestRequestsCheck: fastreq_requests_check answers as a strict submit
+// does and starts nothing.
+func TestRequestsCheck(t *testing.T) {
+	handles0, buffers0 := hookLiveHandles(), liveBuffers.Load()
+	for _, tc := range []struct {
+		reqs, field string
+		rc          int32
+	}{
+		{`[{"url":"http://127.0.0.1:1/"},{"url":"https://x.example/","method":"PUT","json":{"a":1}}]`, "", 0},
+		{`[]`, "", 0},
+		{`[{"url":"http://127.0.0.1:1/"},{"url":"ftp://x/"}]`, "url", -1},
+		{`[{"url":"http://x/","timeout":"soon"}]`, "timeout", -1},
+		{`[{"url":`, "requests", -1},
+	} {
+		rc, e := hookRequestsCheck([]byte(tc.reqs))
+		if rc != tc.rc {
+			t.Errorf("check(%s) = %d (%s), want %d", tc.reqs, rc, e, tc.rc)
+			continue
+		}
+		if tc.rc != 0 && !strings.Contains(e, `"field":"`+tc.field+`"`) {
+			t.Errorf("check(%s): error %s does not name field %q", tc.reqs, e, tc.field)
+		}
+		if tc.rc == 0 && e != "" {
+			t.Errorf("check(%s) OK with an error %s", tc.reqs, e)
+		}
+	}
+	if h, b := hookLiveHandles(), liveBuffers.Load(); h != handles0 || b != buffers0 {
+		t.Errorf("handles %d -> %d, buffers %d -> %d", handles0, h, buffers0, b)
+	}
+}

@@ -9,7 +9,10 @@ package main
 import "C"
 
 import (
+	"context"
+	"errors"
 	"runtime/debug"
+	"sync"
 	"unsafe"
 
 	"github.com/fastreq/fastreq/core"
@@ -132,3 +135,26 @@ func fastreq_client_reset_cookies(h C.uint64_t) C.int32_t {
 		return nil
 	})
 }
+
+//export fastreq_requests_check
+func fastreq_requests_check(reqJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {
+	return call(errOut, func() error {
+		_, err := closedClient().SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n)),
+			core.BatchOptions{StrictValidation: true})
+		if ce := (*core.Error)(nil); errors.As(err, &ce) && ce.Kind == core.KindCancelled {
+			return nil // every request was valid: only then does a closed client refuse
+		}
+		return err
+	})
+}
+
+// closedClient is a client with the default settings, closed before its
+// first use: it validates what is submitted to it and runs nothing.
+var closedClient = sync.OnceValue(func() *core.Client {
+	c, err := core.NewClient(core.DefaultClientConfig())
+	if err != nil {
+		panic(err) // the defaults are valid
+	}
+	c.Close()
+	return c
+})

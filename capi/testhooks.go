@@ -55,7 +55,6 @@ static int64_t hook_drain_all(uint64_t batch, int32_t chunk) {
 import "C"
 
 import (
-	"sync"
 	"unsafe"
 
 	"github.com/fastreq/fastreq/core"
@@ -236,15 +235,7 @@ func hookDrainAll(batch uint64, chunk int) int64 {
 // client's handle is removed again before returning, so handle counts
 // are unchanged.
 func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) {
-	closedClientOnce.Do(func() {
-		c, err := core.NewClient(core.DefaultClientConfig())
-		if err != nil {
-			panic(err)
-		}
-		c.Close()
-		closedClient = c
-	})
-	h := handles.add(closedClient, kindClient)
+	h := handles.add(closedClient(), kindClient)
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {
@@ -255,11 +246,6 @@ func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) 
 	}
 	return rc, errJSON
 }
-
-var (
-	closedClientOnce sync.Once
-	closedClient     *core.Client
-)
 
 // hookSyntheticBatch registers a finished batch whose queue already holds
 // n RESULT records built from body, exactly as the engine's OnResult
@@ -317,4 +303,12 @@ func hookLogDrain() (records string, n int32) {
 		C.fastreq_free(unsafe.Pointer(out))
 	}
 	return records, n
+}
+
+func hookRequestsCheck(data []byte) (rc int32, errJSON string) {
+	p, n := cInput(data)
+	defer C.free(unsafe.Pointer(p))
+	var errp *C.char
+	rc = int32(C.fastreq_requests_check(p, n, &errp))
+	return rc, takeError(errp)
 }

@@ -236,6 +236,15 @@ int32_t fastreq_client_set_cookies(uint64_t client, const char *cookies_json,
  * Returns: FASTREQ_OK or FASTREQ_EBADHANDLE. */
 int32_t fastreq_client_reset_cookies(uint64_t client);
 
+/*
+ * Checks a JSON array of requests as a STRICT fastreq_batch_submit does
+ * (decoding, every field, every request's URL and settings under the
+ * default client settings) and runs nothing.
+ * Returns: FASTREQ_OK, or FASTREQ_EINVAL with *err_out (may be NULL) as
+ * a strict submit would return it.
+ */
+int32_t fastreq_requests_check(const char *requests_json, size_t len, char **err_out);
+
 /* ---- Batches ---------------------------------------------------------- */
 
 /*

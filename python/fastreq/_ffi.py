@@ -116,6 +116,7 @@ SYMBOLS = {
     "fastreq_client_close": (c_int32, [c_uint64]),
     "fastreq_client_set_cookies": (c_int32, [c_uint64, c_char_p, c_size_t, _charpp]),
     "fastreq_client_reset_cookies": (c_int32, [c_uint64]),
+    "fastreq_requests_check": (c_int32, [c_char_p, c_size_t, _charpp]),
     "fastreq_batch_submit": (c_int32, [c_uint64, c_char_p, c_size_t, c_uint32, _u64p, _charpp]),
     "fastreq_batch_fd": (c_int32, [c_uint64]),
     "fastreq_batch_wait": (c_int32, [c_uint64, c_int32]),
@@ -156,6 +157,7 @@ class Library:
     client_close: Any
     client_set_cookies: Any
     client_reset_cookies: Any
+    requests_check: Any
     batch_submit: Any
     batch_fd: Any
     batch_wait: Any

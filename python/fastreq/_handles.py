@@ -196,10 +196,21 @@ class BatchHandle(NativeHandle):
             _ffi.lib().batch_cancel(h)
 
 
+def check_requests(requests_json: bytes) -> None:
+    """Have the engine check a JSON array of requests as a strict submit
+    does, running nothing: ValidationError (or ConfigurationError) when
+    one is invalid."""
+    lb = _ffi.lib()
+    err = ctypes.c_void_p(None)
+    rc = lb.requests_check(requests_json, len(requests_json), ctypes.byref(err))
+    if rc != _ffi.OK:
+        _raise_for(rc, err.value, "checking requests")
+
+
 def check_rc(rc: int, what: str) -> int:
     if rc < 0:
         _raise_for(rc, None, what)
     return rc
 
 
-__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc"]
+__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc", "check_requests"]

@@ -736,6 +736,18 @@ static void test_submit_errors(void)
     /* NULL batch_out */
     CHECK_RC(fastreq_batch_submit(c, "[]", 2, 0, NULL, NULL), FASTREQ_EINVAL);
 
+    /* fastreq_requests_check answers as a strict submit, running nothing. */
+    {
+        const char *good = "[{\"url\":\"http://127.0.0.1:1/\"}]", *bad = "[{\"url\":\"ftp://x/\"}]";
+        char *err = NULL;
+        CHECK_RC(fastreq_requests_check(good, strlen(good), &err), FASTREQ_OK);
+        CHECK(err == NULL, "check OK set an error");
+        CHECK_RC(fastreq_requests_check(bad, strlen(bad), &err), FASTREQ_EINVAL);
+        CHECK(err && json_has_str(err, "field", "url"), "check error %s", err ? err : "(none)");
+        fastreq_free(err);
+        CHECK_RC(fastreq_requests_check(bad, strlen(bad), NULL), FASTREQ_EINVAL);
+    }
+
     /* STRICT: request 2 is invalid; nothing runs. */
     char json[2048];
     snprintf(json, sizeof json,
