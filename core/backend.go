@@ -85,6 +85,8 @@ type transportBackend struct {
 
 	roots *x509.CertPool // nil: the system's
 
+	sessions tls.ClientSessionCache // TLS sessions of the direct routes (sessionCache)
+
 	mu    sync.Mutex
 	pool  map[Route]http.RoundTripper
 	dial  *net.Dialer
@@ -104,6 +106,7 @@ func newBackend(name string, concurrency int, connect time.Duration, roots *x509
 		idle:     concurrency,
 		connect:  connect,
 		roots:    roots,
+		sessions: tls.NewLRUClientSessionCache(tlsSessionCacheSize),
 		conns:    connSet{budget: make(chan struct{}, concurrency+DefaultSpareConns)},
 		pool:     make(map[Route]http.RoundTripper),
 		dial:     &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
@@ -211,7 +214,7 @@ func (b *transportBackend) dialTLSContext(ctx context.Context, network, addr str
 }
 
 func (b *transportBackend) tlsConfig(r Route) *tls.Config {
-	return &tls.Config{RootCAs: b.roots, InsecureSkipVerify: !r.VerifySSL} //nolint:gosec // the caller asked for verify_ssl=false
+	return &tls.Config{RootCAs: b.roots, InsecureSkipVerify: !r.VerifySSL, ClientSessionCache: b.sessionCache(r)} //nolint:gosec // the caller asked for verify_ssl=false
 }
 
 func (b *transportBackend) newTransport(r Route) http.RoundTripper {

@@ -84,7 +84,7 @@ class Workload:
     id: str
     title: str
     path: str  # URL path on the server
-    proto: str  # h1 | h2c | h2 (h2 = TLS port, ALPN)
+    proto: str  # h1 | h2c | h2 (h2 = TLS port, ALPN; h1 over TLS when secure)
     n: int
     concurrency: int
     mode: str  # json | bytes | rate | serial | storm
@@ -96,10 +96,11 @@ class Workload:
     hosts: int = 0  # spread over this many loopback hosts 127.0.X.Y (the server's hosts port)
     retries: int = 0  # mode storm: retries per request
     clients: tuple[str, ...] = ()  # only these clients take part (empty: all)
+    secure: bool = False  # proto h1 over TLS (https:// to the TLS ports)
 
     @property
     def tls(self) -> bool:
-        return self.proto == "h2"
+        return self.proto == "h2" or self.secure
 
     @property
     def storm(self) -> bool:
@@ -116,6 +117,10 @@ def workloads(quick: bool) -> list[Workload]:
                  "/json", "h2c", 2_000 if q else 20_000, 64, "json"),
         Workload("W2-tls", "GETs of /json, concurrency 64, TLS + HTTP/2 (ALPN), parsed JSON kept",
                  "/json", "h2", 2_000 if q else 20_000, 64, "json"),
+        Workload("W2-tls-hosts", f"GETs of /json over {200 if q else 2_000:,} HTTPS loopback hosts 127.0.X.Y, "
+                 "concurrency 64, TLS + HTTP/1.1 (certificates unchecked), parsed JSON kept",
+                 "/json", "h1", 2_000 if q else 20_000, 64, "json", hosts=200 if q else 2_000, secure=True,
+                 runs=3, clients=TLS_HOSTS_CLIENTS),
         Workload("W3", "GETs of 64 KiB, concurrency 64, HTTP/1.1, bodies kept",
                  "/bytes/65536", "h1", 500 if q else 5_000, 64, "bytes", body_size=65536),
         Workload("W4", "GETs of 1 MiB, concurrency 64, HTTP/1.1, bodies kept",
@@ -151,6 +156,7 @@ class Client:
     support: Callable[[Workload], Optional[str]] = lambda w: None
     desc: str = ""
     args: tuple[str, ...] = ()  # extra command-line arguments of its script
+    binary: str = ""  # kind go: the program under BIN (build_go)
     modes: tuple[str, ...] = ()  # takes part only in workloads of these modes (empty: all)
 
     @property
@@ -166,6 +172,8 @@ class Client:
 # W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
 # fastest of the Python peers.
 MANY_CLIENTS = ("fastreq", "fastreq-nobreaker", "go-core", "aiohttp")
+# W2-tls-hosts: the same, with the bare net/http loop as the floor.
+TLS_HOSTS_CLIENTS = ("fastreq", "go-core", "go-floor", "aiohttp")
 
 
 def _h1_only(what: str) -> Callable[[Workload], Optional[str]]:
@@ -180,6 +188,10 @@ def _h1_only(what: str) -> Callable[[Workload], Optional[str]]:
 
 def _no_rate(what: str) -> Callable[[Workload], Optional[str]]:
     return lambda w: f"{what} has no rate limit of its own" if w.mode == "rate" else None
+
+
+def _floor_support(w: Workload) -> Optional[str]:
+    return "a bare net/http loop has no retries" if w.storm else None
 
 
 def _wrk_support(w: Workload) -> Optional[str]:
@@ -199,7 +211,9 @@ CLIENTS: list[Client] = [
            args=("--circuit-breaker-threshold", "0"), modes=("storm",)),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",
            desc="ours, await fastreq_async() / FastRequests"),
-    Client("go-core", "go", desc="the Go engine used directly (package core, no FFI)"),
+    Client("go-core", "go", desc="the Go engine used directly (package core, no FFI)", binary="goclient"),
+    Client("go-floor", "go", support=_floor_support, binary="gofloor",
+           desc="floor: a bare net/http client loop doing the same work (one Transport, 64 goroutines)"),
     Client("aiohttp", "python", "aiohttp", "aiohttp_client.py", _h1_only("aiohttp"),
            desc="aiohttp ClientSession, 64 worker tasks (W8: 256; W9: retries written by hand)"),
     Client("httpx", "python", "httpx", "httpx_client.py", _no_rate("httpx"),
@@ -318,7 +332,7 @@ def prune_run_dirs(keep_days: float = 1.0) -> None:
 def build_go() -> None:
     BIN.mkdir(parents=True, exist_ok=True)
     for pkg, out in (("./tests/bench/server", "bench-server"), ("./tests/bench/goclient", "goclient"),
-                     ("./tests/bench/launcher", "launcher")):
+                     ("./tests/bench/gofloor", "gofloor"), ("./tests/bench/launcher", "launcher")):
         log(f"  go build {pkg}")
         r = sh(["go", "build", "-trimpath", "-o", str(BIN / out), pkg], timeout=600, cwd=REPO)
         if r.returncode != 0:
@@ -399,7 +413,7 @@ def ensure_tool(binary: str, package: str) -> bool:
 class Server:
     def __init__(self, pin: bool, hosts: bool = False) -> None:
         self.pin = pin
-        self.hosts = hosts  # also serve every loopback address (W8)
+        self.hosts = hosts  # also serve every loopback address (W8, W2-tls-hosts)
         self.proc: Optional[subprocess.Popen] = None
         self.info: dict[str, Any] = {}
         self.stderr_path = RUN_DIR / "server.stderr"
@@ -410,7 +424,7 @@ class Server:
         if self.hosts:
             # bound to the wildcard address to reach all of 127.0.0.0/8, but
             # tied to lo and closing any non-loopback peer (server/main.go)
-            cmd += ["-hosts-addr", "0.0.0.0:0"]
+            cmd += ["-hosts-addr", "0.0.0.0:0", "-tls-hosts-addr", "0.0.0.0:0"]
         if self.pin:
             cmd = ["taskset", "-c", SERVER_CPU, *cmd]
         self.stderr = open(self.stderr_path, "ab")
@@ -425,8 +439,9 @@ class Server:
         self.info = json.loads(line)
         log(f"  server pid {self.info['pid']}: {self.info['http_url']} (HTTP/1.1 + h2c), "
             f"{self.info['tls_url']} (TLS h2)"
-            + (f", port {self.info['hosts_port']} on every loopback address (loopback peers only"
-               f"{', socket tied to lo' if self.info.get('hosts_bound_to_lo') else ''})"
+            + (f", ports {self.info['hosts_port']} (plain) and {self.info['tls_hosts_port']} (TLS) on every "
+               f"loopback address (loopback peers only"
+               f"{', sockets tied to lo' if self.info.get('hosts_bound_to_lo') else ''})"
                if self.info.get("hosts_port") else ""))
 
     def alive(self) -> bool:
@@ -435,6 +450,8 @@ class Server:
     def url(self, w: Workload) -> str:
         if w.hosts:
             # the clients spread it over 127.0.X.Y (_common.host_urls)
+            if w.tls:
+                return f"https://127.0.0.1:{self.info['tls_hosts_port']}{w.path}"
             return f"http://127.0.0.1:{self.info['hosts_port']}{w.path}"
         return (self.info["tls_url"] if w.tls else self.info["http_url"]) + w.path
 
@@ -539,6 +556,8 @@ class Run:
     peak_fds: float = float("nan")  # most open descriptors seen (W8, W9; the launcher samples /proc/PID/fd)
     attempts: float = float("nan")  # mode storm: attempts made in all, where the client knows
     info: str = ""  # the client's remarks: descriptor limit, options, failure kinds
+    tls_full: float = float("nan")  # TLS handshakes the server made during the run: full ones
+    tls_resumed: float = float("nan")  # and resumed ones (TLS session resumption)
 
 
 def command(c: Client, w: Workload, url: str, quick: bool, wrk_duration: float) -> tuple[list[str], dict[str, str], Path | None]:
@@ -556,7 +575,7 @@ def command(c: Client, w: Workload, url: str, quick: bool, wrk_duration: float) 
             env["PYTHONPATH"] = str(REPO / "python")
             env["FASTREQ_LIBRARY"] = str(LIB)
     elif c.kind == "go":
-        cmd = [str(BIN / "goclient"), "-url", url, "-n", str(w.n), "-c", str(w.concurrency),
+        cmd = [str(BIN / c.binary), "-url", url, "-n", str(w.n), "-c", str(w.concurrency),
                "-mode", w.mode, "-rate", str(w.rate), "-proto", w.proto,
                "-hosts", str(w.hosts), "-retries", str(w.retries)]
     elif c.kind == "h2load":
@@ -719,6 +738,8 @@ def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.
     after = server.stats()
     seen = {k: after[k] - before[k] for k in after} if before and after else None
     run.proto_seen = " ".join(f"{k}={v}" for k, v in seen.items() if v) if seen is not None else "unknown"
+    if seen is not None and w.tls and "tls_full" in seen:
+        run.tls_full, run.tls_resumed = float(seen["tls_full"]), float(seen.get("tls_resumed", 0))
     rc = proc.returncode
 
     if timed_out:
@@ -788,17 +809,26 @@ class Summary:
     rate_error_pct: float = float("nan")
     elapsed: float = float("nan")
     vs_go: float = float("nan")
+    vs_floor: float = float("nan")  # req/s over go-floor's (the bare net/http loop), paired by round
     vs_aiohttp: float = float("nan")
     vs_ceiling: float = float("nan")
     version: str = ""
     round_rps: dict[int, float] = field(default_factory=dict)  # run index -> req/s of the good runs
     round_p50: dict[int, float] = field(default_factory=dict)  # run index -> p50 ms (mode serial)
     p50_gap_us: float = float("nan")  # mode serial: p50 minus go-core's, median over the rounds
+    p50_gap_floor_us: float = float("nan")  # mode serial: p50 minus go-floor's, median over the rounds
     peak_fds: float = float("nan")
     attempts: float = float("nan")
     info: str = ""  # the last good run's remarks (descriptor limit, options, failure kinds)
     round_elapsed: dict[int, float] = field(default_factory=dict)  # run index -> workload seconds
     time_vs_go: float = float("nan")  # mode storm: wall time over go-core's, median over the rounds
+    tls_full: float = float("nan")  # TLS handshakes per run (median): full
+    tls_resumed: float = float("nan")  # and resumed
+
+    @property
+    def cpu_us_per_req(self) -> float:
+        """CPU of the whole client process per request, microseconds."""
+        return self.cpu / self.workload.n * 1e6
 
 
 def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str]) -> Summary:
@@ -831,6 +861,8 @@ def summarize(w: Workload, c: Client, runs: list[Run], na_reason: Optional[str])
     s.attempts = med([r.attempts for r in good])
     s.info = good[-1].info
     s.round_elapsed = {r.index: r.elapsed for r in good if not math.isnan(r.elapsed)}
+    s.tls_full = med([r.tls_full for r in good])
+    s.tls_resumed = med([r.tls_resumed for r in good])
     return s
 
 
@@ -868,6 +900,9 @@ def add_ratios(summaries: list[Summary]) -> None:
                 s.p50_gap_us = paired(s.round_p50, ref["go-core"].round_p50, lambda a, b: (a - b) * 1000)
                 if s.workload.storm:
                     s.time_vs_go = paired(s.round_elapsed, ref["go-core"].round_elapsed, lambda a, b: a / b)
+            if "go-floor" in ref:
+                s.vs_floor = paired_ratio(s, ref["go-floor"])
+                s.p50_gap_floor_us = paired(s.round_p50, ref["go-floor"].round_p50, lambda a, b: (a - b) * 1000)
             if "aiohttp" in ref:
                 s.vs_aiohttp = paired_ratio(s, ref["aiohttp"])
             if ceil is not None and not s.client.ceiling:
@@ -928,7 +963,8 @@ def library_info() -> str:
 CSV_FIELDS = ["workload", "client", "status", "runs_ok", "runs", "n", "concurrency", "proto", "mode",
               "rps", "elapsed_s", "cpu_s", "cpu_work_s", "peak_rss_mib", "p50_ms", "p99_ms",
               "achieved_rate", "rate_error_pct", "vs_go_core", "vs_aiohttp", "vs_ceiling", "version", "note",
-              "hosts", "peak_fds", "attempts", "time_vs_go_core", "info"]
+              "hosts", "peak_fds", "attempts", "time_vs_go_core", "info", "vs_go_floor", "p50_gap_go_core_us",
+              "p50_gap_go_floor_us", "cpu_us_per_req", "tls_full", "tls_resumed"]
 
 
 def write_csv(path: Path, summaries: list[Summary]) -> None:
@@ -945,7 +981,9 @@ def write_csv(path: Path, summaries: list[Summary]) -> None:
                          num(s.p50_ms), num(s.p99_ms), num(s.achieved_rate, 2), num(s.rate_error_pct, 2),
                          num(s.vs_go, 3), num(s.vs_aiohttp, 3), num(s.vs_ceiling, 3), s.version,
                          s.note.replace("\n", " "), w.hosts or "", num(s.peak_fds, 0), num(s.attempts, 0),
-                         num(s.time_vs_go, 3), s.info.replace("\n", " ")])
+                         num(s.time_vs_go, 3), s.info.replace("\n", " "), num(s.vs_floor, 3), num(s.p50_gap_us, 1),
+                         num(s.p50_gap_floor_us, 1), num(s.cpu_us_per_req, 1), num(s.tls_full, 0),
+                         num(s.tls_resumed, 0)])
 
 
 def write_runs_csv(path: Path, runs: list[Run]) -> None:
@@ -1004,6 +1042,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         "excluded). CPU s = user+system time of the whole client process (wait4, start-up included); "
         "work CPU s = the client's own figure for the workload alone. Peak RSS = ru_maxrss of the "
         "client process. Ratios are req/s divided by that of go-core (the engine without FFI), "
+        "go-floor (a bare net/http loop doing the same work: what the engine's machinery costs on top), "
         "aiohttp, and the best ceiling tool, taken round by round (each client's run against the "
         "reference's run of the same interleaved round) and then the median, so that drift during "
         "the run cancels out (h2load/wrk neither parse nor keep bodies; wrk runs "
@@ -1013,7 +1052,7 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         "`n/a` = the peer cannot do this workload (no HTTP/2, no rate limit).",
         "",
     ]
-    if any(s.workload.hosts or s.workload.storm for s in summaries):
+    if any((s.workload.hosts and not s.workload.tls) or s.workload.storm for s in summaries):
         lines += [
             "W8 and W9 run fastreq, go-core and aiohttp only. W8: peak fds = the most descriptors the "
             "client process had open, counted from /proc/PID/fd while it ran (every 20 ms, less often when "
@@ -1022,6 +1061,15 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
             "go-core = that over go-core's in the same round (median; below 1 is faster), attempts = "
             "connection attempts made in all. The note column of W8 and W9 carries the client's own "
             "remarks: the descriptor limit it ran with and how each request failed.",
+            "",
+        ]
+    if any(s.workload.hosts and s.workload.tls for s in summaries):
+        lines += [
+            "W2-tls-hosts runs fastreq, go-core, go-floor and aiohttp: HTTPS (HTTP/1.1) over thousands of hosts, "
+            "where a client that bounds its sockets (the engine: concurrency + 8) connects anew for almost every "
+            "request while one that keeps a connection per host (go-floor, aiohttp) handshakes once per host. "
+            "CPU µs/req = CPU s / N; TLS full / resumed = the handshakes the server made during the run "
+            "(median), full and resumed (TLS session resumption).",
             "",
         ]
     by_w: dict[str, list[Summary]] = {}
@@ -1039,13 +1087,16 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
                     f"{fmt(s.rps)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | "
                     f"{fmt(s.peak_fds)} | {runs_cell(s)} | {md_escape(status_note(s))} |")
         elif w.hosts:
-            lines += ["| client | req/s | peak fds | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | runs | note |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            tls = ["TLS full", "TLS resumed"] if w.tls else []
+            lines += ["| " + " | ".join(["client", "req/s", "peak fds", "CPU s", "CPU µs/req", "work CPU s", "peak RSS MiB",
+                                         *tls, "vs go-core", "vs go-floor", "vs aiohttp", "runs", "note"]) + " |",
+                      "|---|" + "---:|" * (10 + len(tls)) + "---|"]
             for s in group:
-                lines.append(
-                    f"| {s.client.name} | {fmt(s.rps)} | {fmt(s.peak_fds)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | "
-                    f"{fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | {fmt(s.vs_aiohttp, 2, 'x')} | "
-                    f"{runs_cell(s)} | {md_escape(status_note(s))} |")
+                tls_cells = [fmt(s.tls_full), fmt(s.tls_resumed)] if w.tls else []
+                lines.append("| " + " | ".join([
+                    s.client.name, fmt(s.rps), fmt(s.peak_fds), fmt(s.cpu, 2), fmt(s.cpu_us_per_req), fmt(s.cpu_work, 2),
+                    fmt(s.rss_mib, 1), *tls_cells, fmt(s.vs_go, 2, 'x'), fmt(s.vs_floor, 2, 'x'),
+                    fmt(s.vs_aiohttp, 2, 'x'), runs_cell(s), md_escape(status_note(s))]) + " |")
         elif w.mode == "rate":
             lines += ["| client | achieved req/s | error vs 500/s | CPU s | work CPU s | peak RSS MiB | runs | note |",
                       "|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -1055,22 +1106,24 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
                     f"{fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | {runs_cell(s)} | "
                     f"{md_escape(status_note(s))} |")
         elif w.mode == "serial":
-            lines += ["| client | p50 ms | p50 − go-core's (µs) | p99 ms | req/s | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | vs ceiling | runs | note |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            lines += ["| client | p50 ms | p50 − go-core's (µs) | p50 − go-floor's (µs) | p99 ms | req/s | CPU s | work CPU s | peak RSS MiB | vs go-core | vs go-floor | vs aiohttp | vs ceiling | runs | note |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
             for s in group:
                 lines.append(
-                    f"| {s.client.name} | {fmt(s.p50_ms, 3)} | {fmt(s.p50_gap_us, 0)} | {fmt(s.p99_ms, 3)} | {fmt(s.rps)} | "
+                    f"| {s.client.name} | {fmt(s.p50_ms, 3)} | {fmt(s.p50_gap_us, 0)} | {fmt(s.p50_gap_floor_us, 0)} | "
+                    f"{fmt(s.p99_ms, 3)} | {fmt(s.rps)} | "
                     f"{fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | {fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | "
+                    f"{fmt(s.vs_floor, 2, 'x')} | {fmt(s.vs_aiohttp, 2, 'x')} | {fmt(s.vs_ceiling, 2, 'x')} | "
+                    f"{runs_cell(s)} | {md_escape(status_note(s))} |")
+        else:
+            lines += ["| client | req/s | CPU s | CPU µs/req | work CPU s | peak RSS MiB | vs go-core | vs go-floor | vs aiohttp | vs ceiling | runs | note |",
+                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+            for s in group:
+                lines.append(
+                    f"| {s.client.name} | {fmt(s.rps)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_us_per_req)} | {fmt(s.cpu_work, 2)} | "
+                    f"{fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | {fmt(s.vs_floor, 2, 'x')} | "
                     f"{fmt(s.vs_aiohttp, 2, 'x')} | {fmt(s.vs_ceiling, 2, 'x')} | {runs_cell(s)} | "
                     f"{md_escape(status_note(s))} |")
-        else:
-            lines += ["| client | req/s | CPU s | work CPU s | peak RSS MiB | vs go-core | vs aiohttp | vs ceiling | runs | note |",
-                      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-            for s in group:
-                lines.append(
-                    f"| {s.client.name} | {fmt(s.rps)} | {fmt(s.cpu, 2)} | {fmt(s.cpu_work, 2)} | "
-                    f"{fmt(s.rss_mib, 1)} | {fmt(s.vs_go, 2, 'x')} | {fmt(s.vs_aiohttp, 2, 'x')} | "
-                    f"{fmt(s.vs_ceiling, 2, 'x')} | {runs_cell(s)} | {md_escape(status_note(s))} |")
         lines.append("")
     lines += ["## Clients and versions", "", "| client | what | version (as it reports) |", "|---|---|---|"]
     versions = meta["client_versions"]
@@ -1130,6 +1183,21 @@ def table_cell(s: Optional[Summary]) -> str:
     return f"{s.rps:,.0f}"
 
 
+def floor_ratios(summaries: list[Summary], client: str) -> list[str]:
+    """client's figure against go-floor's (the bare net/http loop) per
+    workload, for the READMEs: "W1 0.93x" (req/s, paired by round), "W7
+    p50 +20 µs"."""
+    out = []
+    for s in summaries:
+        if s.client.name != client:
+            continue
+        if not math.isnan(s.p50_gap_floor_us):
+            out.append(f"{s.workload.id} p50 {s.p50_gap_floor_us:+.0f} µs")
+        elif not math.isnan(s.vs_floor) and s.workload.mode != "rate":
+            out.append(f"{s.workload.id} {s.vs_floor:.2f}x")
+    return out
+
+
 def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: bool) -> None:
     m = meta["machine"]
     lines = [
@@ -1153,6 +1221,11 @@ def update_readme(summaries: list[Summary], meta: dict[str, Any], has_chart: boo
     lines.append("|---|" + "---:|" * len(wids))
     for n in names:
         lines.append(f"| {n} | " + " | ".join(table_cell(cell.get((wid, n))) for wid in wids) + " |")
+    vs_floor = [f"{n}: " + ", ".join(r) for n in ("fastreq", "fastreq_async", "go-core")
+                if (r := floor_ratios(summaries, n))]
+    if vs_floor:
+        lines += ["", "Against go-floor, the bare net/http loop (req/s ratio, median of the rounds' ratios; W7: p50 "
+                  "difference): " + "; ".join(vs_floor) + "."]
     lines += ["", README_END]
     replace_block(HERE / "README.md", README_BEGIN, README_END, lines)
 
@@ -1168,7 +1241,7 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
     names = list(dict.fromkeys(s.client.name for s in summaries))
     cell = {(s.workload.id, s.client.name): s for s in summaries}
     label = {"W1": "W1 20k GET /json, h1", "W2-h2c": "W2 same, h2c", "W2-tls": "W2 same, TLS h2",
-             "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
+             "W2-tls-hosts": "W2-tls-hosts 20k /json over 2k HTTPS hosts (peak fds)", "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
              "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50",
              "W8": "W8 50k /json over 5k hosts (peak fds)", "W9": "W9 50k to a closed port, 2 retries (wall, RSS)"}
     lines = [
@@ -1194,6 +1267,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
             ratios.append(r)
             continue
         r = f"{wid}: {s.vs_go:.2f}x go-core"
+        if not math.isnan(s.vs_floor):
+            r += f", {s.vs_floor:.2f}x go-floor"
         if not math.isnan(s.vs_aiohttp):
             r += f", {s.vs_aiohttp:.2f}x aiohttp"
         if s.workload.mode == "bytes":
@@ -1208,6 +1283,9 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
     lines += ["", "fastreq (the sync `fastreq()` call), each ratio the median of the rounds' ratios: "
               + "; ".join(ratios) + "." + (" fastreq_async (`await client.request(url)`): " + "; ".join(gaps) + "."
                                            if gaps else "")]
+    if core_floor := floor_ratios(summaries, "go-core"):
+        lines += ["", "go-core (the engine from Go) against go-floor (a bare net/http loop doing the same work): "
+                  + ", ".join(core_floor) + "."]
     if has_chart:
         lines += ["", "![benchmark chart](tests/bench/results/chart.png)"]
     lines += ["", "All figures, CPU seconds and ratios: [tests/bench/results/results.md]"
@@ -1232,7 +1310,7 @@ def parse_args() -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=0, help="runs per client and workload (median; default 5, "
                    "W5 3)")
     p.add_argument("--quick", action="store_true", help="smoke run with small N (results/quick/)")
-    p.add_argument("--only", default="", help="workloads, comma-separated: W1,W2 (W2 = W2-h2c and W2-tls),...")
+    p.add_argument("--only", default="", help="workloads, comma-separated: W1,W2 (W2 = every W2 variant),...")
     p.add_argument("--clients", default="", help="clients, comma-separated (default all): "
                    + ",".join(c.name for c in CLIENTS))
     p.add_argument("--timeout", type=float, default=0, help="seconds per client run before it is killed "
@@ -1257,10 +1335,14 @@ def select_items(args: argparse.Namespace) -> tuple[list[Workload], list[Client]
     ws = workloads(args.quick)
     if args.only:
         want = [x.strip().upper() for x in args.only.split(",") if x.strip()]
-        unknown = [x for x in want if not any(w.id.upper() == x or w.id.upper().startswith(x + "-") for w in ws)]
+        # "W2" names every W2 variant; "W2-tls" only itself (not W2-tls-hosts)
+        def picks(x: str, w: Workload) -> bool:
+            return w.id.upper() == x or ("-" not in x and w.id.upper().startswith(x + "-"))
+
+        unknown = [x for x in want if not any(picks(x, w) for w in ws)]
         if unknown:
             raise SystemExit(f"unknown workload(s) {unknown}; known: {[w.id for w in ws]}")
-        ws = [w for w in ws if any(w.id.upper() == x or w.id.upper().startswith(x + "-") for x in want)]
+        ws = [w for w in ws if any(picks(x, w) for x in want)]
     cs = CLIENTS
     if args.clients:
         names = [x.strip() for x in args.clients.split(",") if x.strip()]

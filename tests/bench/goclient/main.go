@@ -12,83 +12,23 @@
 // of a URL where nothing listens, with -retries retries and the engine's
 // default backoff, each of which must fail the way it should (then it
 // counts as "ok"; see _common.py). -hosts H spreads the requests over H
-// loopback hosts (request i goes to host i % H, see hostURLs).
+// loopback hosts (request i goes to host i % H, see benchcli.HostURLs).
 package main
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
-	"net"
-	"net/url"
 	"os"
 	"runtime"
 	"sort"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/fastreq/fastreq/core"
+	"github.com/fastreq/fastreq/tests/bench/internal/benchcli"
 )
-
-type result struct {
-	Client       string   `json:"client"`
-	Version      string   `json:"version"`
-	OK           int      `json:"ok"`
-	Failed       int      `json:"failed"`
-	Elapsed      float64  `json:"elapsed"`
-	Bytes        int64    `json:"bytes"`
-	Kept         int      `json:"kept"`
-	CPUWork      float64  `json:"cpu_work_s"`
-	P50ms        *float64 `json:"p50_ms,omitempty"`
-	P99ms        *float64 `json:"p99_ms,omitempty"`
-	MeanMs       *float64 `json:"mean_ms,omitempty"`
-	AchievedRate *float64 `json:"achieved_rate,omitempty"`
-	Attempts     *int     `json:"attempts,omitempty"`
-	Info         string   `json:"info,omitempty"`
-	Errors       []string `json:"errors,omitempty"`
-}
-
-// hostURLs returns n copies of base (an http://127.0.0.1:PORT/... URL)
-// spread over hosts loopback addresses: request i goes to host k = i %
-// hosts, 127.0.(1 + k/250).(1 + k%250), the rule of _common.host_urls.
-// Nothing outside 127.0.0.0/8 can come out of it.
-func hostURLs(base string, n, hosts int) ([]string, error) {
-	u, err := url.Parse(base)
-	if err != nil {
-		return nil, err
-	}
-	if u.Hostname() != "127.0.0.1" {
-		return nil, fmt.Errorf("-hosts needs a URL on 127.0.0.1, got %q", u.Hostname())
-	}
-	if hosts < 1 || hosts > 250*254 {
-		return nil, fmt.Errorf("-hosts must be 1..%d", 250*254)
-	}
-	port := u.Port()
-	byHost := make([]string, hosts)
-	for k := range byHost {
-		v := *u
-		v.Host = net.JoinHostPort(fmt.Sprintf("127.0.%d.%d", 1+k/250, 1+k%250), port)
-		byHost[k] = v.String()
-	}
-	out := make([]string, n)
-	for i := range out {
-		out[i] = byHost[i%hosts]
-	}
-	return out, nil
-}
-
-// nofile describes the descriptor limit this process runs with (the Go
-// runtime raises the soft limit to the hard one at start).
-func nofile() string {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return "nofile ?"
-	}
-	return fmt.Sprintf("nofile %d/%d (Go raises the soft limit at start)", lim.Cur, lim.Max)
-}
 
 // hasOption reports whether core.ClientConfig knows the JSON setting name.
 func hasOption(name string) bool {
@@ -120,53 +60,19 @@ func kindOf(e *core.Error) string {
 	return string(e.Kind)
 }
 
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
-}
-
-func percentile(sorted []float64, p float64) float64 {
-	if len(sorted) == 0 {
-		return 0
-	}
-	// nearest-rank, the same as _common.py
-	k := int(p/100*float64(len(sorted))+0.999999999) - 1
-	if k < 0 {
-		k = 0
-	}
-	if k >= len(sorted) {
-		k = len(sorted) - 1
-	}
-	return sorted[k]
-}
-
 func main() {
-	url := flag.String("url", "", "URL to GET")
-	n := flag.Int("n", 1000, "number of requests")
-	conc := flag.Int("c", 64, "concurrency")
-	mode := flag.String("mode", "json", "json, bytes, rate or serial")
-	rateLimit := flag.Float64("rate", 0, "requests per second for mode rate")
-	proto := flag.String("proto", "h1", "h1, h2c (prior knowledge) or h2 (TLS, ALPN)")
-	hosts := flag.Int("hosts", 0, "spread the requests over this many loopback hosts 127.0.X.Y (0: the URL's)")
-	retries := flag.Int("retries", 0, "retries per request (mode storm; other modes make none)")
-	flag.Parse()
-	if *url == "" {
-		fmt.Fprintln(os.Stderr, "goclient: -url is required")
-		os.Exit(2)
-	}
+	f := benchcli.Parse("goclient")
 
 	// The settings go through the config's JSON form (the names of the
 	// Python API), so this keeps compiling whether a field is a bool or a
 	// *bool in core.ClientConfig.
 	settings := map[string]any{
-		"concurrency": *conc,
+		"concurrency": f.Conc,
 		"max_retries": 0,
 		"verify_ssl":  false,
 		"verbose":     false,
 	}
-	switch *proto {
+	switch f.Proto {
 	case "h1":
 		settings["http2"] = false
 	case "h2c":
@@ -174,20 +80,20 @@ func main() {
 	case "h2":
 		settings["http2"] = true // h2 by ALPN
 	default:
-		fmt.Fprintf(os.Stderr, "goclient: unknown -proto %q\n", *proto)
+		fmt.Fprintf(os.Stderr, "goclient: unknown -proto %q\n", f.Proto)
 		os.Exit(2)
 	}
-	if *mode == "rate" {
-		settings["rate_limit"] = *rateLimit
+	if f.Mode == "rate" {
+		settings["rate_limit"] = f.Rate
 	}
-	if *mode == "serial" {
+	if f.Mode == "serial" {
 		settings["concurrency"] = 1
 	}
-	if *mode == "storm" {
+	if f.Mode == "storm" {
 		// the engine's defaults for everything else: backoff_multiplier 1 s,
 		// jitter 0.1, max_delay 60 s and, where the engine has one, its
 		// circuit breaker
-		settings["max_retries"] = *retries
+		settings["max_retries"] = f.Retries
 	}
 	cfg := core.DefaultClientConfig()
 	raw, _ := json.Marshal(settings)
@@ -202,8 +108,8 @@ func main() {
 	}
 	defer client.Close()
 
-	out := result{Client: "go-core", Version: core.Version + " " + runtime.Version(), Info: nofile()}
-	if *mode == "storm" {
+	out := benchcli.Result{Client: "go-core", Version: core.Version + " " + runtime.Version(), Info: benchcli.Nofile()}
+	if f.Mode == "storm" {
 		if hasOption("circuit_breaker_threshold") {
 			out.Info += "; circuit_breaker_threshold: engine default"
 		} else {
@@ -211,13 +117,13 @@ func main() {
 		}
 	}
 	urls := []string{}
-	if *hosts > 0 {
+	if f.Hosts > 0 {
 		var err error
-		if urls, err = hostURLs(*url, *n, *hosts); err != nil {
+		if urls, err = benchcli.HostURLs(f.URL, f.N, f.Hosts); err != nil {
 			fmt.Fprintln(os.Stderr, "goclient:", err)
 			os.Exit(2)
 		}
-		out.Info += "; " + strconv.Itoa(*hosts) + " hosts"
+		out.Info += "; " + strconv.Itoa(f.Hosts) + " hosts"
 	}
 	attempts := 0
 	kinds := map[string]int{}
@@ -225,14 +131,9 @@ func main() {
 	var keptJSON []any
 	var keptBytes [][]byte
 	var lat []float64
-	addErr := func(e error) {
-		out.Failed++
-		if len(out.Errors) < 5 {
-			out.Errors = append(out.Errors, e.Error())
-		}
-	}
+	addErr := out.AddError
 	keep := func(r *core.NormalizedResponse) {
-		if *mode == "storm" {
+		if f.Mode == "storm" {
 			attempts += r.Attempts
 			switch {
 			case r.Error == nil:
@@ -254,7 +155,7 @@ func main() {
 			return
 		}
 		out.OK++
-		if *mode == "bytes" {
+		if f.Mode == "bytes" {
 			out.Bytes += int64(len(r.Content))
 			keptBytes = append(keptBytes, r.Content)
 			return
@@ -268,19 +169,19 @@ func main() {
 		keptJSON = append(keptJSON, v)
 	}
 
-	cpu0 := cpuSeconds()
+	cpu0 := benchcli.CPUSeconds()
 	t0 := time.Now()
-	switch *mode {
+	switch f.Mode {
 	case "json", "bytes", "rate", "storm":
-		reqs := make([]core.RequestConfig, *n)
+		reqs := make([]core.RequestConfig, f.N)
 		for i := range reqs {
 			if len(urls) > 0 {
 				reqs[i].URL = urls[i]
 			} else {
-				reqs[i].URL = *url
+				reqs[i].URL = f.URL
 			}
 		}
-		keptJSON = make([]any, 0, *n)
+		keptJSON = make([]any, 0, f.N)
 		b, err := client.Submit(ctx, reqs, core.BatchOptions{})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "goclient:", err)
@@ -290,10 +191,10 @@ func main() {
 			keep(r)
 		}
 	case "serial":
-		lat = make([]float64, 0, *n)
-		for i := 0; i < *n; i++ {
+		lat = make([]float64, 0, f.N)
+		for i := 0; i < f.N; i++ {
 			s := time.Now()
-			r, _ := client.Do(ctx, core.RequestConfig{URL: *url})
+			r, _ := client.Do(ctx, core.RequestConfig{URL: f.URL})
 			if r == nil {
 				addErr(fmt.Errorf("no response"))
 				continue
@@ -302,13 +203,13 @@ func main() {
 			lat = append(lat, float64(time.Since(s))/1e6)
 		}
 	default:
-		fmt.Fprintf(os.Stderr, "goclient: unknown -mode %q\n", *mode)
+		fmt.Fprintf(os.Stderr, "goclient: unknown -mode %q\n", f.Mode)
 		os.Exit(2)
 	}
 	out.Elapsed = time.Since(t0).Seconds()
-	out.CPUWork = cpuSeconds() - cpu0
+	out.CPUWork = benchcli.CPUSeconds() - cpu0
 	out.Kept = len(keptJSON) + len(keptBytes)
-	if *mode == "storm" {
+	if f.Mode == "storm" {
 		out.Attempts = &attempts
 		ks := make([]string, 0, len(kinds))
 		for k := range kinds {
@@ -319,22 +220,12 @@ func main() {
 			out.Info += fmt.Sprintf("; %s x%d", k, kinds[k])
 		}
 	}
-	if *mode == "rate" && out.Elapsed > 0 {
+	if f.Mode == "rate" && out.Elapsed > 0 {
 		r := float64(out.OK) / out.Elapsed
 		out.AchievedRate = &r
 	}
-	if len(lat) > 0 {
-		sort.Float64s(lat)
-		p50, p99 := percentile(lat, 50), percentile(lat, 99)
-		sum := 0.0
-		for _, v := range lat {
-			sum += v
-		}
-		mean := sum / float64(len(lat))
-		out.P50ms, out.P99ms, out.MeanMs = &p50, &p99, &mean
-	}
-	line, _ := json.Marshal(out)
-	fmt.Println(string(line))
+	out.SetLatencies(lat)
+	out.Print()
 	runtime.KeepAlive(keptJSON)
 	runtime.KeepAlive(keptBytes)
 }

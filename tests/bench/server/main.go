@@ -4,9 +4,11 @@
 //
 //	/json       a fixed JSON document of about 200 bytes
 //	/bytes/N    N bytes from a preallocated buffer (N <= -max-bytes)
-//	/stats      {"h1":..,"h2":..} requests served so far per protocol
-//	            (/stats itself not counted), so the harness can check that a
-//	            client really spoke the protocol it was asked to
+//	/stats      {"h1":..,"h2":..,"tls_full":..,"tls_resumed":..} requests
+//	            served so far per protocol (/stats itself not counted), so
+//	            the harness can check that a client really spoke the
+//	            protocol it was asked to, and the TLS handshakes made so far,
+//	            full and resumed (TLS session resumption)
 //
 // on a plain port (HTTP/1.1 and h2c with prior knowledge) and a TLS port
 // (h2 and HTTP/1.1 by ALPN) with a self-signed certificate made at start and
@@ -25,7 +27,10 @@
 // "lo", where the kernel allows it) and every accepted connection whose
 // local or remote address is not in 127.0.0.0/8 is closed at once, before a
 // byte is read. The JSON line then also carries "hosts_port" and
-// "hosts_bound_to_lo".
+// "hosts_bound_to_lo". -tls-hosts-addr does the same for the TLS port's
+// protocols ("tls_hosts_port"), with the same certificate: a client that
+// checks certificates would refuse every host but 127.0.0.1, and the
+// benchmark's clients do not check.
 package main
 
 import (
@@ -63,7 +68,21 @@ var jsonBody = []byte(`{"id":12345,"name":"fastreq-bench","active":true,"score":
 var (
 	served1 atomic.Int64 // requests served over HTTP/1.x
 	served2 atomic.Int64 // requests served over HTTP/2
+
+	handshakesFull    atomic.Int64 // TLS handshakes that did not resume a session
+	handshakesResumed atomic.Int64 // TLS handshakes that resumed one
 )
+
+// countHandshake is the TLS ports' VerifyConnection: the server calls it on
+// every handshake, resumed or not.
+func countHandshake(cs tls.ConnectionState) error {
+	if cs.DidResume {
+		handshakesResumed.Add(1)
+	} else {
+		handshakesFull.Add(1)
+	}
+	return nil
+}
 
 func count(r *http.Request) {
 	if r.ProtoMajor == 2 {
@@ -100,7 +119,8 @@ func handler(maxBytes int) http.Handler {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int64{"h1": served1.Load(), "h2": served2.Load()})
+		_ = json.NewEncoder(w).Encode(map[string]int64{"h1": served1.Load(), "h2": served2.Load(),
+			"tls_full": handshakesFull.Load(), "tls_resumed": handshakesResumed.Load()})
 	})
 	return mux
 }
@@ -153,6 +173,7 @@ func run() error {
 	stdinEOF := flag.Bool("exit-on-stdin-close", false, "exit when stdin reaches EOF")
 	hostsAddr := flag.String("hosts-addr", "", "also serve the plain port's protocols on every loopback "+
 		"address: listen on this wildcard address (0.0.0.0:0), loopback peers only; empty: off")
+	tlsHostsAddr := flag.String("tls-hosts-addr", "", "the same for the TLS port's protocols; empty: off")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %v", flag.Args())
@@ -187,7 +208,8 @@ func run() error {
 		Handler:           h,
 		Protocols:         &tlsProtos,
 		ReadHeaderTimeout: 30 * time.Second,
-		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12,
+			VerifyConnection: countHandshake},
 	}
 
 	pl, err := net.Listen("tcp", *httpAddr)
@@ -198,7 +220,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 3)
+	errc := make(chan error, 4)
 	go func() { errc <- plain.Serve(pl) }()
 	go func() { errc <- secure.ServeTLS(tl, "", "") }()
 	info := map[string]any{
@@ -207,19 +229,31 @@ func run() error {
 		"cert":     *certPath,
 		"pid":      os.Getpid(),
 	}
-	var hosts *http.Server
-	if *hostsAddr != "" {
-		hl, err := testserver.ListenLoopbackHosts(*hostsAddr)
-		if err != nil {
-			return fmt.Errorf("hosts listener: %w", err)
+	var hostServers []*http.Server
+	for _, hs := range []struct {
+		addr, key string
+		secure    bool
+	}{{*hostsAddr, "hosts", false}, {*tlsHostsAddr, "tls_hosts", true}} {
+		if hs.addr == "" {
+			continue
 		}
-		hosts = &http.Server{Handler: h, Protocols: &plainProtos, ReadHeaderTimeout: 30 * time.Second}
-		go func() { errc <- hosts.Serve(hl) }()
-		info["hosts_port"] = hl.Addr().(*net.TCPAddr).Port
+		hl, err := testserver.ListenLoopbackHosts(hs.addr)
+		if err != nil {
+			return fmt.Errorf("%s listener: %w", hs.key, err)
+		}
+		srv := &http.Server{Handler: h, Protocols: &plainProtos, ReadHeaderTimeout: 30 * time.Second}
+		if hs.secure {
+			srv.Protocols, srv.TLSConfig = &tlsProtos, secure.TLSConfig
+			go func() { errc <- srv.ServeTLS(hl, "", "") }()
+		} else {
+			go func() { errc <- srv.Serve(hl) }()
+		}
+		hostServers = append(hostServers, srv)
+		info[hs.key+"_port"] = hl.Addr().(*net.TCPAddr).Port
 		info["hosts_bound_to_lo"] = hl.Bound
 		defer func() {
 			if n := hl.Rejected.Load(); n > 0 {
-				fmt.Fprintf(os.Stderr, "bench server: closed %d non-loopback connection(s) on the hosts port\n", n)
+				fmt.Fprintf(os.Stderr, "bench server: closed %d non-loopback connection(s) on the %s port\n", n, hs.key)
 			}
 		}()
 	}
@@ -237,8 +271,8 @@ func run() error {
 	defer cancel()
 	_ = plain.Shutdown(ctx)
 	_ = secure.Shutdown(ctx)
-	if hosts != nil {
-		_ = hosts.Shutdown(ctx)
+	for _, srv := range hostServers {
+		_ = srv.Shutdown(ctx)
 	}
 	return nil
 }
