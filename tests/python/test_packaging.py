@@ -32,6 +32,9 @@ def test_wheel_is_platform_specific_and_ships_the_library(tmp_path: Path, server
     src = tmp_path / "python"
     shutil.copytree(PYTHON_DIR, src, ignore=shutil.ignore_patterns(
         "build", "*.egg-info", "__pycache__", "libfastreq.*", "dist"))
+    # The build backend stages the repository's LICENSE beside pyproject.toml
+    # (an sdist carries it there); a copy of python/ alone has no repository.
+    shutil.copyfile(PYTHON_DIR.parent / "LICENSE", src / "LICENSE")
     env = dict(os.environ, FASTREQ_PREBUILT_LIBRARY=lib, PIP_DISABLE_PIP_VERSION_CHECK="1")
     env.pop("PYTHONPATH", None)
     out = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(src)],
