@@ -140,6 +140,9 @@ def workloads(quick: bool) -> list[Workload]:
         Workload("W9", "GETs of a closed port, 2 retries each with the default backoff, concurrency 64 "
                  "(failure storm: wall time)",
                  "/json", "h1", 5_000 if q else 50_000, 64, "storm", retries=2, clients=MANY_CLIENTS),
+        Workload("W10", "GETs of distinct /json URLs written as JSON lines (a bulk job: the command line "
+                 "against the same job written with fastreq()), concurrency 64, HTTP/1.1",
+                 "/json", "h1", 10_000 if q else 100_000, 64, "jsonl", runs=3, clients=JSONL_CLIENTS),
     ]
 
 
@@ -172,6 +175,8 @@ class Client:
 # W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
 # fastest of the Python peers.
 MANY_CLIENTS = ("fastreq", "fastreq-nobreaker", "go-core", "aiohttp")
+# W10: the command line against the same job through the Python API.
+JSONL_CLIENTS = ("fastreq", "fastreq-fetch")
 # W2-tls-hosts: the same, with the bare net/http loop as the floor.
 TLS_HOSTS_CLIENTS = ("fastreq", "go-core", "go-floor", "aiohttp")
 
@@ -209,6 +214,8 @@ CLIENTS: list[Client] = [
            desc="ours, sync fastreq() with circuit_breaker_threshold=0 (W9 only; n/a where the library "
                 "lacks the option)",
            args=("--circuit-breaker-threshold", "0"), modes=("storm",)),
+    Client("fastreq-fetch", "python", "fastreq", "fastreq_fetch.py", modes=("jsonl",),
+           desc="ours, the command line: fastreq fetch URLS -o OUT.jsonl (W10 only)"),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",
            desc="ours, await fastreq_async() / FastRequests"),
     Client("go-core", "go", desc="the Go engine used directly (package core, no FFI)", binary="goclient"),
@@ -1243,7 +1250,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
     label = {"W1": "W1 20k GET /json, h1", "W2-h2c": "W2 same, h2c", "W2-tls": "W2 same, TLS h2",
              "W2-tls-hosts": "W2-tls-hosts 20k /json over 2k HTTPS hosts (peak fds)", "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
              "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50",
-             "W8": "W8 50k /json over 5k hosts (peak fds)", "W9": "W9 50k to a closed port, 2 retries (wall, RSS)"}
+             "W8": "W8 50k /json over 5k hosts (peak fds)", "W9": "W9 50k to a closed port, 2 retries (wall, RSS)",
+             "W10": "W10 100k URLs to JSON lines"}
     lines = [
         TOP_BEGIN,
         f"Measured on a {m['cores']}-core {m['cpu']} (server on CPU 0, each client on CPU 1), median of "

@@ -11,7 +11,7 @@ JSON line (the last line of its stdout) in the format of goclient:
 
 Command line (the same for every client, and for goclient with one dash):
 
-    --url URL --n N --concurrency C --mode json|bytes|rate|serial|storm
+    --url URL --n N --concurrency C --mode json|bytes|rate|serial|storm|jsonl
     [--rate R] [--proto h1|h2c|h2] [--hosts H] [--retries R]
     [--circuit-breaker-threshold T]
 
@@ -22,7 +22,9 @@ timed; storm = N GETs of a URL where nothing listens, with R retries each
 (backoff 1 s x 2^attempt, jitter 0.1, at most 60 s: the engine's
 defaults), where a request counts as "ok" when it FAILED the way it should
 (no answer, a connect-type error; see NOT_STORM_KINDS) and the line adds
-"attempts" (all attempts made, where the client knows). --hosts H spreads
+"attempts" (all attempts made, where the client knows); jsonl = N GETs of
+distinct URLs written to a file as JSON lines, one record per request
+(run_jsonl). --hosts H spreads
 the requests over H loopback hosts (host_urls). --circuit-breaker-threshold
 is for our fastreq only. Every client may add "info" (the descriptor limit
 it ran with, what it had to change). A client that cannot do what it is
@@ -64,7 +66,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--url", required=True)
     p.add_argument("--n", type=int, required=True)
     p.add_argument("--concurrency", type=int, default=64)
-    p.add_argument("--mode", choices=["json", "bytes", "rate", "serial", "storm"], default="json")
+    p.add_argument("--mode", choices=["json", "bytes", "rate", "serial", "storm", "jsonl"], default="json")
     p.add_argument("--rate", type=float, default=0.0)
     p.add_argument("--proto", choices=["h1", "h2c", "h2"], default="h1")
     p.add_argument("--hosts", type=int, default=0)
@@ -265,6 +267,40 @@ def run_sync(client: str, version: str, args: argparse.Namespace, work: Callable
     elapsed = time.perf_counter() - t0
     cpu = cpu_seconds() - cpu0
     report(client, version, args, results, elapsed, cpu, info=info() if info else "")
+
+
+def jsonl_urls(args: argparse.Namespace) -> list[str]:
+    """Mode jsonl: N distinct URLs (the query numbers them), as a job
+    reading a file of URLs has."""
+    return [f"{args.url}?i={i}" for i in range(args.n)]
+
+
+def run_jsonl(client: str, version: str, args: argparse.Namespace, work: Callable[[str], None]) -> None:
+    """Mode jsonl: time work(path), which fetches jsonl_urls(args) and
+    writes one JSON line per request to path (its "body" the response's
+    text), then check the file: every line's body must be the /json
+    document."""
+    import os
+    import tempfile
+
+    fd, path = tempfile.mkstemp(suffix=".jsonl")
+    os.close(fd)
+    try:
+        cpu0 = cpu_seconds()
+        t0 = time.perf_counter()
+        work(path)
+        elapsed = time.perf_counter() - t0
+        cpu = cpu_seconds() - cpu0
+        results: list[Any] = []
+        with open(path, "rb") as f:
+            for line in f:
+                try:
+                    results.append(json.loads(json.loads(line)["body"]))
+                except (ValueError, KeyError, TypeError) as e:
+                    results.append(failure(e))
+    finally:
+        os.unlink(path)
+    report(client, version, args, results, elapsed, cpu)
 
 
 def run_async(

@@ -97,6 +97,25 @@ def storm(args, o: dict, name: str, version: str) -> None:
     c.report_storm(name, version, args, kinds, bad, attempts, elapsed, cpu, c.nofile_info() + "; " + info)
 
 
+def jsonl(args, o: dict, path: str) -> None:
+    """Mode jsonl the way a user writes it with the Python API: one
+    fastreq() call for every response, then the records `fastreq fetch`
+    writes (without the headers), one JSON line each."""
+    import json
+
+    urls = c.jsonl_urls(args)
+    o = dict(o, return_type="response")
+    with open(path, "w") as f:
+        for i, (url, r) in enumerate(zip(urls, fr.fastreq(urls, **o))):
+            if r is None:
+                rec = {"index": i, "error": {"kind": "failed"}, "url": url}
+            else:
+                rec = {"index": i, "error": None, "url": url, "final_url": r.url, "status": r.status_code,
+                       "http_version": r.http_version, "elapsed": r.elapsed, "attempts": r.attempts,
+                       "size": len(r.content), "body": r.text}
+            f.write(json.dumps(rec) + "\n")
+
+
 def main() -> None:
     args = c.parse_args()
     o = options(args)
@@ -104,6 +123,8 @@ def main() -> None:
     name = "fastreq" if args.circuit_breaker_threshold is None else "fastreq-nobreaker"
     if args.mode == "storm":
         storm(args, o, name, version)
+    elif args.mode == "jsonl":
+        c.run_jsonl("fastreq", version, args, lambda path: jsonl(args, o, path))
     elif args.mode == "serial":
         o["concurrency"] = 1
         rt = o.pop("return_type")
