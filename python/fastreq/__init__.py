@@ -34,7 +34,7 @@ from . import engine  # noqa: F401 - fastreq.engine
 from ._version import __version__
 from ._completions import AsyncCompletions, SyncCompletions
 from .api import fastreq, fastreq_as_completed, fastreq_as_completed_async, fastreq_async
-from .backends import Backend, EngineBackend
+from .backends import Backend, EngineBackend, TransportKey
 from .client import FastRequests
 from .config import GlobalConfig
 from .exceptions import (
@@ -48,6 +48,7 @@ from .exceptions import (
     PartialFailureError,
     ProxyError,
     RateLimitExceededError,
+    RetryableResponse,
     RetryExhaustedError,
     ValidationError,
 )
@@ -80,8 +81,10 @@ __all__ = [
     "RequestConfig",
     "RequestOptions",
     "RetryExhaustedError",
+    "RetryableResponse",
     "ReturnType",
     "SyncCompletions",
+    "TransportKey",
     "ValidationError",
     "__version__",
     "fastreq",

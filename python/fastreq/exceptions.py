@@ -213,6 +213,35 @@ class ClientClosedError(FastRequestsError, RuntimeError):
     """The client was used after :meth:`FastRequests.close`."""
 
 
+class RetryableResponse(FastRequestsError):
+    """(fastreq 3.x) A response whose status is worth retrying (429, 500,
+    502, 503, 504), raised by your own code for
+    :class:`fastreq.utils.retry.RetryStrategy`, which retries it and waits
+    ``retry_after`` seconds when set. The engine retries these statuses
+    itself and never raises this class.
+
+    Attributes:
+        status_code: The HTTP status that triggered the retry.
+        retry_after: Seconds to wait (the Retry-After header), if any.
+        url: The URL that answered it.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        status_code: int,
+        retry_after: Optional[float] = None,
+        url: Optional[str] = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> None:
+        self.status_code = status_code
+        self.retry_after = retry_after
+        self.url = url
+        self.kind = "http_status"
+        super().__init__(message, *args, **kwargs)
+
+
 # Backwards-compatibility alias (fastreq 2.x name).
 ParallelRequestsError = FastRequestsError
 

@@ -203,13 +203,14 @@ def test_global_config_defaults_and_env(tmp_path: Path, monkeypatch):
     assert dataclasses.asdict(g) == {
         "backend": "auto", "default_concurrency": 20, "default_max_retries": 3, "rate_limit": None,
         "rate_limit_burst": 5, "http2_enabled": True, "random_user_agent": True, "random_proxy": False,
-        "proxy_enabled": False, "free_proxies_enabled": False}
-    env = g.to_env()
+        "proxy_enabled": False, "free_proxies_enabled": False, "impersonate": None, "proxies": None, "debug": False}
+    env = g.to_env("PARALLEL_")
     assert env == {
         "PARALLEL_BACKEND": "auto", "PARALLEL_CONCURRENCY": "20", "PARALLEL_MAX_RETRIES": "3",
         "PARALLEL_RATE_LIMIT": "", "PARALLEL_RATE_LIMIT_BURST": "5", "PARALLEL_HTTP2": "true",
         "PARALLEL_RANDOM_USER_AGENT": "true", "PARALLEL_RANDOM_PROXY": "false",
-        "PARALLEL_PROXY_ENABLED": "false", "PARALLEL_FREE_PROXIES": "false"}
+        "PARALLEL_PROXY_ENABLED": "false", "PARALLEL_FREE_PROXIES": "false", "PARALLEL_IMPERSONATE": "",
+        "PARALLEL_PROXIES": "", "PARALLEL_DEBUG": "false"}
     path = tmp_path / ".env"
     GlobalConfig(backend="httpx", rate_limit=2.5).save_to_env(path, prefix="X_")
     lines = path.read_text().splitlines()
@@ -226,7 +227,7 @@ def test_global_config_defaults_and_env(tmp_path: Path, monkeypatch):
     assert dataclasses.asdict(g2) == {
         "backend": "requests", "default_concurrency": 7, "default_max_retries": 1, "rate_limit": 3.5,
         "rate_limit_burst": 9, "http2_enabled": False, "random_user_agent": False, "random_proxy": True,
-        "proxy_enabled": True, "free_proxies_enabled": False}
+        "proxy_enabled": True, "free_proxies_enabled": False, "impersonate": None, "proxies": None, "debug": False}
     monkeypatch.setenv("FR_CONCURRENCY", "3")
     assert GlobalConfig.load_from_env(prefix="FR_").default_concurrency == 3
     kw = g2.client_kwargs()

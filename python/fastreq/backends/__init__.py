@@ -15,16 +15,21 @@ The original names stay valid as aliases so old code runs unchanged:
 ``niquests``, ``httpx`` and ``curl_cffi`` (which could speak HTTP/2) mean
 ``"auto"``; ``aiohttp`` and ``requests`` (HTTP/1.1 only) mean ``"http1"``;
 ``h2`` means ``"http2"`` and ``http/1.1`` means ``"http1"``. Any other name
-raises ConfigurationError listing the valid ones.
+raises ConfigurationError listing the valid ones; :func:`get_available_backends`
+lists them all.
+
+fastreq 3.x's ``fastreq.backends.base`` (``Backend``, ``RequestConfig``,
+``NormalizedResponse``, ``TransportKey``) is importable too.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, Optional, Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
-from .exceptions import ConfigurationError
-from .models import NormalizedResponse, RequestConfig
+from ..exceptions import ConfigurationError
+from ..models import NormalizedResponse, RequestConfig
 
 #: Every accepted backend name -> the engine transport it selects.
 BACKEND_ALIASES: Dict[str, str] = {
@@ -41,6 +46,16 @@ BACKEND_ALIASES: Dict[str, str] = {
 }
 
 
+def get_available_backends() -> List[str]:
+    """Every backend name a client accepts: the engine's transports
+    (``"auto"``, ``"http1"``, ``"http2"``), then the original names kept as
+    aliases (``"niquests"``, ``"httpx"``, ``"curl_cffi"``, ``"aiohttp"``,
+    ``"requests"``, ``"h2"``, ``"http/1.1"``). All are always available:
+    the transports are built into the engine, with no optional dependency.
+    (In fastreq 3.x: the names whose client library was installed.)"""
+    return list(BACKEND_ALIASES)
+
+
 def resolve_backend(name: Any) -> str:
     """Canonical transport name for a backend name or alias, or
     ConfigurationError listing the valid names."""
@@ -52,6 +67,20 @@ def resolve_backend(name: Any) -> str:
         f"Unknown backend {name!r}. Valid backends: {', '.join(sorted(BACKEND_ALIASES))}",
         config_key="backend",
     )
+
+
+@dataclass(frozen=True)
+class TransportKey:
+    """(fastreq 3.x) The settings that call for a transport of their own:
+    a proxy (None: direct), certificate checks, redirects and HTTP/2. 3.x
+    kept one Python HTTP client per key; the engine keeps its connection
+    pools per proxy and TLS setting itself, so here the class serves code
+    that builds or caches by such keys."""
+
+    proxy: Optional[str] = None
+    verify_ssl: bool = True
+    follow_redirects: bool = True
+    http2: bool = True
 
 
 class Backend(ABC):
