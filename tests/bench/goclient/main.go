@@ -220,12 +220,7 @@ func main() {
 			out.Info += fmt.Sprintf("; %s x%d", k, kinds[k])
 		}
 	}
-	if f.Mode == "rate" && out.Elapsed > 0 {
-		r := float64(out.OK) / out.Elapsed
-		out.AchievedRate = &r
-	}
-	out.SetLatencies(lat)
-	out.Print()
+	out.Finish(f.Mode, lat)
 	runtime.KeepAlive(keptJSON)
 	runtime.KeepAlive(keptBytes)
 }

@@ -193,11 +193,6 @@ func main() {
 		out.Kept++
 		out.Bytes += int64(len(o.body))
 	}
-	if f.Mode == "rate" && out.Elapsed > 0 {
-		r := float64(out.OK) / out.Elapsed
-		out.AchievedRate = &r
-	}
-	out.SetLatencies(lat)
-	out.Print()
+	out.Finish(f.Mode, lat)
 	runtime.KeepAlive(results)
 }

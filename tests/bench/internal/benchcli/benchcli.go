@@ -97,6 +97,17 @@ func (r *Result) SetLatencies(lat []float64) {
 	r.P50ms, r.P99ms, r.MeanMs = &p50, &p99, &mean
 }
 
+// Finish adds what the mode reports (the achieved rate of mode rate, the
+// latencies of mode serial: none when lat is empty) and prints the line.
+func (r *Result) Finish(mode string, lat []float64) {
+	if mode == "rate" && r.Elapsed > 0 {
+		rate := float64(r.OK) / r.Elapsed
+		r.AchievedRate = &rate
+	}
+	r.SetLatencies(lat)
+	r.Print()
+}
+
 // Print writes the JSON line.
 func (r *Result) Print() {
 	line, _ := json.Marshal(r)
