@@ -85,6 +85,8 @@ type transportBackend struct {
 
 	roots *x509.CertPool // nil: the system's
 
+	profile *profile // the browser an impersonating client passes for; nil: none
+
 	mu    sync.Mutex
 	pool  map[Route]http.RoundTripper
 	dial  *net.Dialer
@@ -118,7 +120,7 @@ func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 	defer b.mu.Unlock()
 	rt, ok := b.pool[r]
 	if !ok {
-		rt = b.newTransport(r)
+		rt = b.transportFor(r)
 		b.pool[r] = rt
 	}
 	return rt
