@@ -16,12 +16,15 @@ The original names stay valid as aliases so old code runs unchanged:
 ``"auto"``; ``aiohttp`` and ``requests`` (HTTP/1.1 only) mean ``"http1"``;
 ``h2`` means ``"http2"`` and ``http/1.1`` means ``"http1"``. Any other name
 raises ConfigurationError listing the valid ones.
+
+``impersonate=`` (any backend) makes https requests pass for a browser of
+:data:`IMPERSONATE_TARGETS`.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, Optional, Protocol
+from typing import Any, Callable, Dict, List, Optional, Protocol
 
 from .exceptions import ConfigurationError
 from .models import NormalizedResponse, RequestConfig
@@ -39,6 +42,39 @@ BACKEND_ALIASES: Dict[str, str] = {
     "h2": "http2",
     "http/1.1": "http1",
 }
+
+
+#: The browsers ``impersonate=`` can pass for (besides ``"random"``, one
+#: of them picked per client): the engine sends the browser's TLS
+#: ClientHello (its JA3/JA4 fingerprint), its HTTP/2 settings where the
+#: engine can set them, and its User-Agent.
+IMPERSONATE_TARGETS: List[str] = [
+    "chrome131",
+    "chrome133a",
+    "chrome136",
+    "safari180",
+    "safari184",
+    "firefox133",
+    "firefox135",
+]
+
+#: The newest target of each browser, by its family name.
+IMPERSONATE_ALIASES: Dict[str, str] = {"chrome": "chrome136", "safari": "safari184", "firefox": "firefox135"}
+
+
+def resolve_impersonate(name: Any) -> str:
+    """A target of IMPERSONATE_TARGETS, "random" or an alias (any case),
+    as the engine takes it; else ConfigurationError listing the targets."""
+    if isinstance(name, str):
+        target = name.strip().lower()
+        target = IMPERSONATE_ALIASES.get(target, target)
+        if target in IMPERSONATE_TARGETS or target == "random":
+            return target
+    raise ConfigurationError(
+        f"Unknown impersonate target {name!r}. Known targets: {', '.join(IMPERSONATE_TARGETS)}, random "
+        f"(or {', '.join(IMPERSONATE_ALIASES)}: the newest of each)",
+        config_key="impersonate",
+    )
 
 
 def resolve_backend(name: Any) -> str:
