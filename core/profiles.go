@@ -58,21 +58,23 @@ var profiles = []*profile{
 	// codepoint 0x44cd.
 	{name: "chrome133a", hello: utls.HelloChrome_133, h2: chromeH2,
 		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"},
-	// utls HelloChrome_133, the newest Chrome in utls: Chrome 136 sends
-	// the same extensions, ciphers and groups.
+	// utls HelloChrome_133, the newest Chrome in utls: Chrome 136 is
+	// taken to send 133's ClientHello (no change to its ciphers,
+	// extensions or groups is known between them).
 	{name: "chrome136", hello: utls.HelloChrome_133, h2: chromeH2,
 		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/136.0.0.0 Safari/537.36"},
 	// utls HelloSafari_16_0, the newest Safari in utls: the same
 	// ClientHello as tls-client's Safari_IOS_18_0 capture.
 	{name: "safari180", hello: utls.HelloSafari_16_0, h2: safariH2,
 		userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15"},
-	// utls HelloSafari_16_0: Safari 18.4 and later no longer offer
-	// ecdsa_sha1 in signature_algorithms (tls-client's Safari_IOS_18_5),
-	// which this spec still does.
+	// utls HelloSafari_16_0: Safari 18.5 (tls-client's Safari_IOS_18_5
+	// capture) no longer offers ecdsa_sha1 in signature_algorithms, which
+	// this spec, like 18.0, still does; 18.4 lies between the captures.
 	{name: "safari184", hello: utls.HelloSafari_16_0, h2: safariH2,
 		userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.4 Safari/605.1.15"},
 	// utls HelloFirefox_120, the newest Firefox in utls: Firefox 133 also
 	// offers X25519MLKEM768 (group and key share) and compress_certificate
+	// (zlib, brotli, zstd), and its GREASE ECH offers three cipher suites
 	// (tls-client's Firefox_133), which this spec does not.
 	{name: "firefox133", hello: utls.HelloFirefox_120, h2: firefoxH2,
 		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"},
