@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/andybalholm/brotli v1.3.0
 	github.com/armon/go-socks5 v0.0.0-20160902184237-e75332964ef5
+	github.com/bogdanfinn/utls v1.7.4-barnius
 	github.com/elazarl/goproxy v1.9.3
 	github.com/goccy/go-json v0.12.0
 	github.com/klauspost/compress v1.20.5
@@ -14,4 +15,8 @@ require (
 	golang.org/x/time v0.16.0
 )
 
-require golang.org/x/text v0.43.0 // indirect
+require (
+	github.com/cloudflare/circl v1.5.0 // indirect
+	golang.org/x/crypto v0.58.0 // indirect
+	golang.org/x/text v0.43.0 // indirect
+)

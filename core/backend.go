@@ -86,6 +86,7 @@ type transportBackend struct {
 	roots *x509.CertPool // nil: the system's
 
 	sessions tls.ClientSessionCache // TLS sessions of the direct routes (sessionCache)
+	profile  *profile               // the browser an impersonating client passes for; nil: none
 
 	mu    sync.Mutex
 	pool  map[Route]http.RoundTripper
@@ -121,7 +122,7 @@ func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 	defer b.mu.Unlock()
 	rt, ok := b.pool[r]
 	if !ok {
-		rt = b.newTransport(r)
+		rt = b.transportFor(r)
 		b.pool[r] = rt
 	}
 	return rt

@@ -97,6 +97,10 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if boolOr(cfg.RandomUserAgent, true) {
 		c.agents = newUserAgents(cfg.UserAgents, os.Getenv)
 	}
+	if p := pickProfile(cfg.Impersonate); p != nil {
+		backend.profile = p
+		c.agents = &userAgents{list: []string{p.userAgent}} // the one that goes with its TLS
+	}
 	if cfg.RandomProxy || len(cfg.Proxies) > 0 || cfg.WebshareFile != "" {
 		addrs, err := LoadProxySources(cfg.Proxies, cfg.WebshareFile, cfg.RandomProxy, os.Getenv)
 		if err != nil {

@@ -107,6 +107,15 @@ type ClientConfig struct {
 	// UserAgents replaces the built-in list (and USER_AGENTS). nil means
 	// the environment variable, else the built-in list.
 	UserAgents []string `json:"user_agents"`
+	// Impersonate makes https requests pass for a browser: its TLS
+	// ClientHello (and so its JA3/JA4 fingerprint), its HTTP/2 settings
+	// as far as x/net/http2 sets them, and its User-Agent (unless the
+	// request or Headers set one; RandomUserAgent is then ignored). One
+	// of ImpersonateTargets: chrome131, chrome133a, chrome136, safari180,
+	// safari184, firefox133, firefox135, "random" for one of them
+	// picked per client, or "chrome", "safari" or "firefox" for the
+	// newest of each. "" means none: Go's own TLS.
+	Impersonate string `json:"impersonate"`
 	// RandomProxy rotates requests through the proxy pool: Proxies,
 	// WebshareFile and the FASTREQ_PROXIES environment variable. Proxies or
 	// WebshareFile given explicitly enable the pool on their own.
@@ -236,6 +245,9 @@ func (c *ClientConfig) normalize() error {
 		return configError("proxy_selection", "proxy_selection must be \"round_robin\" or \"random\", got %q", c.ProxySelection)
 	}
 	if _, err := lookupBackend(c.Backend); err != nil {
+		return err
+	}
+	if err := normalizeImpersonate(&c.Impersonate); err != nil {
 		return err
 	}
 	if err := validateHeaders("headers", c.Headers); err != nil {

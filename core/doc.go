@@ -1,7 +1,8 @@
 // Package core is the fastreq engine: a pure-Go client that runs thousands
 // of HTTP requests at once with retries, a shared token-bucket rate limit, a
 // shared concurrency gate, proxy rotation, a cookie session, User-Agent
-// rotation, HTTP/1.1 and HTTP/2 (h2 over TLS and h2c), streaming and
+// rotation, browser impersonation (a browser's TLS ClientHello and HTTP/2
+// settings), HTTP/1.1 and HTTP/2 (h2 over TLS and h2c), streaming and
 // downloads to files.
 //
 // A Client is safe for concurrent use. Create one with NewClient, submit

@@ -189,9 +189,17 @@ const volatile int64_t *fastreq_log_counter(void);
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, concurrency_per_host, rate_limit_per_host,
  * rate_limit_per_host_burst, connect_timeout, read_timeout, retry_non_idempotent,
- * circuit_breaker_threshold, circuit_breaker_cooldown, debug, verbose).
- * Absent fields keep their defaults; config may
+ * circuit_breaker_threshold, circuit_breaker_cooldown, impersonate, debug,
+ * verbose). Absent fields keep their defaults; config may
  * be NULL (len 0) for all defaults.
+ *
+ * impersonate ("chrome131", "chrome133a", "chrome136", "safari180",
+ * "safari184", "firefox133", "firefox135", "random" for one picked per
+ * client, or "chrome", "safari", "firefox" for the newest of each) makes
+ * https requests send that browser's TLS ClientHello, its HTTP/2
+ * settings where the engine can set them, and its User-Agent unless the
+ * request or headers set one; another name is FASTREQ_EINVAL with kind
+ * "configuration", field "impersonate" and the known names.
  *
  * Field safety, as defaults: connect_timeout (30 s per TCP connect and
  * TLS handshake) and read_timeout (300 s without a byte) bound a silent

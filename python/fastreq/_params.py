@@ -27,7 +27,6 @@ the ``Annotated`` metadata of the fields when the classes are made.
 
 import dataclasses
 import inspect
-import logging
 import os
 import sys
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, Iterator, List, Literal, Optional,
                     Protocol, Sequence, Tuple, TypeVar, Union, get_args, get_origin)
 
+from .backends import resolve_impersonate
 from .exceptions import ConfigurationError, ValidationError
 from .models import PathLike, RequestConfig, ReturnType
 
@@ -45,8 +45,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
     P = ParamSpec("P")
 R = TypeVar("R")
-
-log = logging.getLogger("fastreq")
 
 T_co = TypeVar("T_co", covariant=True)
 
@@ -148,6 +146,10 @@ def existing_file(name: str, v: Any) -> str:
     return path
 
 
+def impersonate_target(name: str, v: Any) -> str:
+    return resolve_impersonate(v)
+
+
 def one_selection(name: str, v: Any) -> str:
     sel = getattr(v, "value", v)
     if sel not in ("round_robin", "random"):
@@ -192,8 +194,8 @@ class ClientSettings:
     debug: bool = False
     verbose: bool = True
     return_none_on_failure: Annotated[bool, bool, PYTHON_ONLY] = False
-    #: Accepted for fastreq 3; only turns random_user_agent off.
-    impersonate: Annotated[Optional[str], PYTHON_ONLY] = None
+    #: None: FASTREQ_IMPERSONATE, if set. Turns random_user_agent off.
+    impersonate: Annotated[Optional[str], impersonate_target] = None
     max_redirects: Annotated[Optional[int], Count(1)] = None
     max_body_size: Annotated[Optional[int], Count(1)] = None
     backoff_multiplier: Annotated[Optional[float], Seconds()] = None
@@ -208,6 +210,8 @@ class ClientSettings:
     circuit_breaker_cooldown: Annotated[Optional[float], Seconds(positive=True)] = None
 
     def __post_init__(self) -> None:
+        if self.impersonate is None:
+            self.impersonate = os.environ.get("FASTREQ_IMPERSONATE") or None
         for name, check, _, default in _CLIENT_FIELDS:
             v = getattr(self, name)
             if check is bool:
@@ -215,9 +219,7 @@ class ClientSettings:
             elif check is not None and (v is not None or default is not None):
                 setattr(self, name, check(name, v))
         if self.impersonate is not None:
-            self.random_user_agent = False
-            log.warning("impersonate=%r is not supported by the fastreq engine; ignored "
-                        "(random_user_agent is off, as before)", self.impersonate)
+            self.random_user_agent = False  # the target's User-Agent goes with its TLS fingerprint
 
     def engine_config(self) -> Dict[str, Any]:
         """The engine's client config (without ``backend``), and what the

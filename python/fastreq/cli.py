@@ -130,7 +130,7 @@ def _pair(text: str) -> Tuple[str, str]:
 _CLIENT_HELP = """\
 client options apply to every request; the package's environment variables
 are honoured as in Python (FASTREQ_PROXIES with --random-proxy, USER_AGENTS,
-FASTREQ_LIBRARY, GOMAXPROCS, GOGC)"""
+FASTREQ_IMPERSONATE, FASTREQ_LIBRARY, GOMAXPROCS, GOGC)"""
 
 
 #: Client flags passed to FastRequests only when given (else the package's
@@ -148,6 +148,8 @@ _OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] =
     ("--jitter", float, "FRACTION", "retry delay jitter (default 0.1)"),
     ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
     ("--webshare-file", str, "FILE", "host:port:user:pass lines for the proxy pool"),
+    ("--impersonate", str, "TARGET", "pass for a browser on https (TLS ClientHello, HTTP/2 settings, User-Agent): "
+     "chrome131, chrome133a, chrome136, safari180, safari184, firefox133, firefox135, random"),
 )
 
 

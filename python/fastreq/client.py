@@ -104,9 +104,13 @@ class FastRequests(ClientSettings):
         verbose: Log INFO records (one summary line per call).
         return_none_on_failure: Failed requests give None instead of
             raising PartialFailureError.
-        impersonate: Accepted for fastreq 3 compatibility; TLS
-            impersonation is not available, so it only turns off
-            random_user_agent (as it did) and logs a warning.
+        impersonate: Pass for a browser on https: its TLS ClientHello
+            (JA3/JA4 fingerprint), HTTP/2 settings and User-Agent (unless
+            headers set one); one of
+            :data:`~fastreq.backends.IMPERSONATE_TARGETS`, "random" (one
+            picked per client) or "chrome", "safari", "firefox" (the
+            newest of each). None: the FASTREQ_IMPERSONATE environment
+            variable, else none. Turns random_user_agent off.
         max_redirects, max_body_size, backoff_multiplier, jitter,
         max_delay: (fastreq additions) redirect limit (default 20), most
             body bytes kept in memory per response (default 1 GiB), and the

@@ -18,6 +18,9 @@ The original names stay valid as aliases so old code runs unchanged:
 raises ConfigurationError listing the valid ones; :func:`get_available_backends`
 lists them all.
 
+``impersonate=`` (any backend) makes https requests pass for a browser of
+:data:`IMPERSONATE_TARGETS`.
+
 fastreq 3.x's ``fastreq.backends.base`` (``Backend``, ``RequestConfig``,
 ``NormalizedResponse``, ``TransportKey``) is importable too.
 """
@@ -54,6 +57,39 @@ def get_available_backends() -> List[str]:
     the transports are built into the engine, with no optional dependency.
     (In fastreq 3.x: the names whose client library was installed.)"""
     return list(BACKEND_ALIASES)
+
+
+#: The browsers ``impersonate=`` can pass for (besides ``"random"``, one
+#: of them picked per client): the engine sends the browser's TLS
+#: ClientHello (its JA3/JA4 fingerprint), its HTTP/2 settings where the
+#: engine can set them, and its User-Agent.
+IMPERSONATE_TARGETS: List[str] = [
+    "chrome131",
+    "chrome133a",
+    "chrome136",
+    "safari180",
+    "safari184",
+    "firefox133",
+    "firefox135",
+]
+
+#: The newest target of each browser, by its family name.
+IMPERSONATE_ALIASES: Dict[str, str] = {"chrome": "chrome136", "safari": "safari184", "firefox": "firefox135"}
+
+
+def resolve_impersonate(name: Any) -> str:
+    """A target of IMPERSONATE_TARGETS, "random" or an alias (any case),
+    as the engine takes it; else ConfigurationError listing the targets."""
+    if isinstance(name, str):
+        target = name.strip().lower()
+        target = IMPERSONATE_ALIASES.get(target, target)
+        if target in IMPERSONATE_TARGETS or target == "random":
+            return target
+    raise ConfigurationError(
+        f"Unknown impersonate target {name!r}. Known targets: {', '.join(IMPERSONATE_TARGETS)}, random "
+        f"(or {', '.join(IMPERSONATE_ALIASES)}: the newest of each)",
+        config_key="impersonate",
+    )
 
 
 def resolve_backend(name: Any) -> str:
