@@ -64,6 +64,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	backend.dns = newDNSCache(cfg.DNSCacheTTL, limit(cfg.ConnectTimeout), backend.dial)
 	c := &Client{
 		cfg:      cfg,
 		backend:  backend,

@@ -144,6 +144,7 @@ _OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] =
     ("--circuit-breaker-threshold", _nonneg_int, "N",
      "connection failures in a row that fail a host's queued requests fast (default 20; 0 = off)"),
     ("--circuit-breaker-cooldown", float, "SECONDS", "before an open breaker lets one probe through (default 30)"),
+    ("--dns-cache-ttl", _seconds, "SECONDS", "keep the addresses of a host name this long (default 60; 0 = off)"),
     ("--backoff-multiplier", float, "SECONDS", "retry delay = multiplier * 2**n (default 1.0)"),
     ("--jitter", float, "FRACTION", "retry delay jitter (default 0.1)"),
     ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
