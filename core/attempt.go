@@ -47,6 +47,9 @@ func (c *Client) run(b *Batch, t *task) {
 	restricted := !p.idempotent && !boolOr(p.retryNonIdempotent, c.cfg.RetryNonIdempotent)
 	last := t.attempt >= c.retry.MaxRetries
 	out := c.attempt(b, p, &t.res, last, restricted)
+	if c.cfg.AutoThrottle {
+		c.hosts.feedback(t, &out, time.Now()) // before the host slot goes back
+	}
 	holding = false
 	c.release(t)
 	t.attempt++

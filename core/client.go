@@ -70,7 +70,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		backend:  backend,
 		protocol: backend.protocol,
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateLimitBurst, cfg.Concurrency),
-		hosts:    newHostGates(cfg.ConcurrencyPerHost, cfg.RateLimitPerHost, cfg.RateLimitPerHostBurst),
+		hosts: newHostGates(cfg.ConcurrencyPerHost, cfg.RateLimitPerHost, cfg.RateLimitPerHostBurst,
+			cfg.AutoThrottle, cfg.Logger),
 		retry: RetryPolicy{
 			MaxRetries: cfg.MaxRetries,
 			Multiplier: seconds(cfg.BackoffMultiplier),

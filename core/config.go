@@ -107,6 +107,13 @@ type ClientConfig struct {
 	// are one lookup either way, and IP addresses are never looked up. 0
 	// means DefaultDNSCacheTTL; a negative value keeps nothing.
 	DNSCacheTTL float64 `json:"dns_cache_ttl"`
+	// AutoThrottle adapts each host's request rate to how it answers: a
+	// 429 or 503 answer, or an attempt that timed out, halves the host's
+	// rate (once per round of requests in flight), and each success raises
+	// it by a step, up to RateLimitPerHost when that is set (unlimited
+	// otherwise) and never below one request per second (or
+	// RateLimitPerHost, when lower). Changes are logged at info level.
+	AutoThrottle bool `json:"auto_throttle"`
 	// Cookies are initial session cookies sent with every request.
 	Cookies map[string]string `json:"cookies"`
 	// RandomUserAgent rotates a built-in list of browser User-Agent strings

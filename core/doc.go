@@ -17,5 +17,7 @@
 //
 // Every response carries the Timings of its last attempt (DNS, connect,
 // TLS, time to first byte, total, connection reused). A client looks host
-// names up through its own DNS cache (ClientConfig.DNSCacheTTL).
+// names up through its own DNS cache (ClientConfig.DNSCacheTTL) and, with
+// ClientConfig.AutoThrottle, lowers the rate of a host that answers 429 or
+// 503 or times out.
 package core

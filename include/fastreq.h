@@ -197,8 +197,8 @@ const volatile int64_t *fastreq_log_counter(void);
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, concurrency_per_host, rate_limit_per_host,
  * rate_limit_per_host_burst, connect_timeout, read_timeout, retry_non_idempotent,
- * circuit_breaker_threshold, circuit_breaker_cooldown, dns_cache_ttl, debug,
- * verbose).
+ * circuit_breaker_threshold, circuit_breaker_cooldown, dns_cache_ttl,
+ * auto_throttle, debug, verbose).
  * Absent fields keep their defaults; config may
  * be NULL (len 0) for all defaults.
  *
@@ -214,7 +214,10 @@ const volatile int64_t *fastreq_log_counter(void);
  * concurrency + 8 sockets, whatever the number of hosts. dns_cache_ttl
  * (60 s) is how long a client keeps the addresses of a host name ("no
  * such host" up to 5 s; concurrent lookups of a name are one); negative
- * keeps nothing. On a redirect to
+ * keeps nothing. auto_throttle (false) adapts each host's rate to its
+ * answers: a 429, a 503 or a timeout halves it, successes raise it step by
+ * step, between 1 request/s and rate_limit_per_host (when set); each
+ * slow-down is an info log record. On a redirect to
  * another origin (scheme, host, port) the caller's Authorization,
  * Proxy-Authorization and Cookie headers are dropped; no Referer is added.
  *

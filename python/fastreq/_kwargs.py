@@ -100,6 +100,7 @@ class _OneShotCommon(_Call, total=False):
     circuit_breaker_threshold: Optional[int]
     circuit_breaker_cooldown: Optional[float]
     dns_cache_ttl: Optional[float]
+    auto_throttle: bool
     backend: str
 
 

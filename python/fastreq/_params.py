@@ -207,6 +207,7 @@ class ClientSettings:
     #: > 0: the engine reads 0 as its default.
     circuit_breaker_cooldown: Annotated[Optional[float], Seconds(positive=True)] = None
     dns_cache_ttl: Annotated[Optional[float], Seconds(), NO_LIMIT_AT_ZERO] = None
+    auto_throttle: bool = False
 
     def __post_init__(self) -> None:
         for name, check, _, default in _CLIENT_FIELDS:

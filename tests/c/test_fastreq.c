@@ -323,6 +323,7 @@ static void test_client_new_errors(void)
         {"{\"backend\":\"carrier-pigeon\"}", "configuration", "backend"},
         {"{\"proxy_selection\":\"first\"}", "configuration", "proxy_selection"},
         {"{\"dns_cache_ttl\":\"60\"}", "validation", "dns_cache_ttl"},
+        {"{\"auto_throttle\":1}", "validation", "auto_throttle"},
         {"{\"proxies\":[\"ftp://nope\"]}", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1178,7 +1179,7 @@ static long long json_num(const char *json, const char *key)
 /* Every RESULT record's metadata has "timings": the first request of a
  * client opens a connection (connect_ns > 0, "reused":false), the next one
  * reuses it ("reused":true, connect_ns 0); ttfb_ns <= total_ns. A client
- * takes dns_cache_ttl. */
+ * takes dns_cache_ttl and auto_throttle. */
 static void test_timings(void)
 {
     uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":1,\"dns_cache_ttl\":30}");
@@ -1205,7 +1206,7 @@ static void test_timings(void)
         CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
     }
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
-    c = new_client(TEST_CLIENT ",\"dns_cache_ttl\":-1}"); /* negative: no cache */
+    c = new_client(TEST_CLIENT ",\"dns_cache_ttl\":-1,\"auto_throttle\":true}"); /* negative: no cache */
     CHECK(c != 0, "dns_cache_ttl -1 refused");
     if (c) CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
