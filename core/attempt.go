@@ -8,7 +8,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/http/httptrace"
 	"sync/atomic"
 	"time"
 )
@@ -48,6 +47,9 @@ func (c *Client) run(b *Batch, t *task) {
 	restricted := !p.idempotent && !boolOr(p.retryNonIdempotent, c.cfg.RetryNonIdempotent)
 	last := t.attempt >= c.retry.MaxRetries
 	out := c.attempt(b, p, &t.res, last, restricted)
+	if c.cfg.AutoThrottle {
+		c.hosts.feedback(t, &out, time.Now()) // before the host slot goes back
+	}
 	holding = false
 	c.release(t)
 	t.attempt++
@@ -113,11 +115,10 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		defer w.stop()
 		ctx = w.ctx
 	}
-	var sent *atomic.Bool // the request's headers went out; tracked only where it decides a retry
-	if restricted {
-		sent = new(atomic.Bool)
-		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteHeaders: func() { sent.Store(true) }})
-	}
+	// The trace notes the timings and, where it decides a retry, whether
+	// the request's headers went out.
+	trace, ctx := newAttemptTrace(ctx, restricted)
+	defer func() { res.Timings = trace.timings(time.Now()) }()
 
 	proxy, fromPool := p.proxy, false
 	if proxy == nil && c.proxies != nil {
@@ -166,7 +167,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		var op *net.OpError
 		out.err = e
 		out.connFailed = errors.As(err, &op) && op.Op == "dial"
-		out.unprocessed = sent != nil && !sent.Load()
+		out.unprocessed = restricted && !trace.sent.Load()
 		return out
 	}
 	if proxy != nil && resp.StatusCode == http.StatusProxyAuthRequired {

@@ -92,6 +92,8 @@ type transportBackend struct {
 	pool  map[Route]http.RoundTripper
 	dial  *net.Dialer
 	conns connSet // every connection dialled, so Close can close them all
+
+	dns *dnsCache // resolves names for dial and times it (dns.go); nil: dial alone
 }
 
 var _ Backend = (*transportBackend)(nil)
@@ -143,7 +145,7 @@ func (b *transportBackend) dialContext(ctx context.Context, network, addr string
 	if err := b.reserve(ctx); err != nil {
 		return nil, err
 	}
-	c, err := b.dial.DialContext(ctx, network, addr)
+	c, err := b.dialHost(ctx, network, addr)
 	if err != nil {
 		<-b.conns.budget
 		return nil, err

@@ -281,6 +281,9 @@ type task struct {
 	// hostToken: a token of its host's rate limit is reserved for its
 	// next dispatch (see hostGates).
 	hostToken bool
+	// round is its host's auto-throttle round when its rate token was
+	// taken (see hostThrottle).
+	round uint32
 }
 
 // retryHeap orders waiting retries by due time.

@@ -64,12 +64,14 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	backend.dns = newDNSCache(cfg.DNSCacheTTL, limit(cfg.ConnectTimeout), backend.dial)
 	c := &Client{
 		cfg:      cfg,
 		backend:  backend,
 		protocol: backend.protocol,
 		limiter:  newLimiter(cfg.RateLimit, cfg.RateLimitBurst, cfg.Concurrency),
-		hosts:    newHostGates(cfg.ConcurrencyPerHost, cfg.RateLimitPerHost, cfg.RateLimitPerHostBurst),
+		hosts: newHostGates(cfg.ConcurrencyPerHost, cfg.RateLimitPerHost, cfg.RateLimitPerHostBurst,
+			cfg.AutoThrottle, cfg.Logger),
 		retry: RetryPolicy{
 			MaxRetries: cfg.MaxRetries,
 			Multiplier: seconds(cfg.BackoffMultiplier),

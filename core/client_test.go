@@ -41,6 +41,7 @@ func TestDefaultClientConfigMatchesPythonAPI(t *testing.T) {
 		ReadTimeout:             300,
 		CircuitBreakerThreshold: 20,
 		CircuitBreakerCooldown:  30,
+		DNSCacheTTL:             60,
 		RandomUserAgent:         ptr(true),
 		RandomProxy:             false,
 		ProxySelection:          "round_robin",

@@ -21,6 +21,7 @@ const (
 	DefaultReadTimeout       = 300.0
 	DefaultBreakerThreshold  = 20
 	DefaultBreakerCooldown   = 30.0 // seconds
+	DefaultDNSCacheTTL       = 60.0 // seconds
 	// DefaultSpareConns is how many connections a client may hold beyond
 	// its concurrency (idle ones kept for reuse, dials racing a reuse).
 	DefaultSpareConns = 8
@@ -99,6 +100,20 @@ type ClientConfig struct {
 	// CircuitBreakerCooldown is seconds an open circuit waits before
 	// letting one probe through. 0 means DefaultBreakerCooldown.
 	CircuitBreakerCooldown float64 `json:"circuit_breaker_cooldown"`
+	// DNSCacheTTL is how long, in seconds, the client keeps the addresses
+	// a host name resolved to, so that new connections to a host do not
+	// look its name up again ("no such host" is kept for at most 5 s;
+	// other lookup failures are not kept). Concurrent lookups of one name
+	// are one lookup either way, and IP addresses are never looked up. 0
+	// means DefaultDNSCacheTTL; a negative value keeps nothing.
+	DNSCacheTTL float64 `json:"dns_cache_ttl"`
+	// AutoThrottle adapts each host's request rate to how it answers: a
+	// 429 or 503 answer, or an attempt that timed out, halves the host's
+	// rate (once per round of requests in flight), and each success raises
+	// it by a step, up to RateLimitPerHost when that is set (unlimited
+	// otherwise) and never below one request per second (or
+	// RateLimitPerHost, when lower). Changes are logged at info level.
+	AutoThrottle bool `json:"auto_throttle"`
 	// Cookies are initial session cookies sent with every request.
 	Cookies map[string]string `json:"cookies"`
 	// RandomUserAgent rotates a built-in list of browser User-Agent strings
@@ -178,6 +193,7 @@ func DefaultClientConfig() ClientConfig {
 		ReadTimeout:             DefaultReadTimeout,
 		CircuitBreakerThreshold: DefaultBreakerThreshold,
 		CircuitBreakerCooldown:  DefaultBreakerCooldown,
+		DNSCacheTTL:             DefaultDNSCacheTTL,
 		Verbose:                 Bool(true),
 	}
 }
@@ -195,6 +211,7 @@ func (c *ClientConfig) normalize() error {
 	orDefault(&c.ReadTimeout, DefaultReadTimeout)
 	orDefault(&c.CircuitBreakerThreshold, DefaultBreakerThreshold)
 	orDefault(&c.CircuitBreakerCooldown, DefaultBreakerCooldown)
+	orDefault(&c.DNSCacheTTL, DefaultDNSCacheTTL)
 	ints := []struct {
 		name string
 		v    int64
@@ -233,7 +250,7 @@ func (c *ClientConfig) normalize() error {
 	for _, f := range []struct {
 		name string
 		v    float64
-	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}} {
+	}{{"connect_timeout", c.ConnectTimeout}, {"read_timeout", c.ReadTimeout}, {"dns_cache_ttl", c.DNSCacheTTL}} {
 		if math.IsNaN(f.v) || math.IsInf(f.v, 0) {
 			return validationError(f.name, "%s must be a finite number, got %v", f.name, f.v)
 		}

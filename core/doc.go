@@ -15,4 +15,10 @@
 // retryable statuses 429, 500, 502, 503 and 504, when retries ran out).
 // Failures are *Error values with a Kind that callers (and the C and Python
 // layers) map to their own exception types.
+//
+// Every response carries the Timings of its last attempt (DNS, connect,
+// TLS, time to first byte, total, connection reused). A client looks host
+// names up through its own DNS cache (ClientConfig.DNSCacheTTL) and, with
+// ClientConfig.AutoThrottle, lowers the rate of a host that answers 429 or
+// 503 or times out.
 package core

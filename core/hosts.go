@@ -1,6 +1,7 @@
 package core
 
 import (
+	"log/slog"
 	"math"
 	"sync"
 	"time"
@@ -19,6 +20,8 @@ type hostGates struct {
 	limit int     // most in flight per host; 0: none
 	rate  float64 // per host per second; 0: none
 	burst int
+	auto  bool // auto-throttle (throttle.go) adapts each host's rate
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	hosts map[string]*hostGate
@@ -28,18 +31,23 @@ type hostGate struct {
 	inflight int
 	bucket   *rate.Limiter // nil: no per-host rate
 	parked   []*task       // waiting for a slot of this host, in order
+	throttle hostThrottle  // with auto-throttle
 }
 
-// newHostGates returns nil when no per-host limit is set: then no request
-// pays for them.
-func newHostGates(limit int, perSecond float64, burst int) *hostGates {
+// newHostGates returns nil when no per-host limit is set and auto is
+// off: then no request pays for them.
+func newHostGates(limit int, perSecond float64, burst int, auto bool, log *slog.Logger) *hostGates {
 	if math.IsInf(perSecond, 1) {
 		perSecond = 0
 	}
-	if limit <= 0 && perSecond <= 0 {
+	if limit <= 0 && perSecond <= 0 && !auto {
 		return nil
 	}
-	return &hostGates{limit: limit, rate: perSecond, burst: max(burst, 1), hosts: map[string]*hostGate{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &hostGates{limit: limit, rate: perSecond, burst: max(burst, 1), auto: auto, log: log,
+		hosts: map[string]*hostGate{}}
 }
 
 // admit decides whether t may go on to its client-wide token and slot now.
@@ -53,6 +61,9 @@ func (g *hostGates) admit(t *task, now time.Time) bool {
 		h.parked = append(h.parked, t)
 		return false
 	}
+	if !t.hostToken {
+		t.round = h.throttle.round // paced at the rate of this round
+	}
 	if h.bucket != nil && !t.hostToken {
 		if d := h.bucket.ReserveN(now, 1).DelayFrom(now); d > 0 {
 			t.hostToken = true // reserved: due at now+d
@@ -65,6 +76,9 @@ func (g *hostGates) admit(t *task, now time.Time) bool {
 	}
 	t.hostToken = false
 	h.inflight++
+	if g.auto {
+		h.throttle.sent(now)
+	}
 	return true
 }
 
@@ -80,8 +94,9 @@ func (g *hostGates) done(t *task) {
 		h.parked[0] = nil
 		h.parked = h.parked[1:]
 	}
-	if h.inflight == 0 && len(h.parked) == 0 && (h.bucket == nil || h.bucket.Tokens() >= float64(g.burst)) {
-		delete(g.hosts, t.host) // idle and full: forgetting it changes nothing
+	if h.inflight == 0 && len(h.parked) == 0 && h.throttle.rate == 0 &&
+		(h.bucket == nil || h.bucket.Tokens() >= float64(g.burst)) {
+		delete(g.hosts, t.host) // idle, full and not throttled: forgetting it changes nothing
 	}
 	g.mu.Unlock()
 	if next != nil {

@@ -50,6 +50,10 @@ type NormalizedResponse struct {
 	Elapsed time.Duration `json:"elapsed_ns"`
 	// Attempts is how many attempts were made.
 	Attempts int `json:"attempts"`
+	// Timings is where the last attempt's time went: DNS, connect, TLS,
+	// time to first byte, total, and whether its connection was reused.
+	// Zero when no attempt was made.
+	Timings Timings `json:"timings"`
 	// Error is set when the request failed.
 	Error *Error `json:"error,omitempty"`
 }

@@ -98,11 +98,19 @@ extern "C" {
  *   meta      for RESULT records: NUL-terminated JSON of the response
  *             metadata: {"index", "id", "status_code", "headers" (lower-case
  *             names), "url" (final), "http_version", "content_length",
- *             "path", "elapsed_ns", "attempts", "error": {"kind", "message",
- *             "field", "url", "proxy", "status", "retry_after", "attempts",
- *             "last_error"}}; NULL for CHUNK records, and for successful
- *             RESULT records of a batch submitted with
+ *             "path", "elapsed_ns", "attempts", "timings", "error": {"kind",
+ *             "message", "field", "url", "proxy", "status", "retry_after",
+ *             "attempts", "last_error"}}; NULL for CHUNK records, and for
+ *             successful RESULT records of a batch submitted with
  *             FASTREQ_SUBMIT_META_ON_FAILURE.
+ *             "timings" is where the last attempt's time went, integers in
+ *             nanoseconds: {"dns_ns" (name lookup; 0 for an IP address),
+ *             "connect_ns" (TCP connect), "tls_ns" (TLS handshake, and a
+ *             proxy's CONNECT), "ttfb_ns" (attempt start to the first
+ *             byte of the response), "total_ns" (the attempt, body
+ *             included), "reused" (the connection had carried a request
+ *             before; dns_ns, connect_ns and tls_ns are then 0)}; all 0
+ *             when no attempt was made.
  * Ownership: body and meta belong to the caller once drained; release them
  * with fastreq_records_release() (or each with fastreq_free()).
  */
@@ -189,8 +197,9 @@ const volatile int64_t *fastreq_log_counter(void);
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, concurrency_per_host, rate_limit_per_host,
  * rate_limit_per_host_burst, connect_timeout, read_timeout, retry_non_idempotent,
- * circuit_breaker_threshold, circuit_breaker_cooldown, impersonate, debug,
- * verbose). Absent fields keep their defaults; config may
+ * circuit_breaker_threshold, circuit_breaker_cooldown, impersonate, dns_cache_ttl,
+ * auto_throttle, debug, verbose).
+ * Absent fields keep their defaults; config may
  * be NULL (len 0) for all defaults.
  *
  * impersonate ("chrome131", "chrome133a", "chrome136", "safari180",
@@ -210,7 +219,13 @@ const volatile int64_t *fastreq_log_counter(void);
  * (20) connection failures in a row to one host fail its queued requests
  * fast with FASTREQ_ERR_CONNECT for circuit_breaker_cooldown (30 s)
  * before one probe; negative turns it off. A client holds at most
- * concurrency + 8 sockets, whatever the number of hosts. On a redirect to
+ * concurrency + 8 sockets, whatever the number of hosts. dns_cache_ttl
+ * (60 s) is how long a client keeps the addresses of a host name ("no
+ * such host" up to 5 s; concurrent lookups of a name are one); negative
+ * keeps nothing. auto_throttle (false) adapts each host's rate to its
+ * answers: a 429, a 503 or a timeout halves it, successes raise it step by
+ * step, between 1 request/s and rate_limit_per_host (when set); each
+ * slow-down is an info log record. On a redirect to
  * another origin (scheme, host, port) the caller's Authorization,
  * Proxy-Authorization and Cookie headers are dropped; no Referer is added.
  *

@@ -21,8 +21,10 @@ Additions: per-request specs (a list of dicts or RequestConfig),
 ``FastRequests.request_sync``/``close_sync`` and ``with`` use, results as
 they complete (``FastRequests.as_completed``/``as_completed_sync``,
 ``fastreq_as_completed``/``fastreq_as_completed_async``, yielding
-``Completion``), downloads straight to files (``save_to``), and
-``fastreq.engine`` (library path, memory controls, leak counters).
+``Completion``), where each response's time went
+(``NormalizedResponse.timings``, a ``Timings``), downloads straight to
+files (``save_to``), and ``fastreq.engine`` (library path, memory
+controls, leak counters).
 
 The engine (libfastreq) is loaded on first use, not at import. It holds a
 Go runtime, which does not survive ``fork()``: worker processes must be
@@ -52,7 +54,7 @@ from .exceptions import (
     RetryExhaustedError,
     ValidationError,
 )
-from .models import Completion, NormalizedResponse, RequestConfig, RequestOptions, ReturnType
+from .models import Completion, NormalizedResponse, RequestConfig, RequestOptions, ReturnType, Timings
 
 # Backwards-compatibility aliases (fastreq 2.x names).
 ParallelRequests = FastRequests
@@ -85,6 +87,7 @@ __all__ = [
     "ReturnType",
     "SyncCompletions",
     "TransportKey",
+    "Timings",
     "ValidationError",
     "__version__",
     "fastreq",

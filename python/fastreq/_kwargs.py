@@ -99,6 +99,8 @@ class _OneShotCommon(_Call, total=False):
     retry_non_idempotent: bool
     circuit_breaker_threshold: Optional[int]
     circuit_breaker_cooldown: Optional[float]
+    dns_cache_ttl: Optional[float]
+    auto_throttle: bool
     backend: str
 
 

@@ -158,7 +158,7 @@ def one_selection(name: str, v: Any) -> str:
 
 
 #: Marks a limit the engine reads as "the default" at 0: the Python API's
-#: 0 ("no limit", "off") goes to the engine as -1.
+#: 0 ("no limit", "off", "keep nothing") goes to the engine as -1.
 NO_LIMIT_AT_ZERO = "no limit at zero"
 #: Marks a setting the engine does not take.
 PYTHON_ONLY = "python only"
@@ -208,6 +208,8 @@ class ClientSettings:
     circuit_breaker_threshold: Annotated[Optional[int], Count(0), NO_LIMIT_AT_ZERO] = None
     #: > 0: the engine reads 0 as its default.
     circuit_breaker_cooldown: Annotated[Optional[float], Seconds(positive=True)] = None
+    dns_cache_ttl: Annotated[Optional[float], Seconds(), NO_LIMIT_AT_ZERO] = None
+    auto_throttle: bool = False
 
     def __post_init__(self) -> None:
         if self.impersonate is None:

@@ -28,7 +28,7 @@ from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, check_rc
 from .exceptions import FailureDetails, error_from_json, redact_url
-from .models import NormalizedResponse, decode_text
+from .models import NormalizedResponse, Timings, decode_text
 
 log = logging.getLogger("fastreq")
 
@@ -289,6 +289,7 @@ class BatchRun:
             elapsed=(meta.get("elapsed_ns") or 0) / 1e9,
             attempts=int(meta.get("attempts") or 1),
             path=meta.get("path") or None,
+            timings=Timings.from_json(meta.get("timings")),
         )
 
 

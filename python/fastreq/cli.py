@@ -144,6 +144,7 @@ _OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] =
     ("--circuit-breaker-threshold", _nonneg_int, "N",
      "connection failures in a row that fail a host's queued requests fast (default 20; 0 = off)"),
     ("--circuit-breaker-cooldown", float, "SECONDS", "before an open breaker lets one probe through (default 30)"),
+    ("--dns-cache-ttl", _seconds, "SECONDS", "keep the addresses of a host name this long (default 60; 0 = off)"),
     ("--backoff-multiplier", float, "SECONDS", "retry delay = multiplier * 2**n (default 1.0)"),
     ("--jitter", float, "FRACTION", "retry delay jitter (default 0.1)"),
     ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
@@ -182,6 +183,8 @@ def _add_client_args(p: argparse.ArgumentParser, *, concurrency: int = 20) -> No
                    help="do not check TLS certificates")
     g.add_argument("--retry-non-idempotent", action="store_true", default=False,
                    help="also retry POST, PATCH... after failures the server may have acted on")
+    g.add_argument("--auto-throttle", action="store_true", default=False,
+                   help="slow a host down when it answers 429 or 503 or times out, speed it up on success")
     for flag, typ, metavar, help_text in _OPTIONAL_CLIENT_FLAGS:
         g.add_argument(flag, type=typ, default=None, metavar=metavar, help=help_text)
     g.add_argument("--proxy", action="append", default=[], metavar="URL",
@@ -334,6 +337,7 @@ def client_kwargs(a: argparse.Namespace) -> Dict[str, Any]:
         "debug": a.debug,
         "verbose": a.verbose,
         "retry_non_idempotent": a.retry_non_idempotent,
+        "auto_throttle": a.auto_throttle,
     }
     if a.backend:
         kw["backend"] = a.backend

@@ -138,6 +138,17 @@ class FastRequests(ClientSettings):
         circuit_breaker_cooldown: (fastreq addition) seconds an open
             breaker waits before it lets one probe through; None = the
             engine's default (30 s).
+        dns_cache_ttl: (fastreq addition) seconds the client keeps the
+            addresses a host name resolved to, so that new connections do
+            not look it up again ("no such host" is kept up to 5 s);
+            concurrent lookups of one name are one lookup; None = the
+            engine's default (60 s), 0 = keep nothing.
+        auto_throttle: (fastreq addition) adapt each host's request rate
+            to its answers: a 429 or 503, or an attempt that timed out,
+            halves the host's rate (once per round of requests), each
+            success raises it a step, up to ``rate_limit_per_host`` when
+            set and never below one request per second; each slow-down is
+            logged at INFO on the "fastreq" logger.
 
     The engine client is created on first use, so constructing a
     FastRequests never starts the Go runtime. A closed client raises

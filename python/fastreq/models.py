@@ -1,5 +1,5 @@
 """Data classes of the public API: ReturnType, RequestConfig,
-RequestOptions, NormalizedResponse and Completion."""
+RequestOptions, NormalizedResponse, Timings and Completion."""
 
 from __future__ import annotations
 
@@ -103,6 +103,52 @@ def decode_text(content: bytes, content_type: Optional[str]) -> str:
     return content.decode("utf-8", "replace")
 
 
+@dataclass(frozen=True)
+class Timings:
+    """(fastreq addition) Where the time of a request's last attempt went,
+    in seconds: :attr:`NormalizedResponse.timings`.
+
+    ``dns``, ``connect`` and ``tls`` are those of the connections the
+    attempt opened (more than one only when it followed redirects), so all
+    three are 0 when it reused a connection.
+
+    Attributes:
+        dns: The host name lookup: 0 for an IP address, next to nothing for
+            an answer from the client's DNS cache (``dns_cache_ttl``).
+        connect: The TCP connect (to the proxy, through one).
+        tls: From the TCP connection to the connection being ready for
+            requests: the TLS handshake (through an HTTP proxy, its CONNECT
+            exchange too); 0 for http:// without TLS.
+        ttfb: Time to first byte: from the attempt's start to the first byte
+            of the response, connection setup included; 0 when none came.
+        total: The attempt from its start to its end, body included.
+        reused: Whether the response came over a connection that had carried
+            a request before (an idle one from the pool; for HTTP/2, one
+            shared with other requests).
+    """
+
+    __slots__ = ("dns", "connect", "tls", "ttfb", "total", "reused")
+
+    dns: float
+    connect: float
+    tls: float
+    ttfb: float
+    total: float
+    reused: bool
+
+    @classmethod
+    def from_json(cls, m: Any) -> "Optional[Timings]":
+        """The engine's ``timings`` metadata ({"dns_ns", "connect_ns",
+        "tls_ns", "ttfb_ns", "total_ns", "reused"}) in seconds; None when
+        m is not such an object."""
+        if not isinstance(m, dict):
+            return None
+        return cls(
+            (m.get("dns_ns") or 0) / 1e9, (m.get("connect_ns") or 0) / 1e9, (m.get("tls_ns") or 0) / 1e9,
+            (m.get("ttfb_ns") or 0) / 1e9, (m.get("total_ns") or 0) / 1e9, bool(m.get("reused")),
+        )
+
+
 @dataclass
 class NormalizedResponse:
     """A response: what ``return_type="response"`` gives.
@@ -122,6 +168,10 @@ class NormalizedResponse:
         elapsed: (fastreq addition) seconds from the first attempt to the end.
         attempts: (fastreq addition) how many attempts were made.
         path: (fastreq addition) the file written, for downloads.
+        timings: (fastreq addition) where the last attempt's time went
+            (DNS, connect, TLS, time to first byte, total, connection
+            reused), a :class:`Timings`; None for a response not made by
+            the engine.
     """
 
     status_code: int
@@ -135,6 +185,7 @@ class NormalizedResponse:
     elapsed: float = 0.0
     attempts: int = 1
     path: Optional[str] = None
+    timings: Optional[Timings] = None
 
     @classmethod
     def from_backend(cls, status_code: int, headers: Dict[str, str], content: bytes, url: str,

@@ -322,6 +322,8 @@ static void test_client_new_errors(void)
         {"{\"cookies\":{\"a\":\"x;y\"}}", "validation", "cookies"},
         {"{\"backend\":\"carrier-pigeon\"}", "configuration", "backend"},
         {"{\"proxy_selection\":\"first\"}", "configuration", "proxy_selection"},
+        {"{\"dns_cache_ttl\":\"60\"}", "validation", "dns_cache_ttl"},
+        {"{\"auto_throttle\":1}", "validation", "auto_throttle"},
         {"{\"proxies\":[\"ftp://nope\"]}", NULL, NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -1177,6 +1179,50 @@ static void test_batch_set_wake(void)
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
+/* The number after "key": in the JSON text, or -1 when it is not there. */
+static long long json_num(const char *json, const char *key)
+{
+    char pat[128];
+    snprintf(pat, sizeof pat, "\"%s\":", key);
+    const char *p = json ? strstr(json, pat) : NULL;
+    return p ? strtoll(p + strlen(pat), NULL, 10) : -1;
+}
+
+/* Every RESULT record's metadata has "timings": the first request of a
+ * client opens a connection (connect_ns > 0, "reused":false), the next one
+ * reuses it ("reused":true, connect_ns 0); ttfb_ns <= total_ns. A client
+ * takes dns_cache_ttl and auto_throttle. */
+static void test_timings(void)
+{
+    uint64_t c = new_client(TEST_CLIENT ",\"concurrency\":1,\"dns_cache_ttl\":30}");
+    REQUIRE(c, "no client");
+    for (int i = 0; i < 2; i++) {
+        uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/json\"", g_url);
+        if (!b) break;
+        recvec v = {0};
+        CHECK(collect(b, &v, 1, 30) == 1, "request %d: no result", i);
+        if (v.n == 1) {
+            const char *m = v.r[0].meta;
+            check_meta(&v.r[0]);
+            CHECK(m && strstr(m, "\"timings\":{\"dns_ns\":") != NULL, "request %d: meta %s", i,
+                  m ? m : "(null)");
+            long long connect = json_num(m, "connect_ns");
+            long long ttfb = json_num(m, "ttfb_ns"), total = json_num(m, "total_ns");
+            CHECK(0 < ttfb && ttfb <= total, "request %d: ttfb_ns %lld, total_ns %lld", i, ttfb, total);
+            if (i == 0)
+                CHECK(connect > 0 && strstr(m, "\"reused\":false") != NULL, "first request: meta %s", m);
+            else
+                CHECK(connect == 0 && strstr(m, "\"reused\":true") != NULL, "second request: meta %s", m);
+        }
+        recvec_free(&v);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    c = new_client(TEST_CLIENT ",\"dns_cache_ttl\":-1,\"auto_throttle\":true}"); /* negative: no cache */
+    CHECK(c != 0, "dns_cache_ttl -1 refused");
+    if (c) CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -1199,6 +1245,7 @@ static const struct {
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
+    {"timings", test_timings},
 };
 
 int main(int argc, char **argv)

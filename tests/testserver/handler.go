@@ -38,6 +38,8 @@ type handler struct {
 	// busy counts, per key, the /x/busy requests running and their most.
 	busyMu sync.Mutex
 	busy   map[string]*[2]int
+
+	limits rateLimits // of /x/ratelimit
 }
 
 func newHandler() *handler {

@@ -93,6 +93,7 @@ func (h *handler) registerMisbehaving() {
 	m.HandleFunc("/x/echo", h.echo)
 	m.HandleFunc("/x/slow-chunks", h.slowChunks)
 	m.HandleFunc("/x/proto", h.proto)
+	m.HandleFunc("/x/ratelimit", h.rateLimited)
 }
 
 // abortConn kills the connection without a response. On HTTP/1 it hijacks

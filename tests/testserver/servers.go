@@ -354,7 +354,8 @@ func (s *Servers) TLSClientConfig() *tls.Config {
 
 // Hits reports how many requests /x/status-then-ok, /x/flaky-reset and
 // /x/drop-after-read have seen for key (they share one counter per key;
-// /x/count?key=K reports it over HTTP).
+// /x/count?key=K reports it over HTTP), and how /x/ratelimit answered
+// ("ratelimit-ok:"+key, "ratelimit-429:"+key).
 func (s *Servers) Hits(key string) int { return s.handler.count(key) }
 
 // ProxyRequests counts requests the HTTP proxy accepted for forwarding:
