@@ -300,7 +300,9 @@ func TestWaitingRetriesHoldNoGoroutine(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	if n := runtime.NumGoroutine() - before; n > 16+20 {
+	// A goroutine per waiting retry would be 2,000; the slots' runners
+	// and whatever other tests left winding down are far fewer.
+	if n := runtime.NumGoroutine() - before; n > 200 {
 		t.Errorf("%d goroutines for 2000 waiting retries", n)
 	}
 	if n := slotsHeld(c); n != 0 {
