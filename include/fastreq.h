@@ -328,9 +328,10 @@ int32_t fastreq_batch_fd(uint64_t batch);
  * fastreq_batch_set_wake()), the batch has delivered all its records, or
  * timeout_ms passes (0 = just check; negative = no limit).
  * Wait in slices (e.g. 100 ms) to stay responsive to signals.
- * Returns: the number of records waiting (> 0), 0 on timeout, or
- * FASTREQ_EBADHANDLE. When the batch is done and drained it returns 0 at
- * once; use fastreq_batch_done() to tell.
+ * Returns: the number of records waiting (> 0), 0 on timeout,
+ * FASTREQ_EBADHANDLE, or the code of a batch that could not start (see
+ * fastreq_batch_submit without STRICT). When the batch is done and drained
+ * it returns 0 at once; use fastreq_batch_done() to tell.
  */
 int32_t fastreq_batch_wait(uint64_t batch, int32_t timeout_ms);
 
@@ -341,7 +342,8 @@ int32_t fastreq_batch_wait(uint64_t batch, int32_t timeout_ms);
  * wakeup: while ((n = fastreq_batch_next(b, recs, max, 100)) >= 0) {...}
  * until fastreq_batch_done() says so.
  * Returns: n (0 on timeout, or when the batch is done and drained) or a
- * negative code (FASTREQ_EINVAL when records is NULL or max <= 0).
+ * negative code (FASTREQ_EINVAL when records is NULL or max <= 0; the
+ * code of a batch that could not start, as fastreq_batch_wait).
  */
 int32_t fastreq_batch_next(uint64_t batch, fastreq_record_t *records,
                            int32_t max, int32_t timeout_ms);
@@ -364,8 +366,9 @@ int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records, int32_t max_
 
 /*
  * Moves up to max waiting records into records[0..n). Never blocks.
- * Returns: n (0 when none is waiting) or a negative code. The caller owns
- * the drained records' buffers (see fastreq_record_t).
+ * Returns: n (0 when none is waiting) or a negative code (as
+ * fastreq_batch_next). The caller owns the drained records' buffers (see
+ * fastreq_record_t).
  */
 int32_t fastreq_batch_drain(uint64_t batch, fastreq_record_t *records, int32_t max);
 
