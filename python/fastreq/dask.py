@@ -75,7 +75,7 @@ from .exceptions import ConfigurationError, FailureDetails, ForkedProcessError, 
 db: Any = _dask_bag
 distributed: Any = _distributed
 
-__all__ = ["fetch", "fetch_bag", "fetch_to", "FastreqWorkerPlugin", "worker_share", "DEFAULT_PARTITION_SIZE"]
+__all__ = ["fetch", "fetch_bag", "fetch_to", "connect", "FastreqWorkerPlugin", "worker_share", "DEFAULT_PARTITION_SIZE"]
 
 DEFAULT_PARTITION_SIZE = 10_000
 #: Limits given for the whole cluster and split between its workers.
@@ -321,7 +321,7 @@ def _write_part(items: Iterable[Any], index: int, offset: int, path: str, fmt: s
         for k, item in enumerate(items):
             i = offset + k
             try:
-                req, ident = _record_request(item, lines)
+                req, ident = _record_request(item)
             except _Skip:
                 continue
             except _BadItem as exc:
@@ -361,10 +361,10 @@ class _BadItem(Exception):
     pass
 
 
-def _record_request(item: Any, lines: bool) -> Tuple[Any, Any]:
+def _record_request(item: Any) -> Tuple[Any, Any]:
     """(request, id) of an input item, as ``fastreq fetch`` reads a line:
     a URL, or a spec (a dict, or a line starting with {) whose "id" is
-    echoed in its record."""
+    echoed in its record; a blank line or one starting with # is skipped."""
     from .cli import BadLine, parse_line
 
     if isinstance(item, (str, bytes)):
@@ -373,7 +373,7 @@ def _record_request(item: Any, lines: bool) -> Tuple[Any, Any]:
             raise _Skip
         if isinstance(line, str):
             line = line.encode("utf-8")
-        if lines and line.startswith(b"#"):
+        if line.startswith(b"#"):
             raise _Skip
         try:
             return parse_line(line)
@@ -437,6 +437,20 @@ def _split_options(options: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, A
     FastRequests(**client_kw)  # checks every client setting; starts nothing
     RequestSettings(**call_kw)
     return client_kw, call_kw
+
+
+@contextmanager
+def connect(address: str) -> Iterator[Any]:
+    """A :class:`distributed.Client` of the scheduler at address, closed at
+    the end; "local" starts a LocalCluster of worker processes (one thread
+    each, as many as cores) for the duration."""
+    if address == "local":
+        with distributed.LocalCluster(processes=True, threads_per_worker=1, dashboard_address=None) as cluster:
+            with distributed.Client(cluster) as client:
+                yield client
+    else:
+        with distributed.Client(address, timeout="30s") as client:
+            yield client
 
 
 def _plugin_name(client_kw: Dict[str, Any]) -> str:
