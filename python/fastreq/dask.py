@@ -301,7 +301,7 @@ def part_name(index: int, fmt: str) -> str:
 
 
 def _write_part(items: Iterable[Any], index: int, offset: int, path: str, fmt: str, body: str, headers: bool,
-                name: str, client_kw: Dict[str, Any], call_kw: Dict[str, Any], lines: bool) -> Dict[str, Any]:
+                name: str, client_kw: Dict[str, Any], call_kw: Dict[str, Any]) -> Dict[str, Any]:
     """Run one partition and write its records to path/part-<index>: first
     to a temporary file, renamed over the part file when complete, so a
     rerun of the partition replaces it. Returns the partition's counts."""
@@ -325,7 +325,7 @@ def _write_part(items: Iterable[Any], index: int, offset: int, path: str, fmt: s
             except _Skip:
                 continue
             except _BadItem as exc:
-                _bad(out, stats, i, str(exc))
+                _bad(out, stats, i, f"input {i}: {exc}")
                 continue
             indices.append(i)
             requests.append(req)
@@ -669,13 +669,12 @@ def fetch_to(urls: Any, path: Any, format: str = "jsonl", *, client: Any = None,
     name = _register(dc, client_kw)
     args = (out_dir, format, body, bool(headers), name, client_kw, call_kw)
     if _is_path(urls) or isinstance(urls, db.Bag):
-        lines = not isinstance(urls, db.Bag)
-        bag = _file_bag(urls, partition_size) if lines else urls
+        bag = urls if isinstance(urls, db.Bag) else _file_bag(urls, partition_size)
         counts = dc.compute(bag.map_partitions(_count_part)).result()
         offsets = list(itertools.accumulate([0] + list(counts)))[:-1]
         meta = db.from_sequence(list(enumerate(offsets)), partition_size=1)
         assert meta.npartitions == bag.npartitions, (meta.npartitions, bag.npartitions)
-        stats = dc.compute(db.map_partitions(_write_part_bag, bag, meta, *args, lines)).result()
+        stats = dc.compute(db.map_partitions(_write_part_bag, bag, meta, *args)).result()
     else:
         stats = list(_any_order(dc, urls, partition_size, args))
     summary = _summarize(stats, time.monotonic() - started)
@@ -694,7 +693,7 @@ def _any_order(dc: Any, urls: Iterable[Any], partition_size: int, args: Tuple[An
     try:
         offset = 0
         for i, chunk in enumerate(_chunks(urls, partition_size)):
-            pending.add(dc.submit(_write_part, chunk, i, offset, *args, False, key=f"fastreq-fetch-to-{job}-{i}",
+            pending.add(dc.submit(_write_part, chunk, i, offset, *args, key=f"fastreq-fetch-to-{job}-{i}",
                                   pure=False))
             offset += len(chunk)
             n += 1
@@ -703,7 +702,7 @@ def _any_order(dc: Any, urls: Iterable[Any], partition_size: int, args: Tuple[An
         for fut in pending:
             yield fut.result()
     finally:
-        rest = list(pending.futures) if hasattr(pending, "futures") else []
+        rest = list(pending.futures)
         if rest:
             dc.cancel(rest)
 
