@@ -260,6 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
     job.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                      help="progress on stderr (default: when stderr is a terminal)")
     job.add_argument("-q", "--quiet", action="store_true", help="no summary and no bad-line reports")
+    job.add_argument("--dask", default=None, metavar="ADDRESS",
+                     help="run the job on a Dask distributed cluster (its scheduler's address, or 'local' for a "
+                          "LocalCluster here): OUTPUT is then a directory of part files, one per chunk "
+                          "(needs fastreq[dask]; see python/README.md)")
     _add_request_args(f)
     _add_client_args(f)
 
@@ -1212,6 +1216,8 @@ def _human(n: float) -> str:
 
 def cmd_fetch(a: argparse.Namespace) -> int:
     _setup_logging(a)
+    if a.dask is not None:
+        return cmd_fetch_dask(a)
     fmt = a.format
     output = a.output
     if a.save_dir and output is None:
@@ -1286,6 +1292,51 @@ def cmd_fetch(a: argparse.Namespace) -> int:
         return code
     failed = stats.failed + stats.bad + stats.earlier_failed
     return EXIT_FAILED if failed else EXIT_OK
+
+
+def cmd_fetch_dask(a: argparse.Namespace) -> int:
+    """fetch --dask ADDRESS: the job on a Dask cluster (fastreq.dask.fetch_to).
+    Each worker writes its chunks (--chunk-size requests each) as part files
+    into the directory OUTPUT; the limits are for the whole cluster."""
+    if a.output in (None, "-"):
+        raise UsageError("--dask writes part files: give their directory with -o DIR")
+    for flag, bad in (("--resume", a.resume), ("--save-dir", a.save_dir)):
+        if bad:
+            raise UsageError(f"{flag} does not work with --dask")
+    if a.input != "-" and not os.path.isfile(a.input):
+        raise UsageError(f"no such input file: {a.input}")
+    if a.input == "-" and sys.stdin is None:
+        raise UsageError("no input: give INPUT or pipe the URLs into stdin")
+    fmt = a.format or ("parquet" if a.output.lower().endswith((".parquet", ".pq")) else "jsonl")
+    client_kw, request_kw = check_request_flags(a)
+    try:
+        from . import dask as fdask
+    except ImportError as exc:
+        raise UsageError(f"--dask needs dask and distributed: pip install 'fastreq[dask]' ({exc})") from None
+    if fmt == "parquet":
+        try:
+            import pyarrow  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
+        except ImportError:
+            raise UsageError("Parquet output needs pyarrow: pip install pyarrow") from None
+    with contextlib.ExitStack() as stack:
+        try:
+            client = stack.enter_context(fdask.connect(a.dask))
+        except OSError as exc:
+            raise UsageError(f"--dask {a.dask}: cannot reach the scheduler ({exc})") from None
+        urls: Any = a.input
+        if a.input == "-":
+            urls = (line.decode("utf-8", "replace") for line in sys.stdin.buffer)
+        summary = fdask.fetch_to(urls, a.output, fmt, client=client, partition_size=a.chunk_size,
+                                 body=a.body, headers=a.headers, **client_kw, **request_kw)
+    if not a.quiet:
+        stats = Stats()
+        stats.started = time.monotonic() - summary["elapsed"]
+        stats.done = summary["requests"] - summary["bad_input"]
+        stats.failed, stats.bad, stats.bytes = summary["failed"], summary["bad_input"], summary["bytes"]
+        stats.by_status, stats.by_kind = summary["by_status"], summary["by_kind"]
+        _summary(stats, None, a.output)
+        _err(f"{summary['parts']:,} part files in {summary['path']}")
+    return EXIT_FAILED if summary["failed"] or summary["bad_input"] else EXIT_OK
 
 
 def check_request_flags(a: argparse.Namespace) -> Tuple[Dict[str, Any], Dict[str, Any]]:

@@ -24,7 +24,7 @@ def run_example(name: str, *args: str) -> str:
 def test_every_example_is_tested():
     scripts = sorted(p.name for p in EXAMPLES.glob("*.py") if not p.name.startswith("_"))
     assert scripts == sorted(["sync_basic.py", "async_basic.py", "per_request_specs.py", "as_completed.py",
-                              "streaming.py", "download.py", "proxies_rate_limit.py"])
+                              "streaming.py", "download.py", "proxies_rate_limit.py", "dask_fetch.py"])
 
 
 def test_sync_basic(server):
