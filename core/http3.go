@@ -247,7 +247,7 @@ func (b *transportBackend) newH3Transport(r Route, handshake time.Duration) *h3T
 // errHTTP3Scheme: HTTP/3 needs TLS.
 func errHTTP3Scheme(u string) *Error {
 	return &Error{Kind: KindValidation, Field: "url", URL: redactURL(u),
-		Message: "the http3 backend needs an https URL (HTTP/3 runs over QUIC, always with TLS); use backend \"auto\" with http3 for http:// URLs"}
+		Message: "the http3 backend needs an https URL (HTTP/3 runs over QUIC, always with TLS); use backend \"auto\" for http:// URLs"}
 }
 
 func (t *h3Transport) RoundTrip(req *http.Request) (*http.Response, error) {
