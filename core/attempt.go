@@ -129,7 +129,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if p.verifySSL != nil {
 		route.VerifySSL = *p.verifySSL
 	}
-	if p.http2 != nil {
+	if p.http2 != nil && route.Protocol != ProtocolHTTP3 {
 		switch {
 		case !*p.http2:
 			route.Protocol = ProtocolHTTP1

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"golang.org/x/net/http2"
 )
 
@@ -21,7 +23,8 @@ import (
 // a route and reports what it supports. Every backend keeps one pooled
 // transport per distinct route, shared by all requests of a client.
 type Backend interface {
-	// Name is the canonical backend name ("auto", "http1" or "http2").
+	// Name is the canonical backend name ("auto", "http1", "http2" or
+	// "http3").
 	Name() string
 	// SupportsHTTP2 reports whether the backend may speak HTTP/2.
 	SupportsHTTP2() bool
@@ -37,7 +40,7 @@ type Route struct {
 	Proxy     string // proxy URL (with credentials), "" for none
 	VerifySSL bool
 	Protocol  Protocol
-	Plain     bool // http:// target (h2c for ProtocolHTTP2)
+	Plain     bool // http:// target (h2c for ProtocolHTTP2; refused by ProtocolHTTP3)
 }
 
 // Protocol is the wire protocol a route asks for.
@@ -47,6 +50,7 @@ const (
 	ProtocolAuto  Protocol = iota // HTTP/2 when the server offers it by ALPN, else HTTP/1.1
 	ProtocolHTTP1                 // HTTP/1.1 only
 	ProtocolHTTP2                 // HTTP/2 only: h2 over TLS, h2c with prior knowledge for http://
+	ProtocolHTTP3                 // HTTP/3 only, over QUIC: https, no proxy
 )
 
 // backendProtocols maps each backend name to its protocol. (The Python
@@ -55,6 +59,7 @@ var backendProtocols = map[string]Protocol{
 	"auto":  ProtocolAuto,
 	"http1": ProtocolHTTP1,
 	"http2": ProtocolHTTP2,
+	"http3": ProtocolHTTP3,
 }
 
 // BackendNames lists every accepted backend name.
@@ -94,6 +99,13 @@ type transportBackend struct {
 	conns connSet // every connection dialled, so Close can close them all
 
 	dns *dnsCache // resolves names for dial and times it (dns.go); nil: dial alone
+
+	// altSvc, when the client allows HTTP/3 with the auto protocol
+	// (ClientConfig.HTTP3), holds the origins that advertised h3 and the
+	// direct https routes upgrade to it (http3.go); nil: no upgrade.
+	altSvc *altSvcCache
+	quic   quicEndpoint // the UDP socket of every QUIC connection, opened on first use
+	log    *slog.Logger // never nil
 }
 
 var _ Backend = (*transportBackend)(nil)
@@ -113,11 +125,14 @@ func newBackend(name string, concurrency int, connect time.Duration, roots *x509
 		conns:    connSet{budget: make(chan struct{}, concurrency+DefaultSpareConns)},
 		pool:     make(map[Route]http.RoundTripper),
 		dial:     &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
+		log:      slog.New(slog.DiscardHandler),
 	}, nil
 }
 
-func (b *transportBackend) Name() string        { return b.name }
-func (b *transportBackend) SupportsHTTP2() bool { return b.protocol != ProtocolHTTP1 }
+func (b *transportBackend) Name() string { return b.name }
+func (b *transportBackend) SupportsHTTP2() bool {
+	return b.protocol != ProtocolHTTP1 && b.protocol != ProtocolHTTP3
+}
 
 func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 	b.mu.Lock()
@@ -137,6 +152,20 @@ func (b *transportBackend) RoundTripper(r Route) http.RoundTripper {
 func (b *transportBackend) Close() {
 	b.closeIdle()
 	b.conns.closeAll()
+	// HTTP/3 transports also end the handshakes still running (which no
+	// request's cancellation reaches), then the UDP socket goes.
+	b.mu.Lock()
+	rts := make([]http.RoundTripper, 0, len(b.pool))
+	for _, rt := range b.pool {
+		rts = append(rts, rt)
+	}
+	b.mu.Unlock()
+	for _, rt := range rts {
+		if c, ok := rt.(interface{ Close() error }); ok {
+			_ = c.Close()
+		}
+	}
+	b.quic.close()
 }
 
 // dialContext dials and tracks the connection, which holds a budget token
@@ -221,6 +250,21 @@ func (b *transportBackend) tlsConfig(r Route) *tls.Config {
 }
 
 func (b *transportBackend) newTransport(r Route) http.RoundTripper {
+	if r.Protocol == ProtocolHTTP3 {
+		return b.newH3Transport(r, b.connect)
+	}
+	if r.Protocol == ProtocolAuto && b.altSvc != nil && r.Proxy == "" && !r.Plain {
+		handshake := h3AutoHandshake
+		if b.connect > 0 {
+			handshake = min(handshake, b.connect)
+		}
+		return &altSvcTransport{tcp: b.newTCPTransport(r), h3: b.newH3Transport(r, handshake), alt: b.altSvc, b: b}
+	}
+	return b.newTCPTransport(r)
+}
+
+// newTCPTransport is the transport of a route over TCP.
+func (b *transportBackend) newTCPTransport(r Route) http.RoundTripper {
 	// HTTP/2 without a proxy goes through x/net/http2 directly: h2c with
 	// prior knowledge for http://, h2 over TLS (ALPN) for https://.
 	if r.Protocol == ProtocolHTTP2 && r.Proxy == "" {
@@ -315,6 +359,7 @@ type connSet struct {
 
 	mu     sync.Mutex
 	conns  map[*trackedConn]struct{}
+	quics  map[*quic.Conn]struct{} // QUIC connections (http3.go)
 	closed bool
 }
 
@@ -362,8 +407,15 @@ func (s *connSet) closeAll() {
 	for c := range s.conns {
 		conns = append(conns, c)
 	}
+	quics := make([]*quic.Conn, 0, len(s.quics))
+	for c := range s.quics {
+		quics = append(quics, c)
+	}
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.Close()
+	}
+	for _, c := range quics {
+		_ = c.CloseWithError(0, "")
 	}
 }

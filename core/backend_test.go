@@ -42,8 +42,8 @@ func TestBackendNames(t *testing.T) {
 			}
 		})
 	}
-	if names := BackendNames(); !slices.Equal(names, []string{"auto", "http1", "http2"}) {
-		t.Errorf("BackendNames() = %v, want auto, http1, http2", names)
+	if names := BackendNames(); !slices.Equal(names, []string{"auto", "http1", "http2", "http3"}) {
+		t.Errorf("BackendNames() = %v, want auto, http1, http2, http3", names)
 	}
 	// The original Python library's client names are the Python package's
 	// aliases, not the engine's.

@@ -110,6 +110,11 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 		}
 		i := len(b.preps)
 		p, err := prepare(i, cfg)
+		if err == nil {
+			if err = c.checkProtocol(p); err != nil {
+				p = nil
+			}
+		}
 		if err != nil {
 			fe := err.(*Error)
 			if opts.StrictValidation {

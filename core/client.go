@@ -65,6 +65,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, err
 	}
 	backend.dns = newDNSCache(cfg.DNSCacheTTL, limit(cfg.ConnectTimeout), backend.dial)
+	if cfg.Logger != nil {
+		backend.log = cfg.Logger
+	}
 	c := &Client{
 		cfg:      cfg,
 		backend:  backend,
@@ -85,6 +88,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.follow, c.noFollow = limitRedirects(cfg.MaxRedirects), stopAtRedirect
 	if c.protocol == ProtocolAuto && !boolOr(cfg.HTTP2, true) {
 		c.protocol = ProtocolHTTP1
+	}
+	if c.protocol == ProtocolAuto && cfg.HTTP3 && cfg.Impersonate == "" {
+		backend.altSvc = newAltSvcCache()
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -114,6 +120,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 			}
 		} else if cfg.RandomProxy {
 			c.log.Warn("random_proxy is set but the proxy pool is empty; requests go direct")
+		}
+		if c.proxies != nil && c.protocol == ProtocolHTTP3 {
+			return nil, configError("backend", "the http3 backend cannot use proxies (HTTP/3 runs over UDP, which HTTP and SOCKS5 proxies do not carry); use backend \"auto\" with http3")
 		}
 	}
 	threshold := cfg.CircuitBreakerThreshold

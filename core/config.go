@@ -34,8 +34,10 @@ const (
 // follows redirects and may use HTTP/2. The one zero value that differs
 // from the Python API is MaxRetries (0: no retries; Python's default is 3).
 type ClientConfig struct {
-	// Backend picks the transport: "auto", "http1", "http2" or an alias
-	// (see Backends). "" means "auto".
+	// Backend picks the transport: "auto", "http1", "http2", "http3" or
+	// an alias (see Backends). "" means "auto". "http3" sends every
+	// request over HTTP/3 (QUIC): https URLs only, no proxies, no
+	// impersonation.
 	Backend string `json:"backend"`
 	// Concurrency is the most requests in flight at once, shared by all
 	// batches of the client. 0 means DefaultConcurrency.
@@ -60,6 +62,16 @@ type ClientConfig struct {
 	// HTTP2 allows HTTP/2 where the server offers it (backend "auto").
 	// false means HTTP/1.1 only unless the backend is "http2". nil: true.
 	HTTP2 *bool `json:"http2"`
+	// HTTP3 lets the "auto" backend move an origin to HTTP/3 once it
+	// advertised h3 in an Alt-Svc header (h3=":port", remembered for its
+	// ma= max-age): later requests to it go over QUIC, and when the QUIC
+	// handshake fails (no answer within connect_timeout, at most 3 s: UDP
+	// blocked, nothing listening) the request goes over TCP at once and
+	// the origin stays on TCP for 5 minutes, doubling with each further
+	// failure up to 48 hours. Requests through a proxy, plain http://
+	// ones, those with HTTP2 false and an impersonating client's stay on
+	// TCP.
+	HTTP3 bool `json:"http3"`
 	// FollowRedirects follows 3xx responses up to MaxRedirects. false
 	// returns the 3xx response itself. nil: true.
 	FollowRedirects *bool `json:"follow_redirects"`
@@ -266,6 +278,14 @@ func (c *ClientConfig) normalize() error {
 	}
 	if err := normalizeImpersonate(&c.Impersonate); err != nil {
 		return err
+	}
+	if p, _ := lookupBackend(c.Backend); p == ProtocolHTTP3 {
+		if c.Impersonate != "" {
+			return configError("impersonate", "impersonate cannot be used with the http3 backend: the browser fingerprints are those of TLS over TCP and HTTP/2; use backend \"auto\"")
+		}
+		if len(c.Proxies) > 0 || c.WebshareFile != "" {
+			return configError("backend", "the http3 backend cannot use proxies (HTTP/3 runs over UDP, which HTTP and SOCKS5 proxies do not carry); use backend \"auto\" with http3")
+		}
 	}
 	if err := validateHeaders("headers", c.Headers); err != nil {
 		return err

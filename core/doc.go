@@ -2,8 +2,9 @@
 // of HTTP requests at once with retries, a shared token-bucket rate limit, a
 // shared concurrency gate, proxy rotation, a cookie session, User-Agent
 // rotation, browser impersonation (a browser's TLS ClientHello and HTTP/2
-// settings), HTTP/1.1 and HTTP/2 (h2 over TLS and h2c), streaming and
-// downloads to files.
+// settings), HTTP/1.1, HTTP/2 (h2 over TLS and h2c) and HTTP/3 over QUIC
+// (the "http3" backend, or ClientConfig.HTTP3 for upgrades by Alt-Svc with
+// a fallback to TCP), streaming and downloads to files.
 //
 // A Client is safe for concurrent use. Create one with NewClient, submit
 // requests with Do (one request) or Submit (a batch whose results arrive as

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/quic-go/quic-go"
 )
 
 // ErrorKind classifies a failure. The values are stable strings: they cross
@@ -130,6 +132,7 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 		redirErr  *redirectLimitError
 		proxyErr  *proxyConnectError
 		netErr    net.Error
+		quicErr   *quic.TransportError
 	)
 	switch {
 	case batchCtx.Err() != nil && !errors.Is(context.Cause(batchCtx), context.DeadlineExceeded):
@@ -156,6 +159,14 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 			e.Message = "timeout: connecting took longer than connect_timeout: " + redactText(unwrapURLError(err).Error(), rawURL, proxy)
 			return e
 		}
+	case errors.As(err, &quicErr) && quicErr.ErrorCode == alertNoApplicationProtocol:
+		// A QUIC server that does not speak h3.
+		e.Kind = KindTLS
+		e.Message = "tls: the server does not offer HTTP/3 (ALPN h3)"
+		return e
+	case errors.As(err, &quicErr) && quicErr.ErrorCode.IsCryptoError():
+		// The QUIC handshake's TLS failed (a certificate, an alert).
+		e.Kind = KindTLS
 	case strings.Contains(err.Error(), "unexpected ALPN protocol") || strings.Contains(err.Error(), "no application protocol"):
 		// x/net/http2 on a server that does not offer h2.
 		e.Kind = KindTLS

@@ -237,5 +237,5 @@ func ExampleBackendNames() {
 	names := core.BackendNames()
 	sort.Strings(names)
 	fmt.Println(names)
-	// Output: [auto http1 http2]
+	// Output: [auto http1 http2 http3]
 }

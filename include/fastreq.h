@@ -97,7 +97,8 @@ extern "C" {
  *             when body_len is 0. Not NUL-terminated.
  *   meta      for RESULT records: NUL-terminated JSON of the response
  *             metadata: {"index", "id", "status_code", "headers" (lower-case
- *             names), "url" (final), "http_version", "content_length",
+ *             names), "url" (final), "http_version" ("HTTP/1.1",
+ *             "HTTP/2.0" or "HTTP/3.0"), "content_length",
  *             "path", "elapsed_ns", "attempts", "timings", "error": {"kind",
  *             "message", "field", "url", "proxy", "status", "retry_after",
  *             "attempts", "last_error"}}; NULL for CHUNK records, and for
@@ -105,8 +106,9 @@ extern "C" {
  *             FASTREQ_SUBMIT_META_ON_FAILURE.
  *             "timings" is where the last attempt's time went, integers in
  *             nanoseconds: {"dns_ns" (name lookup; 0 for an IP address),
- *             "connect_ns" (TCP connect), "tls_ns" (TLS handshake, and a
- *             proxy's CONNECT), "ttfb_ns" (attempt start to the first
+ *             "connect_ns" (TCP connect; over HTTP/3 the whole QUIC
+ *             handshake, TLS included), "tls_ns" (TLS handshake, and a
+ *             proxy's CONNECT; 0 over HTTP/3), "ttfb_ns" (attempt start to the first
  *             byte of the response), "total_ns" (the attempt, body
  *             included), "reused" (the connection had carried a request
  *             before; dns_ns, connect_ns and tls_ns are then 0)}; all 0
@@ -192,7 +194,7 @@ const volatile int64_t *fastreq_log_counter(void);
 /*
  * Creates a client from a JSON object of client settings (the Python API's
  * names: backend, concurrency, max_retries, rate_limit, rate_limit_burst,
- * http2, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
+ * http2, http3, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
  * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
  * max_delay, concurrency_per_host, rate_limit_per_host,
@@ -209,6 +211,15 @@ const volatile int64_t *fastreq_log_counter(void);
  * settings where the engine can set them, and its User-Agent unless the
  * request or headers set one; another name is FASTREQ_EINVAL with kind
  * "configuration", field "impersonate" and the known names.
+ *
+ * HTTP/3: backend "http3" sends every request over HTTP/3 (QUIC, UDP):
+ * an http:// URL is a FASTREQ_ERR_VALIDATION result (field "url"), and
+ * proxies or impersonate with it are FASTREQ_EINVAL (kind
+ * "configuration"; a request's own proxy, a FASTREQ_ERR_CONFIGURATION
+ * result). http3 (false) lets backend "auto" move an https origin to
+ * HTTP/3 once it advertised h3 in Alt-Svc, falling back to TCP when the
+ * QUIC handshake fails (within connect_timeout, at most 3 s) and keeping
+ * that origin on TCP for 5 minutes, doubling per further failure.
  *
  * Field safety, as defaults: connect_timeout (30 s per TCP connect and
  * TLS handshake) and read_timeout (300 s without a byte) bound a silent

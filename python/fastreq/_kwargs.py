@@ -101,6 +101,7 @@ class _OneShotCommon(_Call, total=False):
     circuit_breaker_cooldown: Optional[float]
     dns_cache_ttl: Optional[float]
     auto_throttle: bool
+    http3: bool
     backend: str
 
 

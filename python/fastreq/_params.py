@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, Iterator, List, Literal, Optional,
                     Protocol, Sequence, Tuple, TypeVar, Union, get_args, get_origin)
 
-from .backends import resolve_impersonate
+from .backends import check_backend_settings, resolve_impersonate
 from .exceptions import ConfigurationError, ValidationError
 from .models import PathLike, RequestConfig, ReturnType
 
@@ -210,6 +210,9 @@ class ClientSettings:
     circuit_breaker_cooldown: Annotated[Optional[float], Seconds(positive=True)] = None
     dns_cache_ttl: Annotated[Optional[float], Seconds(), NO_LIMIT_AT_ZERO] = None
     auto_throttle: bool = False
+    #: With backend "auto": move an https origin to HTTP/3 once it
+    #: advertised it (Alt-Svc), back to TCP when QUIC fails.
+    http3: bool = False
 
     def __post_init__(self) -> None:
         if self.impersonate is None:
@@ -222,6 +225,10 @@ class ClientSettings:
                 setattr(self, name, check(name, v))
         if self.impersonate is not None:
             self.random_user_agent = False  # the target's User-Agent goes with its TLS fingerprint
+        # FastRequests sets backend_name before this runs; the parameter
+        # classes have a backend field.
+        backend = self.__dict__.get("backend_name", self.__dict__.get("backend"))
+        check_backend_settings(backend, self.impersonate, self.proxies, self.webshare_file)
 
     def engine_config(self) -> Dict[str, Any]:
         """The engine's client config (without ``backend``), and what the

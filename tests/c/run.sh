@@ -2,8 +2,9 @@
 # run.sh SERVER COMMAND [ARGS...]
 #
 # Starts the fastreq test server, waits for the JSON line it prints when
-# ready, exports its URLs as FASTREQ_TEST_URL (plain HTTP) and
-# FASTREQ_TEST_TLS_URL, runs COMMAND, and always stops the server: on
+# ready, exports its URLs as FASTREQ_TEST_URL (plain HTTP),
+# FASTREQ_TEST_TLS_URL and FASTREQ_TEST_H3_URL (HTTP/3, with a TCP twin
+# advertising it) and its CA as FASTREQ_TEST_CA_FILE, runs COMMAND, and always stops the server: on
 # success, on failure, on Ctrl-C, and (through -exit-on-stdin-close and a
 # fifo only this shell writes) even if this shell is killed outright.
 # Exits with COMMAND's status.
@@ -54,7 +55,9 @@ done
 field() { sed -n "s/.*\"$1\":\"\([^\"]*\)\".*/\1/p" "$tmp/info" | head -n 1; }
 FASTREQ_TEST_URL=$(field http_url)
 FASTREQ_TEST_TLS_URL=$(field tls_url)
-export FASTREQ_TEST_URL FASTREQ_TEST_TLS_URL
+FASTREQ_TEST_H3_URL=$(field h3_url)
+FASTREQ_TEST_CA_FILE=$(field ca_file)
+export FASTREQ_TEST_URL FASTREQ_TEST_TLS_URL FASTREQ_TEST_H3_URL FASTREQ_TEST_CA_FILE
 echo "run.sh: test server pid $pid at $FASTREQ_TEST_URL"
 
 status=0

@@ -10,7 +10,9 @@
  *
  * Tests (main's table): version, client_new_errors, cookies, bad_handles,
  * submit_errors, batch_1000_fd, cancel, timeout, wait_timeout,
- * close_inflight, streaming, output_path, buffer_bounds, wait_vs_free.
+ * close_inflight, streaming, output_path, buffer_bounds, wait_vs_free,
+ * batch_next_and_logs, batch_set_wake, timings, http3 (which also needs
+ * FASTREQ_TEST_H3_URL and FASTREQ_TEST_CA_FILE).
  *
  * Usage: test_fastreq [test-name ...]   (no names: every test)
  * Exit status: 0 when every test passed, 1 otherwise.
@@ -1223,6 +1225,59 @@ static void test_timings(void)
     if (c) CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
+/* HTTP/3: the http3 backend, and an auto client with "http3" that moves
+ * to HTTP/3 after the server's Alt-Svc; the metadata says which. */
+static void test_http3(void)
+{
+    const char *h3 = getenv("FASTREQ_TEST_H3_URL"), *ca = getenv("FASTREQ_TEST_CA_FILE");
+    REQUIRE(h3 && strncmp(h3, "https://", 8) == 0 && ca && *ca,
+            "FASTREQ_TEST_H3_URL and FASTREQ_TEST_CA_FILE must be set");
+    static const char *const configs[] = {"\"backend\":\"http3\"", "\"http3\":true"};
+    static const char *const want[2][2] = {{"HTTP/3.0", "HTTP/3.0"}, {"HTTP/2.0", "HTTP/3.0"}};
+    for (int k = 0; k < 2; k++) {
+        char cfg[1024];
+        snprintf(cfg, sizeof cfg, TEST_CLIENT ",%s,\"ca_file\":\"%s\"}", configs[k], ca);
+        uint64_t c = new_client(cfg);
+        REQUIRE(c, "no client for %s", cfg);
+        for (int i = 0; i < 2; i++) {
+            uint64_t b = submit_each(c, 1, "\"url\":\"%s/x/json\"", h3);
+            if (!b) break;
+            recvec v = {0};
+            CHECK(collect(b, &v, 1, 30) == 1, "%s, request %d: no result", configs[k], i);
+            if (v.n == 1) {
+                check_meta(&v.r[0]);
+                CHECK(v.r[0].status == 200 && v.r[0].error == FASTREQ_ERR_NONE, "%s, request %d: status %d error %d",
+                      configs[k], i, v.r[0].status, v.r[0].error);
+                CHECK(v.r[0].meta && json_has_str(v.r[0].meta, "http_version", want[k][i]),
+                      "%s, request %d: want %s, meta %s", configs[k], i, want[k][i],
+                      v.r[0].meta ? v.r[0].meta : "(null)");
+                CHECK(v.r[0].body_len == (int64_t)strlen(JSON_BODY), "body of %lld bytes",
+                      (long long)v.r[0].body_len);
+            }
+            recvec_free(&v);
+            CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+        }
+        CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    }
+
+    /* http:// with the http3 backend: a validation error naming the URL. */
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg, TEST_CLIENT ",\"backend\":\"http3\",\"ca_file\":\"%s\"}", ca);
+    uint64_t c = new_client(cfg);
+    REQUIRE(c, "no client");
+    uint64_t b = submit_each(c, 1, "\"url\":\"%s/get\"", g_url);
+    if (b) {
+        recvec v = {0};
+        CHECK(collect(b, &v, 1, 30) == 1, "no result");
+        if (v.n == 1)
+            CHECK(v.r[0].error == FASTREQ_ERR_VALIDATION && v.r[0].meta && strstr(v.r[0].meta, "https") != NULL,
+                  "http:// over http3: error %d meta %s", v.r[0].error, v.r[0].meta ? v.r[0].meta : "(null)");
+        recvec_free(&v);
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+}
+
 /* ---- main -------------------------------------------------------------- */
 
 static const struct {
@@ -1246,6 +1301,7 @@ static const struct {
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
     {"timings", test_timings},
+    {"http3", test_http3},
 };
 
 int main(int argc, char **argv)

@@ -100,7 +100,7 @@ def test_the_engine_takes_every_client_setting(server, tmp_path):
         debug=False, verbose=False, return_none_on_failure=True, impersonate=None, max_redirects=3,
         max_body_size=1 << 20, backoff_multiplier=0.01, jitter=0.0, max_delay=1.0, ca_file=server.ca_file,
         connect_timeout=0, read_timeout=0, retry_non_idempotent=True, circuit_breaker_threshold=0,
-        circuit_breaker_cooldown=1.0, dns_cache_ttl=0, auto_throttle=True)
+        circuit_breaker_cooldown=1.0, dns_cache_ttl=0, auto_throttle=True, http3=True)
     assert set(values) == set(declared(ClientSettings))
     with FastRequests("http1", **values) as c:
         assert c.request_sync(server.url("/x/json"))["id"] == 12345

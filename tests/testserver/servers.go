@@ -1,6 +1,7 @@
 // Package testserver runs the real local servers that every fastreq test
 // layer talks to: plain HTTP/1.1 + h2c (on two ports), TLS with and without
-// HTTP/2, an HTTP forward proxy and a SOCKS5 proxy, all on 127.0.0.1 and all
+// HTTP/2, HTTP/3 over QUIC (with a TCP TLS twin on its port advertising
+// it in Alt-Svc), an HTTP forward proxy and a SOCKS5 proxy, all on 127.0.0.1 and all
 // serving the same handler (go-httpbin at "/" plus misbehaving endpoints
 // under "/x/"); the same handler at every loopback address 127.X.Y.Z of one
 // port (many hosts); and hostile addresses: one that accepts and never
@@ -31,9 +32,13 @@ import (
 // Options configures New. Empty addresses mean "127.0.0.1:0" (a random
 // port).
 type Options struct {
-	HTTPAddr   string // HTTP/1.1 and h2c with prior knowledge
-	TLSAddr    string // TLS, ALPN h2 and http/1.1
-	TLSH1Addr  string // TLS, ALPN http/1.1 only
+	HTTPAddr  string // HTTP/1.1 and h2c with prior knowledge
+	TLSAddr   string // TLS, ALPN h2 and http/1.1
+	TLSH1Addr string // TLS, ALPN http/1.1 only
+	// H3Addr is HTTP/3 over QUIC (UDP) and, on the same port number,
+	// TLS over TCP (h2 and http/1.1) answering with Alt-Svc: h3=":PORT".
+	// Port 0 picks one that is free for both.
+	H3Addr     string
 	ProxyAddr  string // HTTP forward proxy (absolute URIs and CONNECT)
 	SOCKS5Addr string // SOCKS5 proxy
 
@@ -63,6 +68,10 @@ type Servers struct {
 	HTTPURL  string // http://127.0.0.1:port, HTTP/1.1 and h2c prior knowledge
 	TLSURL   string // https://127.0.0.1:port, h2 and http/1.1 by ALPN
 	TLSH1URL string // https://127.0.0.1:port, http/1.1 only
+	// H3URL is https://127.0.0.1:port served by HTTP/3 on UDP and by
+	// TLS (h2, http/1.1) on TCP, whose answers advertise the UDP side in
+	// Alt-Svc (see H3Conns, StopH3).
+	H3URL string
 
 	// ProxyURL is http://user:pass@127.0.0.1:port when proxy auth is on,
 	// else http://127.0.0.1:port. ProxyAddr is host:port alone, for
@@ -106,6 +115,7 @@ type Servers struct {
 	sockets []*rawSocket
 	proxy   *httpProxy
 	socks   *socksProxy
+	h3      *h3Server
 	tracker *connTracker
 	servers []*http.Server
 	serveWG sync.WaitGroup
@@ -121,6 +131,7 @@ type Info struct {
 	HTTPURL    string `json:"http_url"`
 	TLSURL     string `json:"tls_url"`
 	TLSH1URL   string `json:"tls_h1_url"`
+	H3URL      string `json:"h3_url"`
 	ProxyURL   string `json:"proxy_url"`
 	ProxyAddr  string `json:"proxy_addr"`
 	SOCKS5URL  string `json:"socks5_url"`
@@ -195,6 +206,10 @@ func New(opts Options) (s *Servers, err error) {
 	}
 	s.TLSH1URL = "https://" + ln.Addr().String()
 	s.serve(&http.Server{Handler: s.handler, Protocols: &h1tls, TLSConfig: tlsConf.Clone()}, ln, true)
+
+	if err := s.startH3(opts.H3Addr, tlsConf, listen); err != nil {
+		return s, err
+	}
 
 	ln, err = listen(opts.ProxyAddr)
 	if err != nil {
@@ -331,6 +346,7 @@ func (s *Servers) Info() Info {
 		HTTPURL:    s.HTTPURL,
 		TLSURL:     s.TLSURL,
 		TLSH1URL:   s.TLSH1URL,
+		H3URL:      s.H3URL,
 		ProxyURL:   s.ProxyURL,
 		ProxyAddr:  s.ProxyAddr,
 		SOCKS5URL:  s.SOCKS5URL,
@@ -383,6 +399,11 @@ func (s *Servers) Close() error {
 	s.closeOnce.Do(func() {
 		s.handler.shutdown()
 		var errs []error
+		if s.h3 != nil {
+			if err := s.StopH3(); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		for _, srv := range s.servers {
 			if err := srv.Close(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				errs = append(errs, err)

@@ -10,11 +10,18 @@ request in its Go engine, whose transports are:
     HTTP/1.1 only.
 ``"http2"``
     HTTP/2 only: h2 over TLS, h2c with prior knowledge for http:// URLs.
+``"http3"``
+    HTTP/3 only, over QUIC (UDP): https URLs only (an http:// URL is a
+    ValidationError), and neither proxies nor ``impersonate=`` (both a
+    ConfigurationError). ``http3=True`` with ``"auto"`` instead moves an
+    https origin to HTTP/3 once it advertised it (Alt-Svc), and falls back
+    to TCP when QUIC fails.
 
 The original names stay valid as aliases so old code runs unchanged:
 ``niquests``, ``httpx`` and ``curl_cffi`` (which could speak HTTP/2) mean
 ``"auto"``; ``aiohttp`` and ``requests`` (HTTP/1.1 only) mean ``"http1"``;
-``h2`` means ``"http2"`` and ``http/1.1`` means ``"http1"``. Any other name
+``h2`` means ``"http2"``, ``h3`` means ``"http3"`` and ``http/1.1`` means
+``"http1"``. Any other name
 raises ConfigurationError listing the valid ones; :func:`get_available_backends`
 lists them all.
 
@@ -39,21 +46,23 @@ BACKEND_ALIASES: Dict[str, str] = {
     "auto": "auto",
     "http1": "http1",
     "http2": "http2",
+    "http3": "http3",
     "niquests": "auto",
     "httpx": "auto",
     "curl_cffi": "auto",
     "aiohttp": "http1",
     "requests": "http1",
     "h2": "http2",
+    "h3": "http3",
     "http/1.1": "http1",
 }
 
 
 def get_available_backends() -> List[str]:
     """Every backend name a client accepts: the engine's transports
-    (``"auto"``, ``"http1"``, ``"http2"``), then the original names kept as
-    aliases (``"niquests"``, ``"httpx"``, ``"curl_cffi"``, ``"aiohttp"``,
-    ``"requests"``, ``"h2"``, ``"http/1.1"``). All are always available:
+    (``"auto"``, ``"http1"``, ``"http2"``, ``"http3"``), then the original
+    names kept as aliases (``"niquests"``, ``"httpx"``, ``"curl_cffi"``,
+    ``"aiohttp"``, ``"requests"``, ``"h2"``, ``"h3"``, ``"http/1.1"``). All are always available:
     the transports are built into the engine, with no optional dependency.
     (In fastreq 3.x: the names whose client library was installed.)"""
     return list(BACKEND_ALIASES)
@@ -103,6 +112,25 @@ def resolve_backend(name: Any) -> str:
         f"Unknown backend {name!r}. Valid backends: {', '.join(sorted(BACKEND_ALIASES))}",
         config_key="backend",
     )
+
+
+def check_backend_settings(backend: Any, impersonate: Optional[str], proxies: Optional[List[str]],
+                           webshare_file: Any) -> None:
+    """ConfigurationError for settings the backend cannot use: the http3
+    backend takes neither proxies (HTTP/3 runs over UDP, which HTTP and
+    SOCKS5 proxies do not carry) nor ``impersonate`` (the browser
+    fingerprints are those of TLS over TCP and HTTP/2). The engine
+    refuses them too; this says so when the client is made."""
+    if not isinstance(backend, str) or BACKEND_ALIASES.get(backend.lower()) != "http3":
+        return
+    if impersonate is not None:
+        raise ConfigurationError(
+            "impersonate cannot be used with the http3 backend: the browser fingerprints are those of TLS over "
+            "TCP and HTTP/2; use backend=\"auto\"", config_key="impersonate")
+    if proxies or webshare_file is not None:
+        raise ConfigurationError(
+            "the http3 backend cannot use proxies (HTTP/3 runs over UDP, which HTTP and SOCKS5 proxies do not "
+            "carry); use backend=\"auto\" with http3=True", config_key="backend")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@
 //
 //	{"http_url":"http://127.0.0.1:40001","tls_url":"https://127.0.0.1:40002",...,"pid":1234}
 //
-// with the fields of testserver.Info: http_url, tls_url, tls_h1_url,
+// with the fields of testserver.Info: http_url, tls_url, tls_h1_url, h3_url,
 // proxy_url, proxy_addr, socks5_url, socks5_addr, ca_file, http_alt_url,
 // many_hosts_url, many_hosts_port, silent_url, silent_read_url,
 // blackhole_url and closed_url.
@@ -45,6 +45,7 @@ func run() error {
 	flag.StringVar(&opts.HTTPAddr, "http", "127.0.0.1:0", "address of the HTTP/1.1 + h2c server")
 	flag.StringVar(&opts.TLSAddr, "tls", "127.0.0.1:0", "address of the TLS server offering h2 and http/1.1")
 	flag.StringVar(&opts.TLSH1Addr, "tls-h1", "127.0.0.1:0", "address of the TLS server offering http/1.1 only")
+	flag.StringVar(&opts.H3Addr, "h3", "127.0.0.1:0", "address of the HTTP/3 server (UDP) and its TLS twin (TCP, same port, advertising h3 in Alt-Svc)")
 	flag.StringVar(&opts.ProxyAddr, "proxy", "127.0.0.1:0", "address of the HTTP forward proxy")
 	flag.StringVar(&opts.SOCKS5Addr, "socks5", "127.0.0.1:0", "address of the SOCKS5 proxy")
 	flag.StringVar(&opts.HTTPAltAddr, "http-alt", "127.0.0.1:0", "address of the second HTTP/1.1 + h2c server")
