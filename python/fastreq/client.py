@@ -87,6 +87,9 @@ class FastRequests(ClientSettings):
         rate_limit: Requests per second (token bucket); None = unlimited.
         rate_limit_burst: Bucket size.
         http2: Use HTTP/2 where the server offers it.
+        http3: Move an https origin to HTTP/3 once it advertises it
+            (``Alt-Svc: h3``), back to TCP when QUIC fails; ``backend="http3"``
+            uses HTTP/3 only.
         follow_redirects: Follow redirects (per-call override possible).
         verify_ssl: Verify TLS certificates (per-call override possible).
         timeout: Seconds per attempt; None = no limit.
