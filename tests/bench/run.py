@@ -100,7 +100,7 @@ class Workload:
 
     @property
     def tls(self) -> bool:
-        return self.proto == "h2" or self.secure
+        return self.proto in ("h2", "h3") or self.secure
 
     @property
     def storm(self) -> bool:
@@ -117,6 +117,8 @@ def workloads(quick: bool) -> list[Workload]:
                  "/json", "h2c", 2_000 if q else 20_000, 64, "json"),
         Workload("W2-tls", "GETs of /json, concurrency 64, TLS + HTTP/2 (ALPN), parsed JSON kept",
                  "/json", "h2", 2_000 if q else 20_000, 64, "json"),
+        Workload("W2-h3", "GETs of /json, concurrency 64, HTTP/3 over QUIC (certificates unchecked), "
+                 "parsed JSON kept", "/json", "h3", 2_000 if q else 20_000, 64, "json", clients=H3_CLIENTS),
         Workload("W2-tls-hosts", f"GETs of /json over {200 if q else 2_000:,} HTTPS loopback hosts 127.0.X.Y, "
                  "concurrency 64, TLS + HTTP/1.1 (certificates unchecked), parsed JSON kept",
                  "/json", "h1", 2_000 if q else 20_000, 64, "json", hosts=200 if q else 2_000, secure=True,
@@ -175,6 +177,9 @@ class Client:
 # W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
 # fastest of the Python peers.
 MANY_CLIENTS = ("fastreq", "fastreq-nobreaker", "go-core", "aiohttp")
+# W2-h3: the clients that speak HTTP/3 to a server that does not advertise
+# it (the engine's backend "http3"); compare with their W2-tls (h2).
+H3_CLIENTS = ("fastreq", "fastreq_async", "go-core")
 # W10: the command line against the same job through the Python API.
 JSONL_CLIENTS = ("fastreq", "fastreq-fetch")
 # W2-tls-hosts: the same, with the bare net/http loop as the floor.
@@ -460,6 +465,8 @@ class Server:
             if w.tls:
                 return f"https://127.0.0.1:{self.info['tls_hosts_port']}{w.path}"
             return f"http://127.0.0.1:{self.info['hosts_port']}{w.path}"
+        if w.proto == "h3":
+            return self.info.get("h3_url", "https://127.0.0.1:1") + w.path  # port 1: no UDP port, every request fails
         return (self.info["tls_url"] if w.tls else self.info["http_url"]) + w.path
 
     def stats(self) -> Optional[dict[str, int]]:
@@ -782,9 +789,9 @@ def run_once(c: Client, w: Workload, index: int, server: Server, args: argparse.
     if seen is None:
         run.status, run.note = "failed", "the server's /stats did not answer (server down?)"
         return run
-    want = "h1" if w.proto == "h1" else "h2"
-    other = "h2" if want == "h1" else "h1"
-    if seen.get(other, 0) > 0 or seen.get(want, 0) < max(run.ok, 1) * (0 if c.kind == "wrk" else 1):
+    want = {"h1": "h1", "h3": "h3"}.get(w.proto, "h2")
+    others = sum(seen.get(p, 0) for p in ("h1", "h2", "h3") if p != want)
+    if others > 0 or seen.get(want, 0) < max(run.ok, 1) * (0 if c.kind == "wrk" else 1):
         run.status = "wrong-proto"
         run.note = f"asked for {w.proto}, the server saw {run.proto_seen or 'nothing'}"
     return run
@@ -1248,6 +1255,7 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
     names = list(dict.fromkeys(s.client.name for s in summaries))
     cell = {(s.workload.id, s.client.name): s for s in summaries}
     label = {"W1": "W1 20k GET /json, h1", "W2-h2c": "W2 same, h2c", "W2-tls": "W2 same, TLS h2",
+             "W2-h3": "W2 same, HTTP/3",
              "W2-tls-hosts": "W2-tls-hosts 20k /json over 2k HTTPS hosts (peak fds)", "W3": "W3 5k × 64 KiB", "W4": "W4 500 × 1 MiB", "W5": "W5 100k /json (peak RSS)",
              "W6": "W6 rate_limit=500/s", "W7": "W7 one at a time, p50",
              "W8": "W8 50k /json over 5k hosts (peak fds)", "W9": "W9 50k to a closed port, 2 retries (wall, RSS)",

@@ -12,7 +12,7 @@ JSON line (the last line of its stdout) in the format of goclient:
 Command line (the same for every client, and for goclient with one dash):
 
     --url URL --n N --concurrency C --mode json|bytes|rate|serial|storm|jsonl
-    [--rate R] [--proto h1|h2c|h2] [--hosts H] [--retries R]
+    [--rate R] [--proto h1|h2c|h2|h3] [--hosts H] [--retries R]
     [--circuit-breaker-threshold T]
 
 Modes: json = N GETs, each body parsed as JSON and kept in a list; bytes =
@@ -68,7 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--mode", choices=["json", "bytes", "rate", "serial", "storm", "jsonl"], default="json")
     p.add_argument("--rate", type=float, default=0.0)
-    p.add_argument("--proto", choices=["h1", "h2c", "h2"], default="h1")
+    p.add_argument("--proto", choices=["h1", "h2c", "h2", "h3"], default="h1")
     p.add_argument("--hosts", type=int, default=0)
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--circuit-breaker-threshold", type=int, default=None)

@@ -30,6 +30,8 @@ def options(args) -> dict:
         o["http2"] = False
     elif args.proto == "h2c":
         o["backend"] = "http2"  # h2c with prior knowledge
+    elif args.proto == "h3":
+        o["backend"] = "http3"  # HTTP/3 over QUIC
     else:
         o["http2"] = True  # h2 by ALPN
     return o

@@ -3,7 +3,7 @@
 // workload and prints one JSON line in the format of tests/bench/clients/
 // (see _common.py there):
 //
-//	goclient -url URL -n N -c CONCURRENCY -mode json|bytes|rate|serial|storm [-rate R] [-proto h1|h2c|h2]
+//	goclient -url URL -n N -c CONCURRENCY -mode json|bytes|rate|serial|storm [-rate R] [-proto h1|h2c|h2|h3]
 //	         [-hosts H] [-retries R]
 //
 // json: N GETs, every body parsed as JSON (encoding/json into any) and kept;
@@ -79,6 +79,8 @@ func main() {
 		settings["backend"] = "http2" // h2c with prior knowledge
 	case "h2":
 		settings["http2"] = true // h2 by ALPN
+	case "h3":
+		settings["backend"] = "http3" // HTTP/3 over QUIC
 	default:
 		fmt.Fprintf(os.Stderr, "goclient: unknown -proto %q\n", f.Proto)
 		os.Exit(2)

@@ -4,7 +4,7 @@
 //
 //	/json       a fixed JSON document of about 200 bytes
 //	/bytes/N    N bytes from a preallocated buffer (N <= -max-bytes)
-//	/stats      {"h1":..,"h2":..,"tls_full":..,"tls_resumed":..} requests
+//	/stats      {"h1":..,"h2":..,"h3":..,"tls_full":..,"tls_resumed":..} requests
 //	            served so far per protocol (/stats itself not counted), so
 //	            the harness can check that a client really spoke the
 //	            protocol it was asked to, and the TLS handshakes made so far,
@@ -58,6 +58,7 @@ import (
 	"time"
 
 	"github.com/fastreq/fastreq/tests/testserver"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // jsonBody is the /json document: 200 bytes, a realistic small API answer.
@@ -68,6 +69,7 @@ var jsonBody = []byte(`{"id":12345,"name":"fastreq-bench","active":true,"score":
 var (
 	served1 atomic.Int64 // requests served over HTTP/1.x
 	served2 atomic.Int64 // requests served over HTTP/2
+	served3 atomic.Int64 // requests served over HTTP/3
 
 	handshakesFull    atomic.Int64 // TLS handshakes that did not resume a session
 	handshakesResumed atomic.Int64 // TLS handshakes that resumed one
@@ -85,9 +87,12 @@ func countHandshake(cs tls.ConnectionState) error {
 }
 
 func count(r *http.Request) {
-	if r.ProtoMajor == 2 {
+	switch r.ProtoMajor {
+	case 3:
+		served3.Add(1)
+	case 2:
 		served2.Add(1)
-	} else {
+	default:
 		served1.Add(1)
 	}
 }
@@ -119,7 +124,7 @@ func handler(maxBytes int) http.Handler {
 	})
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(map[string]int64{"h1": served1.Load(), "h2": served2.Load(),
+		_ = json.NewEncoder(w).Encode(map[string]int64{"h1": served1.Load(), "h2": served2.Load(), "h3": served3.Load(),
 			"tls_full": handshakesFull.Load(), "tls_resumed": handshakesResumed.Load()})
 	})
 	return mux
@@ -220,7 +225,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	errc := make(chan error, 4)
+	errc := make(chan error, 5)
 	go func() { errc <- plain.Serve(pl) }()
 	go func() { errc <- secure.ServeTLS(tl, "", "") }()
 	info := map[string]any{
@@ -228,6 +233,14 @@ func run() error {
 		"tls_url":  "https://" + tl.Addr().String(),
 		"cert":     *certPath,
 		"pid":      os.Getpid(),
+	}
+	// HTTP/3 on the TLS port's number over UDP (W2-h3); without a free UDP
+	// port the workload's clients are told there is none.
+	h3 := &http3.Server{Handler: h, TLSConfig: http3.ConfigureTLSConfig(secure.TLSConfig)}
+	if udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: tl.Addr().(*net.TCPAddr).Port}); err == nil {
+		go func() { errc <- h3.Serve(udp) }()
+		info["h3_url"] = "https://" + tl.Addr().String()
+		defer h3.Close()
 	}
 	var hostServers []*http.Server
 	for _, hs := range []struct {
