@@ -154,13 +154,7 @@ func (b *transportBackend) Close() {
 	b.conns.closeAll()
 	// HTTP/3 transports also end the handshakes still running (which no
 	// request's cancellation reaches), then the UDP socket goes.
-	b.mu.Lock()
-	rts := make([]http.RoundTripper, 0, len(b.pool))
-	for _, rt := range b.pool {
-		rts = append(rts, rt)
-	}
-	b.mu.Unlock()
-	for _, rt := range rts {
+	for _, rt := range b.transports() {
 		if c, ok := rt.(interface{ Close() error }); ok {
 			_ = c.Close()
 		}
@@ -210,15 +204,20 @@ func (b *transportBackend) reserve(ctx context.Context) error {
 	}
 }
 
-// closeIdle closes the idle connections of every transport.
-func (b *transportBackend) closeIdle() {
+// transports is a snapshot of every route's transport.
+func (b *transportBackend) transports() []http.RoundTripper {
 	b.mu.Lock()
+	defer b.mu.Unlock()
 	rts := make([]http.RoundTripper, 0, len(b.pool))
 	for _, rt := range b.pool {
 		rts = append(rts, rt)
 	}
-	b.mu.Unlock()
-	for _, rt := range rts {
+	return rts
+}
+
+// closeIdle closes the idle connections of every transport.
+func (b *transportBackend) closeIdle() {
+	for _, rt := range b.transports() {
 		if c, ok := rt.(interface{ CloseIdleConnections() }); ok {
 			c.CloseIdleConnections()
 		}
