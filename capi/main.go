@@ -4,6 +4,12 @@
 // shared helpers of boundary.go. include/fastreq.h is the contract.
 package main
 
+/*
+#cgo CFLAGS: -I${SRCDIR}/../include -DFASTREQ_TYPES_ONLY
+#include "queue.h"
+*/
+import "C"
+
 import (
 	"io"
 	"log"
@@ -24,6 +30,9 @@ func init() {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
+	// The Go runtime raised the process's descriptor limit as it started;
+	// the host's limit is the host's (nofile.c).
+	C.fq_restore_nofile()
 }
 
 func main() {}

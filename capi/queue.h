@@ -83,4 +83,8 @@ FQ_INTERNAL void fq_expire(uint64_t handle);
 /* Batches alive (not yet freed by the host). */
 FQ_INTERNAL int64_t fq_live_batches(void);
 
+/* Puts back the soft RLIMIT_NOFILE the process had before the Go runtime
+ * raised it (nofile.c); returns 1 when it did. */
+FQ_INTERNAL int32_t fq_restore_nofile(void);
+
 #endif

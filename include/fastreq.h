@@ -30,6 +30,10 @@
  *     library per process, never unload it, and do not use it in a child
  *     created by fork() after the parent called into it (start the child
  *     with exec, or use posix_spawn).
+ *   - Process-wide settings stay the host's: the library installs no
+ *     signal handlers, writes nothing to stdout or stderr, and puts back
+ *     the soft RLIMIT_NOFILE the Go runtime raises as it starts (a client
+ *     needs at most concurrency + 8 sockets).
  */
 #ifndef FASTREQ_H
 #define FASTREQ_H

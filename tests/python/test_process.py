@@ -168,6 +168,21 @@ def test_library_is_loaded_from_fastreq_library(server):
     assert version.count(".") == 2 and abi == "2"
 
 
+def test_loading_the_engine_keeps_the_descriptor_limit():
+    # The Go runtime raises the soft RLIMIT_NOFILE as it starts; the
+    # library puts the host's back.
+    code = ("import resource, fastreq.engine as e\n"
+            "hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]\n"
+            "soft = 256 if hard == resource.RLIM_INFINITY or hard > 257 else hard - 1\n"
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))\n"
+            "e.version()\n"
+            "print(soft, *resource.getrlimit(resource.RLIMIT_NOFILE))")
+    out = run_python(code)
+    assert out.returncode == 0, out.stderr
+    soft, now_soft, now_hard = out.stdout.split()
+    assert now_soft == soft, out.stdout
+
+
 ONE_CPU_CHILD = r"""
 import asyncio, os, sys, fastreq
 url = sys.argv[1]

@@ -50,8 +50,9 @@ import urllib.parse
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Awaitable, Callable
 
-# The descriptor limit the process started with, before any library (the Go
-# runtime inside libfastreq raises the soft limit to the hard one, less 1, on load).
+# The descriptor limit the process started with, before any library (a Go
+# runtime raises the soft limit to the hard one, less 1, as it starts;
+# libfastreq puts the host's back).
 NOFILE_AT_START = resource.getrlimit(resource.RLIMIT_NOFILE)
 
 UNSUPPORTED = 3
