@@ -12,6 +12,7 @@ require (
 	github.com/mccutchen/go-httpbin/v2 v2.26.0
 	github.com/quic-go/quic-go v0.65.0
 	golang.org/x/net v0.62.0
+	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0
 	golang.org/x/time v0.16.0
 )

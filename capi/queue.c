@@ -302,10 +302,8 @@ int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
     }
     int last = result && engine_done(b);
     pthread_mutex_unlock(&b->mu);
-    if (last) {
-        res |= FQ_LAST;
-        unref(b); /* the engine's reference */
-    }
+    if (last)
+        unref(b); /* the engine's reference: b may be gone once this returns */
     return res;
 }
 
@@ -317,14 +315,6 @@ void fq_skipped(fq_batch *b, int64_t n)
     pthread_mutex_unlock(&b->mu);
     if (last)
         unref(b); /* the engine's reference */
-}
-
-int32_t fq_closed(fq_batch *b)
-{
-    pthread_mutex_lock(&b->mu);
-    int32_t closed = b->closed;
-    pthread_mutex_unlock(&b->mu);
-    return closed;
 }
 
 int32_t fq_freed(uint64_t handle)

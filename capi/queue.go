@@ -40,6 +40,11 @@ type batch struct {
 	total   atomic.Int64 // RESULT records the batch produces; -1 until known
 	ended   atomic.Bool  // every RESULT record was handled
 
+	// stopAsked is a cancel (stopCancel) or a free (stopAbandon) that came
+	// while the batch was starting (b nil); start applies it. Guarded by
+	// batches' lock, as b is.
+	stopAsked int
+
 	mu    sync.Mutex
 	timer *time.Timer // the delay of fastreq_batch_set_wake
 }
@@ -96,15 +101,13 @@ func handlePost(p C.fq_post) {
 			startBatch(p.batch, h)
 		}
 	case C.FQ_CANCEL:
-		if bt := lookupBatch(h); bt != nil && C.fq_freed(p.handle) == 0 {
-			bt.b.Cancel()
-		} else if bt != nil { // cancelled, then freed: nobody reads the cancelled results
-			bt.abandon()
+		how := stopCancel
+		if C.fq_freed(p.handle) != 0 { // cancelled, then freed: nobody reads the cancelled results
+			how = stopAbandon
 		}
+		stop(h, how)
 	case C.FQ_ABANDON:
-		if bt := lookupBatch(h); bt != nil {
-			bt.abandon()
-		}
+		stop(h, stopAbandon)
 	case C.FQ_ARM:
 		if bt := lookupBatch(h); bt != nil {
 			bt.arm(time.Duration(p.len) * time.Microsecond)
@@ -114,11 +117,33 @@ func handlePost(p C.fq_post) {
 	}
 }
 
-// abandon ends a batch the host freed: what has not started ends without
-// a result, what runs is skipped as it ends.
-func (bt *batch) abandon() {
-	bt.gone.Store(true)
-	bt.b.Abandon()
+const (
+	stopCancel  = 1
+	stopAbandon = 2 // freed: what has not started ends without a result, what runs is skipped as it ends
+)
+
+// stop cancels or abandons the batch of h now, or, while it is starting,
+// when it has started.
+func stop(h uint64, how int) {
+	batches.Lock()
+	bt := batches.m[h]
+	if bt != nil && bt.b == nil {
+		bt.stopAsked = max(bt.stopAsked, how)
+		bt = nil
+	}
+	batches.Unlock()
+	if bt != nil {
+		bt.stop(how)
+	}
+}
+
+func (bt *batch) stop(how int) {
+	if how == stopAbandon {
+		bt.gone.Store(true)
+		bt.b.Abandon()
+	} else {
+		bt.b.Cancel()
+	}
 }
 
 // startBatch decodes and starts a posted batch and gives the host its
@@ -174,9 +199,10 @@ func (bt *batch) start(s C.fq_submit) error {
 	} else {
 		bt.b = b
 	}
+	asked := bt.stopAsked
 	batches.Unlock()
-	if err == nil && s.flags&C.FASTREQ_SUBMIT_STRICT == 0 && C.fq_closed(bt.c) != 0 {
-		bt.abandon() // freed before it started: its ABANDON found no batch
+	if err == nil && asked != 0 {
+		bt.stop(asked)
 	}
 	return err
 }

@@ -69,13 +69,10 @@ FQ_INTERNAL void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t tota
 /* fq_push results: */
 #define FQ_DROPPED 1 /* the batch was freed: the caller releases the record */
 #define FQ_ARM_TIMER 2 /* a bunch began below a threshold with a delay: call fq_expire after it */
-#define FQ_LAST 4 /* the batch's last RESULT: b may be gone once fq_push returns */
 FQ_INTERNAL int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us);
 /* The engine skipped n RESULT records of a freed batch: they count as
- * pushed (b may be gone once it returns, as after FQ_LAST). */
+ * pushed (b may be gone once it returns, as after the last RESULT's fq_push). */
 FQ_INTERNAL void fq_skipped(fq_batch *b, int64_t n);
-/* Whether the host freed the batch. */
-FQ_INTERNAL int32_t fq_closed(fq_batch *b);
 /* Whether handle is no longer live (the host freed its batch). */
 FQ_INTERNAL int32_t fq_freed(uint64_t handle);
 /* A bunch's delay passed: wakes the batch's waiters if records wait. */

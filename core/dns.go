@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Bounds of the client's DNS cache (DefaultDNSCacheTTL is its TTL).
@@ -48,22 +50,16 @@ type dnsCache struct {
 	// dialOne connects to one address (an IP and a port).
 	dialOne func(ctx context.Context, network, addr string) (net.Conn, error)
 
+	lookups singleflight.Group // concurrent lookups of one name are one
+
 	mu      sync.Mutex
 	entries map[string]dnsEntry
-	pending map[string]*dnsLookup
 }
 
 type dnsEntry struct {
 	addrs   []netip.Addr
 	err     error // *net.DNSError, IsNotFound
 	expires time.Time
-}
-
-// dnsLookup is a lookup in progress, shared by everyone who asked.
-type dnsLookup struct {
-	done  chan struct{}
-	addrs []netip.Addr
-	err   error
 }
 
 // newDNSCache returns the resolver of a client's dialer: ttlSeconds 0
@@ -84,7 +80,6 @@ func newDNSCache(ttlSeconds float64, timeout time.Duration, dial *net.Dialer) *d
 		timeout:  timeout,
 		dialOne:  dial.DialContext,
 		entries:  map[string]dnsEntry{},
-		pending:  map[string]*dnsLookup{},
 	}
 }
 
@@ -150,16 +145,12 @@ func (d *dnsCache) lookup(ctx context.Context, host string) ([]netip.Addr, error
 		}
 		delete(d.entries, host)
 	}
-	l := d.pending[host]
-	if l == nil {
-		l = &dnsLookup{done: make(chan struct{})}
-		d.pending[host] = l
-		go d.resolve(host, l)
-	}
 	d.mu.Unlock()
+	ch := d.lookups.DoChan(host, func() (any, error) { return d.resolve(host) })
 	select {
-	case <-l.done:
-		return l.addrs, l.err
+	case r := <-ch:
+		addrs, _ := r.Val.([]netip.Addr)
+		return addrs, r.Err
 	case <-ctx.Done():
 		err := ctx.Err()
 		return nil, &net.DNSError{Err: err.Error(), Name: host, UnwrapErr: err,
@@ -167,39 +158,39 @@ func (d *dnsCache) lookup(ctx context.Context, host string) ([]netip.Addr, error
 	}
 }
 
-// resolve runs one lookup for everyone waiting on l, and keeps its answer.
-func (d *dnsCache) resolve(host string, l *dnsLookup) {
+// resolve runs one lookup for everyone waiting on it (it runs on after a
+// caller gives up), and keeps its answer.
+func (d *dnsCache) resolve(host string) ([]netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), dnsLookupTimeout)
 	r := d.resolver
 	if r == nil {
 		r = net.DefaultResolver
 	}
-	l.addrs, l.err = r.LookupNetIP(ctx, "ip", host)
+	addrs, err := r.LookupNetIP(ctx, "ip", host)
 	cancel()
-	for i, ip := range l.addrs {
-		l.addrs[i] = ip.Unmap()
+	for i, ip := range addrs {
+		addrs[i] = ip.Unmap()
 	}
-	if l.err == nil && len(l.addrs) == 0 {
-		l.err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+	if err == nil && len(addrs) == 0 {
+		err = &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
 	var ttl time.Duration
 	var dnsErr *net.DNSError
 	switch {
-	case l.err == nil:
+	case err == nil:
 		ttl = d.ttl
-	case errors.As(l.err, &dnsErr) && dnsErr.IsNotFound:
+	case errors.As(err, &dnsErr) && dnsErr.IsNotFound:
 		ttl = d.negTTL
 	}
-	d.mu.Lock()
-	delete(d.pending, host)
 	if ttl > 0 {
+		d.mu.Lock()
 		if len(d.entries) >= dnsMaxEntries {
 			d.evict()
 		}
-		d.entries[host] = dnsEntry{addrs: l.addrs, err: l.err, expires: time.Now().Add(ttl)}
+		d.entries[host] = dnsEntry{addrs: addrs, err: err, expires: time.Now().Add(ttl)}
+		d.mu.Unlock()
 	}
-	d.mu.Unlock()
-	close(l.done)
+	return addrs, err
 }
 
 // evict makes room for an entry: expired ones go, and when none had
