@@ -180,26 +180,31 @@ func (b *transportBackend) newImpersonatingTransport(r Route) http.RoundTripper 
 	}
 	t.h2 = newH2Transport(t.prof.h2)
 	t.h2.DialTLSContext = func(ctx context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
-		return t.dial(ctx, alpnH2, addr)
+		c, err := t.dial(ctx, alpnH2, addr)
+		if err != nil {
+			return nil, err
+		}
+		return newH2Wire(c, t.prof), nil
 	}
 	return t
 }
 
-// newH2Transport is an x/net/http2 transport with the profile's HTTP/2
-// settings. The receive windows (INITIAL_WINDOW_SIZE and the first
+// newH2Transport is an x/net/http2 transport that acts on the values
+// of the profile's SETTINGS (h2Wire sends the frame itself) and sends its
+// WINDOW_UPDATE. The receive windows (INITIAL_WINDOW_SIZE and the first
 // WINDOW_UPDATE) are set only through the net/http Transport an
 // x/net/http2 transport is configured for: one is made for that alone,
 // and the pool that ConfigureTransports installs (fed by that
 // Transport's connections) is replaced by the dialling default, so that
 // the transport dials through DialTLSContext itself.
-func newH2Transport(s h2Settings) *http2.Transport {
+func newH2Transport(s *h2Profile) *http2.Transport {
 	t1 := &http.Transport{
 		IdleConnTimeout:       90 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		DisableCompression:    true,
 		HTTP2: &http.HTTP2Config{
 			MaxReceiveBufferPerConnection: int(s.connWindowUpdate),
-			MaxReceiveBufferPerStream:     int(s.initialWindowSize),
+			MaxReceiveBufferPerStream:     int(s.setting(http2.SettingInitialWindowSize, 65535)),
 		},
 	}
 	t2, err := http2.ConfigureTransports(t1)
@@ -209,9 +214,10 @@ func newH2Transport(s h2Settings) *http2.Transport {
 	t2.ConnPool = nil
 	t2.DisableCompression = true
 	t2.ReadIdleTimeout = 30 * time.Second
-	t2.MaxDecoderHeaderTableSize = s.headerTableSize
-	t2.MaxReadFrameSize = s.maxFrameSize
-	t2.MaxHeaderListSize = s.maxHeaderListSize
+	t2.MaxDecoderHeaderTableSize = s.setting(http2.SettingHeaderTableSize, 4096)
+	t2.MaxEncoderHeaderTableSize = xnetHeaderTable
+	t2.MaxReadFrameSize = s.setting(http2.SettingMaxFrameSize, 16384)
+	t2.MaxHeaderListSize = s.setting(http2.SettingMaxHeaderListSize, 0)
 	return t2
 }
 

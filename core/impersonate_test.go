@@ -210,9 +210,11 @@ type helloServer struct {
 type helloReply struct {
 	UA    string `json:"ua"`
 	Proto string `json:"proto"`
+	Echo  string `json:"echo"` // the X-Echo header
+	Body  int    `json:"body"` // the request body's length
 }
 
-func startHelloServer(t *testing.T, h2 bool) *helloServer {
+func startHelloServer(t *testing.T, h2 bool, edit ...func(*http.Server)) *helloServer {
 	t.Helper()
 	cert, caFile := testCertificate(t)
 	s := &helloServer{CAFile: caFile}
@@ -243,9 +245,13 @@ func startHelloServer(t *testing.T, h2 bool) *helloServer {
 	s.srv = &http.Server{
 		TLSConfig: cfg,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			json.NewEncoder(w).Encode(helloReply{UA: r.UserAgent(), Proto: r.Proto})
+			n, _ := io.Copy(io.Discard, r.Body)
+			json.NewEncoder(w).Encode(helloReply{UA: r.UserAgent(), Proto: r.Proto, Echo: r.Header.Get("X-Echo"), Body: int(n)})
 		}),
 		ErrorLog: log.New(io.Discard, "", 0),
+	}
+	for _, e := range edit {
+		e(s.srv)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -361,8 +367,8 @@ func TestImpersonateClientHello(t *testing.T) {
 				t.Errorf("Impersonating() = %q", got)
 			}
 			r := getReply(t, c, s.URL, nil)
-			if r.Proto != "HTTP/2.0" || r.UA != p.userAgent {
-				t.Errorf("server saw %s with User-Agent %q; want HTTP/2.0 and %q", r.Proto, r.UA, p.userAgent)
+			if r.Proto != "HTTP/2.0" || r.UA != p.userAgent() {
+				t.Errorf("server saw %s with User-Agent %q; want HTTP/2.0 and %q", r.Proto, r.UA, p.userAgent())
 			}
 			hs := s.take()
 			if len(hs) != 1 {
@@ -392,7 +398,7 @@ func TestImpersonateHTTP1Server(t *testing.T) {
 		p := findProfile(name)
 		c := impersonatingClient(t, s, name, nil)
 		for i := 0; i < 2; i++ { // the second reuses the connection
-			if r := getReply(t, c, s.URL, nil); r.Proto != "HTTP/1.1" || r.UA != p.userAgent {
+			if r := getReply(t, c, s.URL, nil); r.Proto != "HTTP/1.1" || r.UA != p.userAgent() {
 				t.Errorf("%s: server saw %s, User-Agent %q", name, r.Proto, r.UA)
 			}
 		}
@@ -450,7 +456,7 @@ func TestImpersonateCallerUserAgent(t *testing.T) {
 		t.Errorf("request header: User-Agent %q", r.UA)
 	}
 	c = impersonatingClient(t, s, "safari184", func(cfg *ClientConfig) { cfg.UserAgents = []string{"rotated"} })
-	if r := getReply(t, c, s.URL, nil); r.UA != findProfile("safari184").userAgent {
+	if r := getReply(t, c, s.URL, nil); r.UA != findProfile("safari184").userAgent() {
 		t.Errorf("user_agents with impersonate: User-Agent %q; want the target's", r.UA)
 	}
 }
@@ -468,7 +474,7 @@ func TestImpersonateRandom(t *testing.T) {
 			t.Fatalf("random picked %q", name)
 		}
 		seen[name] = true
-		if r := getReply(t, c, s.URL, nil); r.UA != p.userAgent {
+		if r := getReply(t, c, s.URL, nil); r.UA != p.userAgent() {
 			t.Errorf("client %d (%s): User-Agent %q", i, name, r.UA)
 		}
 		hs := s.take()
@@ -500,7 +506,7 @@ func TestImpersonateThroughProxies(t *testing.T) {
 	} {
 		c := impersonatingClient(t, s, p.name, func(cfg *ClientConfig) { cfg.Proxies = []string{tc.proxy} })
 		before := tc.count()
-		if r := getReply(t, c, s.URL, nil); r.Proto != "HTTP/2.0" || r.UA != p.userAgent {
+		if r := getReply(t, c, s.URL, nil); r.Proto != "HTTP/2.0" || r.UA != p.userAgent() {
 			t.Errorf("%s proxy: server saw %s, User-Agent %q", tc.name, r.Proto, r.UA)
 		}
 		if n := tc.count() - before; n != 1 {
@@ -651,34 +657,51 @@ func TestTLSAddr(t *testing.T) {
 	}
 }
 
-// h2Frames is what an HTTP/2 server reads from a client before its first
-// request: the SETTINGS (in order), the connection's WINDOW_UPDATE, and
-// the request's header names (in order) and HEADERS priority.
+// h2Frames is what an HTTP/2 server reads from a client before a
+// request: the connection's SETTINGS (in order) and WINDOW_UPDATE, and
+// the request's header fields (in order) and HEADERS priority.
 type h2Frames struct {
 	settings     []http2.Setting
 	windowUpdate uint32
-	headers      []string
-	priority     bool
+	headers      []hpack.HeaderField
+	priority     http2.PriorityParam
 }
 
 // akamai is the frames in the form of Akamai's HTTP/2 fingerprint:
 // settings|window update|priority frames|pseudo-header order.
 func (f h2Frames) akamai() string {
-	var s, pseudo []string
+	var s []string
 	for _, st := range f.settings {
 		s = append(s, fmt.Sprintf("%d:%d", uint16(st.ID), st.Val))
 	}
+	return fmt.Sprintf("%s|%d|0|%s", strings.Join(s, ";"), f.windowUpdate, f.pseudo())
+}
+
+// pseudo is the order of the pseudo-header fields, as h2Profile.pseudo
+// writes it.
+func (f h2Frames) pseudo() string {
+	var p string
 	for _, h := range f.headers {
-		if strings.HasPrefix(h, ":") {
-			pseudo = append(pseudo, h[1:2])
+		if h.IsPseudo() {
+			p += h.Name[1:2]
 		}
 	}
-	return fmt.Sprintf("%s|%d|0|%s", strings.Join(s, ";"), f.windowUpdate, strings.Join(pseudo, ","))
+	return p
+}
+
+// names are the regular header fields' names, in order.
+func (f h2Frames) names() []string {
+	var n []string
+	for _, h := range f.headers {
+		if !h.IsPseudo() {
+			n = append(n, h.Name)
+		}
+	}
+	return n
 }
 
 // startH2Recorder is a TLS server speaking just enough HTTP/2 to answer
-// one request per connection with an empty 200, recording each
-// connection's frames.
+// each request with an empty 200, recording the frames of each request.
 func startH2Recorder(t *testing.T) (url, caFile string, frames <-chan h2Frames) {
 	t.Helper()
 	cert, caFile := testCertificate(t)
@@ -687,7 +710,7 @@ func startH2Recorder(t *testing.T) (url, caFile string, frames <-chan h2Frames) 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
-	out := make(chan h2Frames, 16)
+	out := make(chan h2Frames, 64)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -720,15 +743,14 @@ func startH2Recorder(t *testing.T) (url, caFile string, frames <-chan h2Frames) 
 							got.windowUpdate = f.Increment
 						}
 					case *http2.MetaHeadersFrame:
-						for _, h := range f.Fields {
-							got.headers = append(got.headers, h.Name)
-						}
-						got.priority = f.HasPriority()
+						req := got
+						req.headers = f.Fields
+						req.priority = f.Priority
 						var block bytes.Buffer
 						hpack.NewEncoder(&block).WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
 						fr.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: block.Bytes(),
 							EndHeaders: true, EndStream: true})
-						out <- got
+						out <- req
 					}
 				}
 			}()
@@ -737,30 +759,89 @@ func startH2Recorder(t *testing.T) (url, caFile string, frames <-chan h2Frames) 
 	return "https://localhost:" + fmt.Sprint(ln.Addr().(*net.TCPAddr).Port), caFile, out
 }
 
-// The HTTP/2 frames before the first request carry each profile's
-// SETTINGS values and connection window, as far as x/net/http2 sends
-// them (its order, and MAX_FRAME_SIZE and MAX_HEADER_LIST_SIZE always).
-func TestImpersonateHTTP2Settings(t *testing.T) {
+// The HTTP/2 frames a server reads before each request are the
+// browser's: its SETTINGS in its order, its connection window, its
+// pseudo-header order, its headers in its order and its HEADERS
+// priority; and they differ from Go's own.
+func TestImpersonateHTTP2Frames(t *testing.T) {
 	url, caFile, frames := startH2Recorder(t)
-	for _, p := range profiles {
+	get := func(target string, headers map[string]string) h2Frames {
+		t.Helper()
 		c := newTestClient(t, func(cfg *ClientConfig) {
-			cfg.Impersonate, cfg.VerifySSL, cfg.CAFile = p.name, nil, caFile
+			cfg.Impersonate, cfg.VerifySSL, cfg.CAFile = target, nil, caFile
 		})
-		if res := doReq(t, c, RequestConfig{URL: url}); res.Error != nil || res.HTTPVersion != "HTTP/2.0" {
-			t.Fatalf("%s: %v %s", p.name, res.Error, res.HTTPVersion)
+		for range 2 { // the second request on the same connection
+			if res := doReq(t, c, RequestConfig{URL: url, Headers: headers}); res.Error != nil || res.HTTPVersion != "HTTP/2.0" {
+				t.Fatalf("%s: %v %s", target, res.Error, res.HTTPVersion)
+			}
 		}
-		f := <-frames
-		want := []http2.Setting{{ID: http2.SettingEnablePush}, {ID: http2.SettingInitialWindowSize, Val: p.h2.initialWindowSize},
-			{ID: http2.SettingMaxFrameSize, Val: p.h2.maxFrameSize}, {ID: http2.SettingMaxHeaderListSize, Val: p.h2.maxHeaderListSize}}
-		if p.h2.maxHeaderListSize == 0 {
-			want[3].Val = 10 << 20
+		first, second := <-frames, <-frames
+		// (Go's own order of headers is a map's, so it varies.)
+		if target != "" && (!slices.Equal(first.names(), second.names()) || first.pseudo() != second.pseudo()) {
+			t.Errorf("%s: the second request's headers %v differ from the first's %v", target, second.headers, first.headers)
 		}
-		if p.h2.headerTableSize != 0 {
-			want = append(want, http2.Setting{ID: http2.SettingHeaderTableSize, Val: p.h2.headerTableSize})
+		return first
+	}
+	goFrames := get("", nil)
+	for _, p := range profiles {
+		f := get(p.name, nil)
+		var want []string
+		for _, h := range p.headers {
+			want = append(want, h[0])
 		}
-		if !slices.Equal(f.settings, want) || f.windowUpdate != p.h2.connWindowUpdate {
-			t.Errorf("%s: SETTINGS %v, WINDOW_UPDATE %d; want %v, %d", p.name, f.settings, f.windowUpdate, want, p.h2.connWindowUpdate)
+		switch {
+		case !slices.Equal(f.settings, p.h2.settings) || f.windowUpdate != p.h2.connWindowUpdate:
+			t.Errorf("%s: SETTINGS %v, WINDOW_UPDATE %d; want %v, %d", p.name, f.settings, f.windowUpdate, p.h2.settings, p.h2.connWindowUpdate)
+		case f.pseudo() != p.h2.pseudo:
+			t.Errorf("%s: pseudo-header order %s, want %s", p.name, f.pseudo(), p.h2.pseudo)
+		case f.priority != p.h2.priority:
+			t.Errorf("%s: HEADERS priority %+v, want %+v", p.name, f.priority, p.h2.priority)
+		case !slices.Equal(f.names(), want):
+			t.Errorf("%s: headers %v, want %v", p.name, f.names(), want)
+		case f.akamai() == goFrames.akamai():
+			t.Errorf("%s: fingerprint %s is Go's", p.name, f.akamai())
 		}
-		t.Logf("%-10s %s priority=%v headers=%v", p.name, f.akamai(), f.priority, f.headers)
+		// The caller's headers win and keep the browser's place; others follow.
+		f = get(p.name, map[string]string{"Accept": "application/json", "X-Custom": "1"})
+		if i := slices.Index(f.names(), "accept"); i < 0 || f.headers[i+4].Value != "application/json" ||
+			f.names()[len(f.names())-1] != "x-custom" {
+			t.Errorf("%s: with caller headers: %v", p.name, f.headers)
+		}
+		t.Logf("%-10s %s priority=%+v headers=%v", p.name, f.akamai(), f.priority, f.names())
+	}
+}
+
+// The rewritten header blocks stay valid HPACK through many requests on
+// one connection, blocks longer than a frame, bodies, and a server that
+// shrinks the header table.
+func TestImpersonateHTTP2Rewrite(t *testing.T) {
+	for _, table := range []uint32{0, 4096, 256} {
+		s := startHelloServer(t, true, func(srv *http.Server) {
+			if table != 0 {
+				srv.HTTP2 = &http.HTTP2Config{MaxDecoderHeaderTableSize: int(table)}
+			}
+		})
+		for _, target := range []string{"chrome136", "firefox135", "safari184"} {
+			c := impersonatingClient(t, s, target, nil)
+			for i := range 200 {
+				echo := fmt.Sprintf("%d-%s", i, strings.Repeat("x", i%7*40))
+				if i == 100 {
+					echo = strings.Repeat("y", 40000) // HEADERS and CONTINUATIONs
+				}
+				rc := RequestConfig{URL: s.URL, Headers: map[string]string{"X-Echo": echo, fmt.Sprintf("X-N%d", i%5): "v"}}
+				if i%3 == 0 {
+					rc.Method, rc.Content = "POST", bytes.Repeat([]byte("b"), i*300)
+				}
+				res := doReq(t, c, rc)
+				if res.Error != nil {
+					t.Fatalf("table %d, %s, request %d: %v", table, target, i, res.Error)
+				}
+				var r helloReply
+				if err := json.Unmarshal(res.Content, &r); err != nil || r.Echo != echo || r.Proto != "HTTP/2.0" ||
+					(i%3 == 0 && r.Body != i*300) {
+					t.Fatalf("table %d, %s, request %d: %+v (%v)", table, target, i, r, err)
+				}
+			}
+		}
 	}
 }

@@ -1,51 +1,168 @@
 package core
 
 import (
+	"strings"
+
 	utls "github.com/bogdanfinn/utls"
+	"golang.org/x/net/http2"
 )
 
 // profile is a browser an impersonating client passes for: the TLS
-// ClientHello it sends, the User-Agent, and the HTTP/2 settings that
-// x/net/http2 lets a client choose.
+// ClientHello it sends, its HTTP/2 frames, and the headers it sends with
+// a request (the User-Agent among them) in its order.
 type profile struct {
 	name string
 	// hello is the ClientHello, one of the browser specs built into
 	// github.com/bogdanfinn/utls (u_parrots.go): the one closest to the
 	// target where the library has none of that exact version.
-	hello     utls.ClientHelloID
-	userAgent string
-	h2        h2Settings
+	hello utls.ClientHelloID
+	h2    *h2Profile
+	// headers are the browser's request headers, lower-case, in the
+	// order it sends them. The client sends those the caller does not
+	// set; h2Wire puts every request's headers in this order.
+	headers [][2]string
 }
 
-// h2Settings are the HTTP/2 values of a browser that x/net/http2 can
-// send. Its SETTINGS frame always carries ENABLE_PUSH=0,
-// INITIAL_WINDOW_SIZE, MAX_FRAME_SIZE and MAX_HEADER_LIST_SIZE, then
-// HEADER_TABLE_SIZE when it is not 4096, in that order; the order, the
-// settings a browser sends beyond those, the pseudo-header order and the
-// HEADERS priority are x/net/http2's own.
-type h2Settings struct {
-	headerTableSize   uint32 // SETTINGS_HEADER_TABLE_SIZE; 0: not sent (4096)
-	initialWindowSize uint32 // SETTINGS_INITIAL_WINDOW_SIZE (each stream's receive window)
-	maxFrameSize      uint32 // SETTINGS_MAX_FRAME_SIZE
-	maxHeaderListSize uint32 // SETTINGS_MAX_HEADER_LIST_SIZE; 0: x/net/http2's (10 MiB)
-	connWindowUpdate  uint32 // the WINDOW_UPDATE increment on stream 0 after the preface
+// userAgent is the profile's User-Agent.
+func (p *profile) userAgent() string {
+	for _, h := range p.headers {
+		if h[0] == "user-agent" {
+			return h[1]
+		}
+	}
+	return ""
 }
 
-// The HTTP/2 values of each family, as the browsers send them (captures
-// of Chrome 131-136, Firefox 133/135 and Safari 18 published with
-// github.com/bogdanfinn/tls-client's profiles/*.go, which agree with
-// curl-impersonate's). MAX_FRAME_SIZE is 16384, the protocol's default,
-// where the browser does not send it: x/net/http2 always does.
+// h2Profile is how a browser opens an HTTP/2 connection and sends a
+// request on it, as h2Wire writes it.
+type h2Profile struct {
+	// settings is the first SETTINGS frame, in the browser's order. The
+	// values the client acts on follow from it (newH2Transport):
+	// HEADER_TABLE_SIZE (4096 when absent) bounds the server's HPACK
+	// table, INITIAL_WINDOW_SIZE is each stream's receive window,
+	// MAX_FRAME_SIZE (16384 when absent) and MAX_HEADER_LIST_SIZE bound
+	// what the server sends.
+	settings []http2.Setting
+	// connWindowUpdate is the WINDOW_UPDATE increment on stream 0 after
+	// the SETTINGS.
+	connWindowUpdate uint32
+	// pseudo is the order of the pseudo-header fields, as curl-impersonate
+	// writes it: m(ethod), a(uthority), s(cheme), p(ath).
+	pseudo string
+	// priority is sent in every HEADERS frame (PRIORITY flag): Weight is
+	// the wire value, the browser's weight minus one.
+	priority http2.PriorityParam
+}
+
+// setting is the value of SETTINGS parameter id in the profile, or def
+// when the browser does not send it.
+func (h *h2Profile) setting(id http2.SettingID, def uint32) uint32 {
+	for _, s := range h.settings {
+		if s.ID == id {
+			return s.Val
+		}
+	}
+	return def
+}
+
+// The HTTP/2 frames and headers of each target are those of
+// curl-impersonate (github.com/lexiforest/curl-impersonate, MIT), whose
+// wrapper scripts bin/curl_<target> give them (--http2-settings,
+// --http2-window-update, --http2-pseudo-headers-order,
+// --http2-stream-weight, --http2-stream-exclusive, -H) as captured from
+// the browsers (tests/signatures/*.yaml there).
 var (
-	// Chrome: 1:65536;2:0;4:6291456;6:262144, WINDOW_UPDATE 15663105.
-	chromeH2 = h2Settings{headerTableSize: 65536, initialWindowSize: 6291456, maxFrameSize: 16384,
-		maxHeaderListSize: 262144, connWindowUpdate: 15663105}
-	// Firefox: 1:65536;2:0;4:131072;5:16384, WINDOW_UPDATE 12517377.
-	firefoxH2 = h2Settings{headerTableSize: 65536, initialWindowSize: 131072, maxFrameSize: 16384,
-		connWindowUpdate: 12517377}
-	// Safari 18: 2:0;3:100;4:2097152;(8:1;)9:1, WINDOW_UPDATE 10420225.
-	safariH2 = h2Settings{initialWindowSize: 2097152, maxFrameSize: 16384, connWindowUpdate: 10420225}
+	// Chrome 131-136: 1:65536;2:0;4:6291456;6:262144, 15663105, m,a,s,p,
+	// weight 256, exclusive.
+	chromeH2 = &h2Profile{
+		settings: []http2.Setting{
+			{ID: http2.SettingHeaderTableSize, Val: 65536}, {ID: http2.SettingEnablePush, Val: 0},
+			{ID: http2.SettingInitialWindowSize, Val: 6291456}, {ID: http2.SettingMaxHeaderListSize, Val: 262144},
+		},
+		connWindowUpdate: 15663105, pseudo: "masp",
+		priority: http2.PriorityParam{Exclusive: true, Weight: 255},
+	}
+	// Firefox 133/135: 1:65536;2:0;4:131072;5:16384, 12517377, m,p,a,s,
+	// weight 42, not exclusive.
+	firefoxH2 = &h2Profile{
+		settings: []http2.Setting{
+			{ID: http2.SettingHeaderTableSize, Val: 65536}, {ID: http2.SettingEnablePush, Val: 0},
+			{ID: http2.SettingInitialWindowSize, Val: 131072}, {ID: http2.SettingMaxFrameSize, Val: 16384},
+		},
+		connWindowUpdate: 12517377, pseudo: "mpas",
+		priority: http2.PriorityParam{Weight: 41},
+	}
+	// Safari 18.0: 2:0;3:100;4:2097152;8:1;9:1, 10420225, m,s,a,p,
+	// weight 256, not exclusive. (8 is ENABLE_CONNECT_PROTOCOL, 9
+	// NO_RFC7540_PRIORITIES.)
+	safari180H2 = &h2Profile{
+		settings: []http2.Setting{
+			{ID: http2.SettingEnablePush, Val: 0}, {ID: http2.SettingMaxConcurrentStreams, Val: 100},
+			{ID: http2.SettingInitialWindowSize, Val: 2097152}, {ID: http2.SettingEnableConnectProtocol, Val: 1},
+			{ID: http2.SettingNoRFC7540Priorities, Val: 1},
+		},
+		connWindowUpdate: 10420225, pseudo: "msap",
+		priority: http2.PriorityParam{Weight: 255},
+	}
+	// Safari 18.4: as 18.0 without ENABLE_CONNECT_PROTOCOL.
+	safari184H2 = &h2Profile{
+		settings: []http2.Setting{
+			{ID: http2.SettingEnablePush, Val: 0}, {ID: http2.SettingMaxConcurrentStreams, Val: 100},
+			{ID: http2.SettingInitialWindowSize, Val: 2097152}, {ID: http2.SettingNoRFC7540Priorities, Val: 1},
+		},
+		connWindowUpdate: 10420225, pseudo: "msap",
+		priority: http2.PriorityParam{Weight: 255},
+	}
 )
+
+// chromeHeaders are Chrome's request headers around its sec-ch-ua and
+// User-Agent.
+func chromeHeaders(secChUA, userAgent string) [][2]string {
+	return [][2]string{
+		{"sec-ch-ua", secChUA},
+		{"sec-ch-ua-mobile", "?0"},
+		{"sec-ch-ua-platform", `"macOS"`},
+		{"upgrade-insecure-requests", "1"},
+		{"user-agent", userAgent},
+		{"accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7"},
+		{"sec-fetch-site", "none"},
+		{"sec-fetch-mode", "navigate"},
+		{"sec-fetch-user", "?1"},
+		{"sec-fetch-dest", "document"},
+		{"accept-encoding", "gzip, deflate, br, zstd"},
+		{"accept-language", "en-US,en;q=0.9"},
+		{"priority", "u=0, i"},
+	}
+}
+
+func firefoxHeaders(userAgent string) [][2]string {
+	return [][2]string{
+		{"user-agent", userAgent},
+		{"accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"accept-language", "en-US,en;q=0.5"},
+		{"accept-encoding", "gzip, deflate, br, zstd"},
+		{"upgrade-insecure-requests", "1"},
+		{"sec-fetch-dest", "document"},
+		{"sec-fetch-mode", "navigate"},
+		{"sec-fetch-site", "none"},
+		{"sec-fetch-user", "?1"},
+		{"priority", "u=0, i"},
+		{"te", "trailers"},
+	}
+}
+
+func safariHeaders(userAgent string) [][2]string {
+	return [][2]string{
+		{"sec-fetch-dest", "document"},
+		{"user-agent", userAgent},
+		{"accept", "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"},
+		{"sec-fetch-site", "none"},
+		{"sec-fetch-mode", "navigate"},
+		{"accept-language", "en-US,en;q=0.9"},
+		{"priority", "u=0, i"},
+		{"accept-encoding", "gzip, deflate, br"},
+	}
+}
 
 // profiles are the impersonation targets, by the names curl_cffi uses.
 // Each comment names the utls spec and how it stands to the browser.
@@ -53,37 +170,50 @@ var profiles = []*profile{
 	// utls HelloChrome_131 (u_parrots.go): Chrome 131, X25519MLKEM768 key
 	// share, ALPS 0x4469, GREASE ECH, shuffled extensions.
 	{name: "chrome131", hello: utls.HelloChrome_131, h2: chromeH2,
-		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"},
+		headers: chromeHeaders(`"Google Chrome";v="131", "Chromium";v="131", "Not_A Brand";v="24"`,
+			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36")},
 	// utls HelloChrome_133: Chrome 133, as 131 with the new ALPS
 	// codepoint 0x44cd.
 	{name: "chrome133a", hello: utls.HelloChrome_133, h2: chromeH2,
-		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36"},
-	// utls HelloChrome_133, the newest Chrome in utls: Chrome 136 is
-	// taken to send 133's ClientHello (no change to its ciphers,
-	// extensions or groups is known between them).
+		headers: chromeHeaders(`"Not(A:Brand";v="99", "Google Chrome";v="133", "Chromium";v="133"`,
+			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36")},
+	// utls HelloChrome_133, the newest Chrome in utls: Chrome 136 sends
+	// 133's ClientHello (curl-impersonate's signatures of the two list the
+	// same ciphers, extensions and groups).
 	{name: "chrome136", hello: utls.HelloChrome_133, h2: chromeH2,
-		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/136.0.0.0 Safari/537.36"},
+		headers: chromeHeaders(`"Chromium";v="136", "Google Chrome";v="136", "Not.A/Brand";v="99"`,
+			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/136.0.0.0 Safari/537.36")},
 	// utls HelloSafari_16_0, the newest Safari in utls: the same
 	// ClientHello as tls-client's Safari_IOS_18_0 capture.
-	{name: "safari180", hello: utls.HelloSafari_16_0, h2: safariH2,
-		userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15"},
-	// utls HelloSafari_16_0: Safari 18.5 (tls-client's Safari_IOS_18_5
-	// capture) no longer offers ecdsa_sha1 in signature_algorithms, which
-	// this spec, like 18.0, still does; 18.4 lies between the captures.
-	{name: "safari184", hello: utls.HelloSafari_16_0, h2: safariH2,
-		userAgent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.4 Safari/605.1.15"},
+	{name: "safari180", hello: utls.HelloSafari_16_0, h2: safari180H2,
+		headers: safariHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15")},
+	// utls HelloSafari_16_0: Safari 18.4 no longer offers ecdsa_sha1 in
+	// signature_algorithms (curl-impersonate's safari184), which this
+	// spec, like 18.0, still does.
+	{name: "safari184", hello: utls.HelloSafari_16_0, h2: safari184H2,
+		headers: safariHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.4 Safari/605.1.15")},
 	// utls HelloFirefox_120, the newest Firefox in utls: Firefox 133 also
 	// offers X25519MLKEM768 (group and key share) and compress_certificate
 	// (zlib, brotli, zstd), and its GREASE ECH offers three cipher suites
 	// (tls-client's Firefox_133), which this spec does not.
 	{name: "firefox133", hello: utls.HelloFirefox_120, h2: firefoxH2,
-		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"},
+		headers: firefoxHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0")},
 	// utls HelloFirefox_120: as for firefox133, plus the
 	// signed_certificate_timestamp extension Firefox 135 adds.
 	{name: "firefox135", hello: utls.HelloFirefox_120, h2: firefoxH2,
-		userAgent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:135.0) Gecko/20100101 Firefox/135.0"},
+		headers: firefoxHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:135.0) Gecko/20100101 Firefox/135.0")},
 }
 
 // impersonateAliases name the newest target of each browser, as
 // curl_cffi's "chrome", "safari" and "firefox" do.
 var impersonateAliases = map[string]string{"chrome": "chrome136", "safari": "safari184", "firefox": "firefox135"}
+
+// headerRank is the position of each of the profile's header names in
+// its order; h2Wire sorts a request's headers by it.
+func (p *profile) headerRank() map[string]int {
+	rank := make(map[string]int, len(p.headers))
+	for i, h := range p.headers {
+		rank[strings.ToLower(h[0])] = i
+	}
+	return rank
+}

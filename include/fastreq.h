@@ -211,9 +211,10 @@ const volatile int64_t *fastreq_log_counter(void);
  * impersonate ("chrome131", "chrome133a", "chrome136", "safari180",
  * "safari184", "firefox133", "firefox135", "random" for one picked per
  * client, or "chrome", "safari", "firefox" for the newest of each) makes
- * https requests send that browser's TLS ClientHello, its HTTP/2
- * settings where the engine can set them, and its User-Agent unless the
- * request or headers set one; another name is FASTREQ_EINVAL with kind
+ * https requests send that browser's TLS ClientHello, its HTTP/2 frames
+ * (SETTINGS, connection window, pseudo-header and header order, HEADERS
+ * priority) and its request headers, User-Agent included, except those
+ * the request or headers set; another name is FASTREQ_EINVAL with kind
  * "configuration", field "impersonate" and the known names.
  *
  * HTTP/3: backend "http3" sends every request over HTTP/3 (QUIC, UDP):
