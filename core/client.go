@@ -108,7 +108,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if p := pickProfile(cfg.Impersonate); p != nil {
 		backend.profile = p
 		c.agents = &userAgents{list: []string{p.userAgent()}} // the one that goes with its TLS
-		for _, h := range p.headers {                         // the browser's other headers, where the caller set none
+		// The browser's other headers, where the caller set none.
+		for _, h := range p.headers {
 			if k := http.CanonicalHeaderKey(h[0]); k != "User-Agent" && c.headers.Get(k) == "" {
 				c.headers.Set(k, h[1])
 			}
