@@ -44,6 +44,7 @@ type clientHello struct {
 	versions   []uint16
 	sigAlgs    []uint16
 	curves     []uint16
+	keyShares  []uint16 // groups (parseClientHello only)
 }
 
 // fingerprint is a ClientHello's JA4 and the readable lists it hashes:
@@ -170,6 +171,10 @@ func parseClientHello(t *testing.T, raw []byte) clientHello {
 			h.sigAlgs = u16s(body[2:])
 		case 0x002b: // supported_versions
 			h.versions = u16s(body[1:])
+		case 0x0033: // key_share: list len, then group, len, data
+			for b := body[2:]; len(b) >= 4; b = b[4+int(u16(b[2:])):] {
+				h.keyShares = append(h.keyShares, u16(b))
+			}
 		case 0x0010: // ALPN
 			for b := body[2:]; len(b) > 0; b = b[1+int(b[0]):] {
 				h.alpn = append(h.alpn, string(b[1:1+int(b[0])]))
@@ -387,6 +392,70 @@ func TestImpersonateClientHello(t *testing.T) {
 			}
 			t.Logf("%-10s %s (%s)", p.name, got.JA4, p.hello.Str())
 		})
+	}
+}
+
+// browserHellos are the ClientHellos of the browsers themselves, from
+// curl-impersonate's captures (github.com/lexiforest/curl-impersonate,
+// tests/signatures: chrome_131.0.6778.86, chrome_133.0.6943.55,
+// chrome_136.0.7103.93, safari_18.0_macOS, safari_18.4_macOS,
+// firefox_133.0.3_linux, firefox_135.0.1_linux), GREASE left out:
+// cipher suites, extensions (sorted), groups, key share groups and
+// signature algorithms (in order). padding (21) is left out: whether a
+// ClientHello is padded depends on its length, and so on the server name.
+var browserHellos = map[string][5]string{
+	"chrome131": {"4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53",
+		"0-5-10-11-13-16-18-23-27-35-43-45-51-17513-65037-65281", "4588-29-23-24", "4588-29",
+		"1027-2052-1025-1283-2053-1281-2054-1537"},
+	"chrome133a": {"4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53",
+		"0-5-10-11-13-16-18-23-27-35-43-45-51-17613-65037-65281", "4588-29-23-24", "4588-29",
+		"1027-2052-1025-1283-2053-1281-2054-1537"},
+	"chrome136": {"4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53",
+		"0-5-10-11-13-16-18-23-27-35-43-45-51-17613-65037-65281", "4588-29-23-24", "4588-29",
+		"1027-2052-1025-1283-2053-1281-2054-1537"},
+	"safari180": {"4865-4866-4867-49196-49195-52393-49200-49199-52392-49162-49161-49172-49171-157-156-53-47-49160-49170-10",
+		"0-5-10-11-13-16-18-23-27-43-45-51-65281", "29-23-24-25", "29",
+		"1027-2052-1025-1283-2053-2053-1281-2054-1537-513"},
+	"safari184": {"4865-4866-4867-49196-49195-52393-49200-49199-52392-49162-49161-49172-49171-157-156-53-47-49160-49170-10",
+		"0-5-10-11-13-16-18-23-27-43-45-51-65281", "29-23-24-25", "29",
+		"1027-2052-1025-1283-2053-2053-1281-2054-1537-513"},
+	"firefox133": {"4865-4867-4866-49195-49199-52393-52392-49196-49200-49162-49161-49171-49172-156-157-47-53",
+		"0-5-10-11-13-16-23-27-28-34-35-43-45-51-65037-65281", "4588-29-23-24-25-256-257", "4588-29-23",
+		"1027-1283-1539-2052-2053-2054-1025-1281-1537-515-513"},
+	"firefox135": {"4865-4867-4866-49195-49199-52393-52392-49196-49200-49162-49161-49171-49172-156-157-47-53",
+		"0-5-10-11-13-16-18-23-27-28-34-35-43-45-51-65037-65281", "4588-29-23-24-25-256-257", "4588-29-23",
+		"1027-1283-1539-2052-2053-2054-1025-1281-1537-515-513"},
+}
+
+// Every target's ClientHello has the browser's cipher suites, extensions,
+// groups, key shares and signature algorithms, as captured.
+func TestImpersonateMatchesBrowserCaptures(t *testing.T) {
+	dec := func(vs []uint16, sorted bool) string {
+		var out []int
+		for _, v := range vs {
+			if !isGREASE(v) && v != 21 {
+				out = append(out, int(v))
+			}
+		}
+		if sorted {
+			slices.Sort(out)
+		}
+		return strings.Trim(strings.Join(strings.Fields(fmt.Sprint(out)), "-"), "[]")
+	}
+	for _, p := range profiles {
+		want, ok := browserHellos[p.name]
+		if !ok {
+			t.Errorf("%s: no capture to check against", p.name)
+			continue
+		}
+		for range 3 { // Chrome shuffles its extensions per handshake
+			h := specHello(t, p, "example.com", false)
+			got := [5]string{dec(h.ciphers, false), dec(h.extensions, true), dec(h.curves, false),
+				dec(h.keyShares, false), dec(h.sigAlgs, false)}
+			if got != want {
+				t.Errorf("%s: ClientHello\n got %q\nwant %q", p.name, got, want)
+			}
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"slices"
 	"strings"
 
 	utls "github.com/bogdanfinn/utls"
@@ -165,7 +166,10 @@ func safariHeaders(userAgent string) [][2]string {
 }
 
 // profiles are the impersonation targets, by the names curl_cffi uses.
-// Each comment names the utls spec and how it stands to the browser.
+// Each comment names the utls spec, and how it is changed where utls has
+// none of that browser version, so that its cipher suites, extensions,
+// groups, key shares and signature algorithms are those of
+// curl-impersonate's capture of the browser (tests/signatures there).
 var profiles = []*profile{
 	// utls HelloChrome_131 (u_parrots.go): Chrome 131, X25519MLKEM768 key
 	// share, ALPS 0x4469, GREASE ECH, shuffled extensions.
@@ -183,25 +187,67 @@ var profiles = []*profile{
 	{name: "chrome136", hello: utls.HelloChrome_133, h2: chromeH2,
 		headers: chromeHeaders(`"Chromium";v="136", "Google Chrome";v="136", "Not.A/Brand";v="99"`,
 			"Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/136.0.0.0 Safari/537.36")},
-	// utls HelloSafari_16_0, the newest Safari in utls: the same
-	// ClientHello as tls-client's Safari_IOS_18_0 capture.
-	{name: "safari180", hello: utls.HelloSafari_16_0, h2: safari180H2,
+	// Safari 18: utls HelloSafari_16_0 without ecdsa_sha1 in
+	// signature_algorithms.
+	{name: "safari180", hello: safari18Hello("18.0"), h2: safari180H2,
 		headers: safariHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15")},
-	// utls HelloSafari_16_0: Safari 18.4 no longer offers ecdsa_sha1 in
-	// signature_algorithms (curl-impersonate's safari184), which this
-	// spec, like 18.0, still does.
-	{name: "safari184", hello: utls.HelloSafari_16_0, h2: safari184H2,
+	{name: "safari184", hello: safari18Hello("18.4"), h2: safari184H2,
 		headers: safariHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.4 Safari/605.1.15")},
-	// utls HelloFirefox_120, the newest Firefox in utls: Firefox 133 also
-	// offers X25519MLKEM768 (group and key share) and compress_certificate
-	// (zlib, brotli, zstd), and its GREASE ECH offers three cipher suites
-	// (tls-client's Firefox_133), which this spec does not.
-	{name: "firefox133", hello: utls.HelloFirefox_120, h2: firefoxH2,
+	// Firefox 133: utls HelloFirefox_120 with X25519MLKEM768 (first group
+	// and first key share) and compress_certificate (zlib, brotli, zstd).
+	// Its GREASE ECH offers utls's two cipher suites, where Firefox offers
+	// three (outside the fingerprints).
+	{name: "firefox133", hello: firefoxHello("133", false), h2: firefoxH2,
 		headers: firefoxHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:133.0) Gecko/20100101 Firefox/133.0")},
-	// utls HelloFirefox_120: as for firefox133, plus the
-	// signed_certificate_timestamp extension Firefox 135 adds.
-	{name: "firefox135", hello: utls.HelloFirefox_120, h2: firefoxH2,
+	// Firefox 135: as 133, with signed_certificate_timestamp after
+	// delegated_credentials.
+	{name: "firefox135", hello: firefoxHello("135", true), h2: firefoxH2,
 		headers: firefoxHeaders("Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:135.0) Gecko/20100101 Firefox/135.0")},
+}
+
+// derivedHello is the ClientHello of utls's spec for base, changed by
+// edit (each handshake gets a fresh spec).
+func derivedHello(base utls.ClientHelloID, client, version string, edit func(*utls.ClientHelloSpec)) utls.ClientHelloID {
+	return utls.ClientHelloID{Client: client, Version: version, SpecFactory: func() (utls.ClientHelloSpec, error) {
+		spec, err := utls.UTLSIdToSpec(base)
+		if err == nil {
+			edit(&spec)
+		}
+		return spec, err
+	}}
+}
+
+func safari18Hello(version string) utls.ClientHelloID {
+	return derivedHello(utls.HelloSafari_16_0, "Safari", version, func(spec *utls.ClientHelloSpec) {
+		for _, e := range spec.Extensions {
+			if sa, ok := e.(*utls.SignatureAlgorithmsExtension); ok {
+				sa.SupportedSignatureAlgorithms = slices.DeleteFunc(sa.SupportedSignatureAlgorithms,
+					func(s utls.SignatureScheme) bool { return s == utls.ECDSAWithSHA1 })
+			}
+		}
+	})
+}
+
+func firefoxHello(version string, sct bool) utls.ClientHelloID {
+	return derivedHello(utls.HelloFirefox_120, "Firefox", version, func(spec *utls.ClientHelloSpec) {
+		var exts []utls.TLSExtension
+		for _, e := range spec.Extensions {
+			switch e := e.(type) {
+			case *utls.SupportedCurvesExtension:
+				e.Curves = slices.Insert(e.Curves, 0, utls.X25519MLKEM768)
+			case *utls.KeyShareExtension:
+				e.KeyShares = slices.Insert(e.KeyShares, 0, utls.KeyShare{Group: utls.X25519MLKEM768})
+			case *utls.GREASEEncryptedClientHelloExtension:
+				exts = append(exts, &utls.UtlsCompressCertExtension{Algorithms: []utls.CertCompressionAlgo{
+					utls.CertCompressionZlib, utls.CertCompressionBrotli, utls.CertCompressionZstd}})
+			}
+			exts = append(exts, e)
+			if _, ok := e.(*utls.FakeDelegatedCredentialsExtension); ok && sct {
+				exts = append(exts, &utls.SCTExtension{})
+			}
+		}
+		spec.Extensions = exts
+	})
 }
 
 // impersonateAliases name the newest target of each browser, as

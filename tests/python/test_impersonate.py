@@ -1,6 +1,7 @@
 """impersonate=: https requests pass for a browser (its TLS ClientHello,
-HTTP/2 settings and User-Agent, set in the engine); the engine's own
-tests check the ClientHello byte for byte (core/impersonate_test.go)."""
+HTTP/2 frames and request headers, set in the engine); the engine's own
+tests check the ClientHello and the HTTP/2 frames against the browsers'
+(core/impersonate_test.go)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,17 @@ def test_impersonate_request_over_h2_and_h1(server):
     r = fastreq(server.tls_h1 + "/headers", impersonate="firefox135", ca_file=server.ca_file, return_type="response")
     assert r.http_version == "HTTP/1.1"
     assert "Firefox/135.0" in r.json()["headers"]["User-Agent"][0]
+
+
+def test_impersonate_sends_the_browsers_headers_where_the_caller_sets_none(server):
+    got = fastreq(server.tls + "/headers", impersonate="chrome136", ca_file=server.ca_file,
+                  headers={"Accept": "application/json"})["headers"]
+    assert got["Sec-Ch-Ua"] == ['"Chromium";v="136", "Google Chrome";v="136", "Not.A/Brand";v="99"']
+    assert got["Sec-Fetch-Mode"] == ["navigate"]
+    assert got["Accept"] == ["application/json"]
+    got = fastreq(server.tls + "/headers", impersonate="firefox133", ca_file=server.ca_file)["headers"]
+    assert got["Accept-Language"] == ["en-US,en;q=0.5"]
+    assert "Sec-Ch-Ua" not in got
 
 
 def test_impersonate_keeps_the_callers_user_agent_and_proxies(server):
