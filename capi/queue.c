@@ -257,12 +257,28 @@ static int awake(const fq_batch *b)
            b->closed || b->rc != FASTREQ_OK;
 }
 
-/* Wakes the descriptor's watcher and blocked waiters; the caller holds b->mu. */
-static void signal_waiters(fq_batch *b)
+/* Waking a batch's waiters happens after b->mu is unlocked, so that a
+ * waiter that wakes does not block at once on the mutex its waker still
+ * holds. The state they wake for is set under the lock, so no wakeup is
+ * lost; the waker holds a reference, so the descriptor and the condition
+ * variable outlive the call. */
+typedef struct {
+    fq_batch *b;
+    int efd;
+} fq_wake;
+
+/* The wakeup of b's waiters, taken while the caller holds b->mu. */
+static fq_wake waking(fq_batch *b) { return (fq_wake){b, b->efd}; }
+
+/* Wakes the descriptor's watcher and blocked waiters; called after
+ * b->mu is unlocked (w.b NULL: nobody to wake). */
+static void wake(fq_wake w)
 {
-    if (b->efd >= 0)
-        ring(b->efd);
-    pthread_cond_broadcast(&b->cond);
+    if (!w.b)
+        return;
+    if (w.efd >= 0)
+        ring(w.efd);
+    pthread_cond_broadcast(&w.b->cond);
 }
 
 static int engine_done(const fq_batch *b) { return b->total >= 0 && b->pushed == b->total; }
@@ -270,6 +286,7 @@ static int engine_done(const fq_batch *b) { return b->total >= 0 && b->pushed ==
 int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
 {
     int32_t res = 0;
+    fq_wake w = {0};
     pthread_mutex_lock(&b->mu);
     int was = awake(b), first = b->head == b->len, result = rec->type == FASTREQ_RECORD_RESULT;
     if (b->closed) {
@@ -294,7 +311,7 @@ int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
         b->pushed++;
     if (!b->closed) {
         if (!was && awake(b))
-            signal_waiters(b);
+            w = waking(b);
         else if (!res && first && !was && b->delay_us > 0 && b->want > 1) {
             res |= FQ_ARM_TIMER;
             *delay_us = b->delay_us;
@@ -302,6 +319,7 @@ int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
     }
     int last = result && engine_done(b);
     pthread_mutex_unlock(&b->mu);
+    wake(w);
     if (last)
         unref(b); /* the engine's reference: b may be gone once this returns */
     return res;
@@ -330,12 +348,14 @@ void fq_expire(uint64_t handle)
     fq_batch *b = tab_get(handle);
     if (!b)
         return;
+    fq_wake w = {0};
     pthread_mutex_lock(&b->mu);
     if (!b->closed && b->head < b->len && !b->late) {
         b->late = 1;
-        signal_waiters(b);
+        w = waking(b);
     }
     pthread_mutex_unlock(&b->mu);
+    wake(w);
     unref(b);
 }
 
@@ -343,6 +363,7 @@ fq_submit fq_submit_of(fq_batch *b) { return b->submit; }
 
 void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t total)
 {
+    fq_wake w = {0};
     pthread_mutex_lock(&b->mu);
     int was = awake(b);
     b->rc = rc;
@@ -357,11 +378,13 @@ void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t total)
     if (rc == FASTREQ_OK)
         b->total = total;
     b->decided = 1;
-    pthread_cond_broadcast(&b->cond); /* the submit */
     if (!was && awake(b) && !b->closed)
-        signal_waiters(b);
+        w = waking(b);
+    else if (b->strict)
+        w = (fq_wake){b, -1}; /* the submit waits for the verdict, not for records */
     int done = rc != FASTREQ_OK || engine_done(b);
     pthread_mutex_unlock(&b->mu);
+    wake(w);
     if (done)
         unref(b); /* the engine's reference: no record is to come */
 }
@@ -573,14 +596,16 @@ int32_t fastreq_batch_set_wake(uint64_t batch, int32_t min_records, int32_t max_
         return FASTREQ_EINVAL;
     }
     int arm = 0;
+    fq_wake w = {0};
     pthread_mutex_lock(&b->mu);
     b->want = min_records;
     b->delay_us = max_delay_us;
     if (awake(b))
-        signal_waiters(b);
+        w = waking(b);
     else if (b->head < b->len && max_delay_us > 0 && min_records > 1)
         arm = 1; /* records already wait: their delay starts now */
     pthread_mutex_unlock(&b->mu);
+    wake(w);
     if (arm) {
         fq_post p = {.kind = FQ_ARM, .handle = batch, .len = max_delay_us};
         post(p);
