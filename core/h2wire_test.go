@@ -153,9 +153,9 @@ func TestH2WireRewrite(t *testing.T) {
 // A stream that is not HTTP/2 fails the write, never panics.
 func TestH2WireMalformed(t *testing.T) {
 	for _, bad := range [][]byte{
-		append([]byte(http2.ClientPreface), 0, 0, 1, byte(http2.FrameContinuation), 4, 0, 0, 0, 1, 0), // CONTINUATION first
+		append([]byte(http2.ClientPreface), 0, 0, 1, byte(http2.FrameContinuation), 4, 0, 0, 0, 1, 0),     // CONTINUATION first
 		append([]byte(http2.ClientPreface), 0, 0, 2, byte(http2.FrameHeaders), 0x8|0x4, 0, 0, 0, 1, 9, 0), // pad past the end
-		append([]byte(http2.ClientPreface), 0, 0, 1, byte(http2.FrameHeaders), 0x4, 0, 0, 0, 1, 0xff), // bad HPACK
+		append([]byte(http2.ClientPreface), 0, 0, 1, byte(http2.FrameHeaders), 0x4, 0, 0, 0, 1, 0xff),     // bad HPACK
 	} {
 		if _, err := newH2Wire(&captureConn{}, findProfile("chrome136")).Write(bad); err == nil {
 			t.Errorf("%x: no error", bad[len(http2.ClientPreface):])
