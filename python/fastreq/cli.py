@@ -149,7 +149,7 @@ _OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] =
     ("--jitter", float, "FRACTION", "retry delay jitter (default 0.1)"),
     ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
     ("--webshare-file", str, "FILE", "host:port:user:pass lines for the proxy pool"),
-    ("--impersonate", str, "TARGET", "pass for a browser on https (TLS ClientHello, HTTP/2 settings, User-Agent): "
+    ("--impersonate", str, "TARGET", "pass for a browser on https (TLS ClientHello, HTTP/2 frames, headers): "
      "chrome131, chrome133a, chrome136, safari180, safari184, firefox133, firefox135, random"),
 )
 

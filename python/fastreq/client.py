@@ -108,8 +108,8 @@ class FastRequests(ClientSettings):
         return_none_on_failure: Failed requests give None instead of
             raising PartialFailureError.
         impersonate: Pass for a browser on https: its TLS ClientHello
-            (JA3/JA4 fingerprint), HTTP/2 settings and User-Agent (unless
-            headers set one); one of
+            (JA3/JA4 fingerprint), HTTP/2 frames and request headers,
+            User-Agent included (those headers set win); one of
             :data:`~fastreq.backends.IMPERSONATE_TARGETS`, "random" (one
             picked per client) or "chrome", "safari", "firefox" (the
             newest of each). None: the FASTREQ_IMPERSONATE environment

@@ -70,8 +70,9 @@ def get_available_backends() -> List[str]:
 
 #: The browsers ``impersonate=`` can pass for (besides ``"random"``, one
 #: of them picked per client): the engine sends the browser's TLS
-#: ClientHello (its JA3/JA4 fingerprint), its HTTP/2 settings where the
-#: engine can set them, and its User-Agent.
+#: ClientHello (its JA3/JA4 fingerprint), its HTTP/2 frames (SETTINGS,
+#: window, pseudo-header and header order, priority) and its request
+#: headers, User-Agent included, where the caller sets none.
 IMPERSONATE_TARGETS: List[str] = [
     "chrome131",
     "chrome133a",
