@@ -157,8 +157,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if !follow {
 		redirects = c.noFollow
 	}
-	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: redirects}
-	resp, err := hc.Do(req)
+	resp, err := send(req, c.backend.RoundTripper(route), jar, redirects)
 	if err != nil {
 		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {
