@@ -141,7 +141,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		route.Proxy = proxy.String()
 	}
 
-	req, err := c.newRequest(ctx, p)
+	req, shared, err := c.newRequest(ctx, p)
 	if err != nil {
 		return outcome{err: &Error{Kind: KindValidation, Field: "url", Message: "validation: " + err.Error(), URL: redactURL(p.urlString)}}
 	}
@@ -157,7 +157,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if !follow {
 		redirects = c.noFollow
 	}
-	resp, err := send(req, c.backend.RoundTripper(route), jar, redirects)
+	resp, err := send(req, shared, c.backend.RoundTripper(route), jar, redirects)
 	if err != nil {
 		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {

@@ -15,8 +15,10 @@ import (
 // (of the headers, of the URL for the jar, of the redirect chain). Any
 // other answer is handed to a client as the first hop's (see replayed),
 // which carries on from there: redirects, cookies and errors go through
-// net/http's own code.
-func send(req *http.Request, rt http.RoundTripper, jar http.CookieJar, redirects func(*http.Request, []*http.Request) error) (*http.Response, error) {
+// net/http's own code. sharedHeader: req.Header is shared with other
+// requests and must not be written; the client, which adds the jar's
+// cookies to it, is given a copy.
+func send(req *http.Request, sharedHeader bool, rt http.RoundTripper, jar http.CookieJar, redirects func(*http.Request, []*http.Request) error) (*http.Response, error) {
 	if req.URL != nil && req.URL.User == nil && req.Header != nil && req.RequestURI == "" {
 		cookieURL := req.URL
 		if req.Host != "" && req.Host != req.URL.Host {
@@ -39,6 +41,9 @@ func send(req *http.Request, rt http.RoundTripper, jar http.CookieJar, redirects
 			}
 			rt = &replayed{rt: rt, resp: resp, err: err}
 		}
+	}
+	if sharedHeader {
+		req.Header = req.Header.Clone()
 	}
 	hc := http.Client{Transport: rt, Jar: jar, CheckRedirect: redirects}
 	return hc.Do(req)

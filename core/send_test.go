@@ -110,8 +110,15 @@ func TestSendAsClient(t *testing.T) {
 				}
 				var resp *http.Response
 				if viaSend {
-					resp, err = send(req, rt, jar, redirects)
+					// As a shared header, which must come back as it went.
+					shared := req.Header
+					shared["X-Shared"] = []string{"1"}
+					resp, err = send(req, true, rt, jar, redirects)
+					if len(shared) != 1 || shared.Get("X-Shared") != "1" {
+						t.Errorf("send wrote the shared header: %v", shared)
+					}
 				} else {
+					req.Header["X-Shared"] = []string{"1"}
 					resp, err = (&http.Client{Transport: rt, Jar: jar, CheckRedirect: redirects}).Do(req)
 				}
 				var o outcome
