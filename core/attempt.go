@@ -212,7 +212,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 
 	res.StatusCode = resp.StatusCode
 	res.Headers = normalizeHeaders(resp.Header)
-	res.URL = resp.Request.URL.Redacted()
+	res.URL = redactedURL(resp.Request.URL, p.urlString)
 	res.HTTPVersion = resp.Proto
 	var n int64
 	switch {
