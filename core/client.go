@@ -232,6 +232,10 @@ func (c *Client) buildPlainHeaders() []http.Header {
 // User-Agent, then the request's own headers, which win. shared: the
 // request's Header is one of plainHeaders, which nothing may write.
 func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request, shared bool, err error) {
+	plain := c.plainHeaders != nil && len(p.headers) == 0 && len(p.cookies) == 0 && p.contentType == ""
+	if plain && p.body == nil {
+		return c.newPlainRequest(ctx, p)
+	}
 	var body io.Reader
 	if p.body != nil {
 		body = bytes.NewReader(p.body)
@@ -247,12 +251,8 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request
 	if c.host != "" {
 		req.Host = c.host
 	}
-	if c.plainHeaders != nil && len(p.headers) == 0 && len(p.cookies) == 0 && p.contentType == "" {
-		i := 0
-		if len(c.plainHeaders) > 1 {
-			i = c.agents.pickIndex()
-		}
-		req.Header = c.plainHeaders[i]
+	if plain {
+		req.Header = c.pickPlainHeaders()
 		return req, true, nil
 	}
 	h := req.Header
@@ -285,6 +285,41 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
 	return req, false, nil
+}
+
+// pickPlainHeaders picks the shared header set of a request that adds no
+// headers: the one of a User-Agent picked from the rotation list.
+func (c *Client) pickPlainHeaders() http.Header {
+	if len(c.plainHeaders) == 1 {
+		return c.plainHeaders[0]
+	}
+	return c.plainHeaders[c.agents.pickIndex()]
+}
+
+// requestTemplate is what http.NewRequestWithContext sets in every
+// request beyond its arguments; never written.
+var requestTemplate = &http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+
+// newPlainRequest is newRequest for a request without a body that adds no
+// headers: the request http.NewRequestWithContext would make, with the
+// header set shared (see plainHeaders) instead of a header map made to be
+// replaced.
+func (c *Client) newPlainRequest(ctx context.Context, p *prepared) (*http.Request, bool, error) {
+	u, err := url.Parse(p.urlString)
+	if err != nil {
+		return nil, false, err
+	}
+	// As net/http does: an empty port goes (RFC 3986, 6.2.3).
+	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+		u.Host = strings.TrimSuffix(u.Host, ":")
+	}
+	req := requestTemplate.WithContext(ctx)
+	req.Method, req.URL, req.Host = p.method, u, u.Host
+	if c.host != "" {
+		req.Host = c.host
+	}
+	req.Header = c.pickPlainHeaders()
+	return req, true, nil
 }
 
 // proxyFailed benches a pool proxy for the cooldown and says so in the log.

@@ -945,11 +945,20 @@ func TestPlainHeaders(t *testing.T) {
 			if c.plainHeaders == nil {
 				t.Fatal("no plain headers")
 			}
-			p, err := prepare(0, &RequestConfig{URL: "http://a.test/x"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for range 20 {
+			for i := range 40 {
+				url := "http://a.test/x"
+				switch i % 4 {
+				case 1:
+					url = "https://a.test:/x?q=1"
+				case 2:
+					url = "http://[::1]:/"
+				case 3:
+					url = "HTTP://A.test:8080"
+				}
+				p, err := prepare(0, &RequestConfig{URL: url})
+				if err != nil {
+					t.Fatal(err)
+				}
 				got, shared, err := c.newRequest(context.Background(), p)
 				if err != nil || !shared {
 					t.Fatalf("newRequest: shared %v, error %v", shared, err)
@@ -963,6 +972,12 @@ func TestPlainHeaders(t *testing.T) {
 				}
 				if got.Host != want.Host {
 					t.Errorf("Host %q, want %q", got.Host, want.Host)
+				}
+				if g, w := *got, *want; true {
+					g.Header, w.Header = nil, nil
+					if !reflect.DeepEqual(g, w) {
+						t.Errorf("request %+v, want %+v", g, w)
+					}
 				}
 				// The User-Agent may be another pick from the same list.
 				if c.agents != nil && len(c.agents.list) > 1 && got.Header.Get("User-Agent") != want.Header.Get("User-Agent") {
