@@ -15,9 +15,13 @@ import (
 // (of the headers, of the URL for the jar, of the redirect chain). Any
 // other answer is handed to a client as the first hop's (see replayed),
 // which carries on from there: redirects, cookies and errors go through
-// net/http's own code. sharedHeader: req.Header is shared with other
-// requests and must not be written; the client, which adds the jar's
-// cookies to it, is given a copy.
+// net/http's own code.
+//
+// The client writes the request it is given (the jar's cookies go into
+// its header). Once rt has had req, which rt may still be reading (an
+// HTTP/2 stream writing it out), the client gets a copy with a header of
+// its own; before that, req itself, with a header of its own when
+// sharedHeader says req.Header is shared with other requests.
 func send(req *http.Request, sharedHeader bool, rt http.RoundTripper, jar http.CookieJar, redirects func(*http.Request, []*http.Request) error) (*http.Response, error) {
 	if req.URL != nil && req.URL.User == nil && req.Header != nil && req.RequestURI == "" {
 		cookieURL := req.URL
@@ -39,7 +43,10 @@ func send(req *http.Request, sharedHeader bool, rt http.RoundTripper, jar http.C
 				}
 				return resp, nil
 			}
-			rt = &replayed{rt: rt, resp: resp, err: err}
+			own := *req
+			own.Header = req.Header.Clone()
+			hc := http.Client{Transport: &replayed{rt: rt, resp: resp, err: err}, Jar: jar, CheckRedirect: redirects}
+			return hc.Do(&own)
 		}
 	}
 	if sharedHeader {
