@@ -109,15 +109,17 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if timeout == 0 {
 		timeout = c.cfg.Timeout
 	}
+	st := new(attemptState)
 	var w *watchdog
 	if total, idle := seconds(timeout), limit(c.cfg.ReadTimeout); total > 0 || idle > 0 {
-		w = newWatchdog(ctx, total, idle)
+		w = &st.watchdog
+		w.start(ctx, total, idle)
 		defer w.stop()
 		ctx = w.ctx
 	}
 	// The trace notes the timings and, where it decides a retry, whether
 	// the request's headers went out.
-	trace, ctx := newAttemptTrace(ctx, restricted)
+	trace, ctx := st.trace.start(ctx, restricted)
 	defer func() { res.Timings = trace.timings(time.Now()) }()
 
 	proxy, fromPool := p.proxy, false
@@ -141,7 +143,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		route.Proxy = proxy.String()
 	}
 
-	req, err := c.newRequest(ctx, p)
+	req, shared, err := c.newRequest(ctx, p)
 	if err != nil {
 		return outcome{err: &Error{Kind: KindValidation, Field: "url", Message: "validation: " + err.Error(), URL: redactURL(p.urlString)}}
 	}
@@ -157,8 +159,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if !follow {
 		redirects = c.noFollow
 	}
-	hc := http.Client{Transport: c.backend.RoundTripper(route), Jar: jar, CheckRedirect: redirects}
-	resp, err := hc.Do(req)
+	resp, err := send(req, shared, c.backend.RoundTripper(route), jar, redirects)
 	if err != nil {
 		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {
@@ -213,7 +214,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 
 	res.StatusCode = resp.StatusCode
 	res.Headers = normalizeHeaders(resp.Header)
-	res.URL = resp.Request.URL.Redacted()
+	res.URL = redactedURL(resp.Request.URL, p.urlString)
 	res.HTTPVersion = resp.Proto
 	var n int64
 	switch {
@@ -253,6 +254,12 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	return out
 }
 
+// attemptState is an attempt's trace and watchdog, allocated together.
+type attemptState struct {
+	trace    attemptTrace
+	watchdog watchdog // unused when the attempt has no timeout
+}
+
 // watchdog ends an attempt that runs past its total timeout, or in which
 // no byte arrives for its idle timeout (ReadTimeout): one timer per
 // attempt, re-armed when it fires rather than on every read.
@@ -260,7 +267,7 @@ type watchdog struct {
 	ctx    context.Context
 	cancel context.CancelCauseFunc
 	timer  *time.Timer
-	start  time.Time
+	begin  time.Time
 	total  time.Duration // 0: none
 	idle   time.Duration // 0: none
 	last   atomic.Int64  // time of the last progress, as nanoseconds since start
@@ -272,8 +279,9 @@ type attemptTimeout struct{ msg string }
 
 func (e *attemptTimeout) Error() string { return e.msg }
 
-func newWatchdog(parent context.Context, total, idle time.Duration) *watchdog {
-	w := &watchdog{start: time.Now(), total: total, idle: idle}
+// start arms a zero watchdog for an attempt under parent.
+func (w *watchdog) start(parent context.Context, total, idle time.Duration) {
+	w.begin, w.total, w.idle = time.Now(), total, idle
 	w.body.w = w
 	w.ctx, w.cancel = context.WithCancelCause(parent)
 	first := total
@@ -281,14 +289,13 @@ func newWatchdog(parent context.Context, total, idle time.Duration) *watchdog {
 		first = idle
 	}
 	w.timer = time.AfterFunc(first, w.fire)
-	return w
 }
 
 func (w *watchdog) fire() {
 	if w.ctx.Err() != nil {
 		return
 	}
-	now := time.Since(w.start)
+	now := time.Since(w.begin)
 	if w.total > 0 && now >= w.total {
 		w.cancel(&attemptTimeout{fmt.Sprintf("timeout: the attempt took longer than %v (timeout)", w.total)})
 		return
@@ -308,7 +315,7 @@ func (w *watchdog) fire() {
 }
 
 // progress notes that bytes arrived.
-func (w *watchdog) progress() { w.last.Store(int64(time.Since(w.start))) }
+func (w *watchdog) progress() { w.last.Store(int64(time.Since(w.begin))) }
 
 func (w *watchdog) stop() {
 	w.timer.Stop()

@@ -267,7 +267,7 @@ func (b *Batch) dispatch() {
 			b.end(t)
 			continue
 		}
-		c.runners.start(func() { c.run(b, t) })
+		c.runners.startJob(t)
 	}
 }
 
@@ -290,6 +290,9 @@ type task struct {
 	// taken (see hostThrottle).
 	round uint32
 }
+
+// run makes t's next attempt; a runner calls it (see Batch.dispatch).
+func (t *task) run() { t.b.client.run(t.b, t) }
 
 // retryHeap orders waiting retries by due time.
 type retryHeap []*task

@@ -36,7 +36,14 @@ type Client struct {
 	agents   *userAgents
 	headers  http.Header
 	host     string // the Host header of cfg.Headers, "" for the URL's
-	log      *slog.Logger
+	// plainHeaders are the complete headers of a request that adds none
+	// of its own (no headers, cookies or body type): one per entry of
+	// agents when the User-Agent rotates, else one. Shared by those
+	// requests and never written: a request that would be changed gets
+	// its own copy first (see newRequest). nil: every request builds its
+	// own.
+	plainHeaders []http.Header
+	log          *slog.Logger
 	// CheckRedirect functions, built once: following up to MaxRedirects,
 	// and not following.
 	follow, noFollow func(*http.Request, []*http.Request) error
@@ -136,6 +143,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		threshold = 0
 	}
 	c.breaker = newBreaker(threshold, seconds(cfg.CircuitBreakerCooldown), c.log)
+	c.plainHeaders = c.buildPlainHeaders()
 	c.ctx, c.cancel = context.WithCancelCause(context.Background())
 	c.runners = newRunners(c.ctx.Done())
 	return c, nil
@@ -192,27 +200,70 @@ func (c *Client) Do(ctx context.Context, req RequestConfig) (*NormalizedResponse
 // unless the caller sets Accept-Encoding; shared, never written.
 var acceptEncoding = []string{"gzip, deflate, br, zstd"}
 
+// maxPlainHeaders bounds the header sets built ahead for a rotation list
+// of User-Agents; with a longer list every request builds its own.
+const maxPlainHeaders = 64
+
+// buildPlainHeaders builds Client.plainHeaders: what newRequest would
+// build for a request that adds no header, for each User-Agent it may
+// pick.
+func (c *Client) buildPlainHeaders() []http.Header {
+	agents := []string{"fastreq/" + Version}
+	if _, set := c.headers["User-Agent"]; !set && c.agents != nil {
+		if agents = c.agents.list; len(agents) == 0 {
+			agents = []string{""} // as pick answers an empty list
+		}
+	}
+	if len(agents) > maxPlainHeaders {
+		return nil
+	}
+	all := make([]http.Header, len(agents))
+	for i, ua := range agents {
+		h := make(http.Header, len(c.headers)+2)
+		for k, vs := range c.headers {
+			h[k] = vs
+		}
+		if _, ok := h["User-Agent"]; !ok {
+			h["User-Agent"] = []string{ua}
+		}
+		if _, ok := h["Accept-Encoding"]; !ok {
+			h["Accept-Encoding"] = acceptEncoding
+		}
+		all[i] = h
+	}
+	return all
+}
+
 // newRequest builds the attempt's *http.Request: client headers, then the
-// User-Agent, then the request's own headers, which win.
-func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, error) {
+// User-Agent, then the request's own headers, which win. shared: the
+// request's Header is one of plainHeaders, which nothing may write.
+func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request, shared bool, err error) {
+	plain := c.plainHeaders != nil && len(p.headers) == 0 && len(p.cookies) == 0 && p.contentType == ""
+	if plain && p.body == nil {
+		return c.newPlainRequest(ctx, p)
+	}
 	var body io.Reader
 	if p.body != nil {
 		body = bytes.NewReader(p.body)
 	}
-	req, err := http.NewRequestWithContext(ctx, p.method, p.urlString, body)
+	req, err = http.NewRequestWithContext(ctx, p.method, p.urlString, body)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if p.body != nil {
 		data := p.body
 		req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	}
+	if c.host != "" {
+		req.Host = c.host
+	}
+	if plain {
+		req.Header = c.pickPlainHeaders()
+		return req, true, nil
+	}
 	h := req.Header
 	for k, vs := range c.headers {
 		h[k] = vs
-	}
-	if c.host != "" {
-		req.Host = c.host
 	}
 	for k, v := range p.headers {
 		if strings.EqualFold(k, "host") {
@@ -239,7 +290,42 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (*http.Request, er
 	for k, v := range p.cookies {
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
-	return req, nil
+	return req, false, nil
+}
+
+// pickPlainHeaders picks the shared header set of a request that adds no
+// headers: the one of a User-Agent picked from the rotation list.
+func (c *Client) pickPlainHeaders() http.Header {
+	if len(c.plainHeaders) == 1 {
+		return c.plainHeaders[0]
+	}
+	return c.plainHeaders[c.agents.pickIndex()]
+}
+
+// requestTemplate is what http.NewRequestWithContext sets in every
+// request beyond its arguments; never written.
+var requestTemplate = &http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
+
+// newPlainRequest is newRequest for a request without a body that adds no
+// headers: the request http.NewRequestWithContext would make, with the
+// header set shared (see plainHeaders) instead of a header map made to be
+// replaced.
+func (c *Client) newPlainRequest(ctx context.Context, p *prepared) (*http.Request, bool, error) {
+	u, err := url.Parse(p.urlString)
+	if err != nil {
+		return nil, false, err
+	}
+	// As net/http does: an empty port goes (RFC 3986, 6.2.3).
+	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
+		u.Host = strings.TrimSuffix(u.Host, ":")
+	}
+	req := requestTemplate.WithContext(ctx)
+	req.Method, req.URL, req.Host = p.method, u, u.Host
+	if c.host != "" {
+		req.Host = c.host
+	}
+	req.Header = c.pickPlainHeaders()
+	return req, true, nil
 }
 
 // proxyFailed benches a pool proxy for the cooldown and says so in the log.

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -915,5 +916,80 @@ func TestHeadResponseWithContentLength(t *testing.T) {
 	mustOK(t, res)
 	if res.StatusCode != 200 || len(res.Content) != 0 || res.Headers["content-length"] != "1000" {
 		t.Errorf("HEAD: status %d, %d body bytes, content-length %q", res.StatusCode, len(res.Content), res.Headers["content-length"])
+	}
+}
+
+// A request that adds no header gets the shared header set that is what
+// it would have built itself, whatever the client's headers and
+// User-Agent settings.
+func TestPlainHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*ClientConfig)
+	}{
+		{"defaults", func(*ClientConfig) {}},
+		{"one agent", func(c *ClientConfig) { c.UserAgents = []string{"ua/1"} }},
+		{"no rotation", func(c *ClientConfig) { c.RandomUserAgent = ptr(false) }},
+		{"client headers", func(c *ClientConfig) {
+			c.Headers = map[string]string{"User-Agent": "mine", "accept-encoding": "identity", "X-A": "1", "Host": "h.test"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultClientConfig()
+			tc.edit(&cfg)
+			c, err := NewClient(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if c.plainHeaders == nil {
+				t.Fatal("no plain headers")
+			}
+			for i := range 40 {
+				url := "http://a.test/x"
+				switch i % 4 {
+				case 1:
+					url = "https://a.test:/x?q=1"
+				case 2:
+					url = "http://[::1]:/"
+				case 3:
+					url = "HTTP://A.test:8080"
+				}
+				p, err := prepare(0, &RequestConfig{URL: url})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, shared, err := c.newRequest(context.Background(), p)
+				if err != nil || !shared {
+					t.Fatalf("newRequest: shared %v, error %v", shared, err)
+				}
+				plain := c.plainHeaders
+				c.plainHeaders = nil
+				want, shared, err := c.newRequest(context.Background(), p)
+				c.plainHeaders = plain
+				if err != nil || shared {
+					t.Fatalf("newRequest without plain headers: shared %v, error %v", shared, err)
+				}
+				if got.Host != want.Host {
+					t.Errorf("Host %q, want %q", got.Host, want.Host)
+				}
+				if g, w := *got, *want; true {
+					g.Header, w.Header = nil, nil
+					if !reflect.DeepEqual(g, w) {
+						t.Errorf("request %+v, want %+v", g, w)
+					}
+				}
+				// The User-Agent may be another pick from the same list.
+				if c.agents != nil && len(c.agents.list) > 1 && got.Header.Get("User-Agent") != want.Header.Get("User-Agent") {
+					if !slices.Contains(c.agents.list, got.Header.Get("User-Agent")) {
+						t.Errorf("User-Agent %q is not in the list", got.Header.Get("User-Agent"))
+					}
+					want.Header.Set("User-Agent", got.Header.Get("User-Agent"))
+				}
+				if !reflect.DeepEqual(got.Header, want.Header) {
+					t.Fatalf("headers %v, want %v", got.Header, want.Header)
+				}
+			}
+		})
 	}
 }

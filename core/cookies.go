@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // sessionJar is the client's cookie session: cookies that servers set are
@@ -15,6 +16,11 @@ type sessionJar struct {
 	mu    sync.RWMutex
 	jar   *cookiejar.Jar
 	fixed []*http.Cookie
+	// filled: a cookie may be in jar or fixed. While it is false the jar
+	// holds none, and Cookies answers without asking it (or locking).
+	// Set with mu held (read-held for SetCookies, before it writes into
+	// the jar it read), cleared with mu write-held by reset.
+	filled atomic.Bool
 }
 
 var _ http.CookieJar = (*sessionJar)(nil)
@@ -27,8 +33,12 @@ func newSessionJar(initial map[string]string) *sessionJar {
 }
 
 func (s *sessionJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
+	if len(cookies) == 0 {
+		return
+	}
 	s.mu.RLock()
 	j := s.jar
+	s.filled.Store(true)
 	s.mu.RUnlock()
 	j.SetCookies(u, cookies)
 }
@@ -36,6 +46,9 @@ func (s *sessionJar) SetCookies(u *url.URL, cookies []*http.Cookie) {
 // Cookies returns the server-set cookies for u, then the caller's session
 // cookies whose names the server has not set.
 func (s *sessionJar) Cookies(u *url.URL) []*http.Cookie {
+	if !s.filled.Load() {
+		return nil
+	}
 	s.mu.RLock()
 	j, fixed := s.jar, s.fixed
 	s.mu.RUnlock()
@@ -73,6 +86,7 @@ func (s *sessionJar) set(m map[string]string) {
 		fixed = append(fixed, &http.Cookie{Name: k, Value: v})
 	}
 	s.fixed = fixed // copy on write: readers keep their snapshot
+	s.filled.Store(true)
 }
 
 // reset forgets every cookie, server-set or not.
@@ -80,6 +94,7 @@ func (s *sessionJar) reset() {
 	j, _ := cookiejar.New(nil)
 	s.mu.Lock()
 	s.jar, s.fixed = j, nil
+	s.filled.Store(false)
 	s.mu.Unlock()
 }
 

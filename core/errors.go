@@ -246,3 +246,54 @@ func redactText(msg, rawURL, proxy string) string {
 	}
 	return msg
 }
+
+// redactedURL is u.Redacted(), for a u that may have been parsed from
+// raw: when u would print as raw exactly, raw itself (which holds no
+// password then), so the common final URL -- the one requested -- is not
+// built again. The check covers the URLs of plain form (scheme, a host of
+// characters url.URL.String leaves as they are, a path that starts with
+// '/', a query, no user, fragment or opaque part); others are printed.
+func redactedURL(u *url.URL, raw string) string {
+	if u.Opaque != "" || u.User != nil || u.Fragment != "" || u.Scheme == "" || !plainHost(u.Host) {
+		return u.Redacted()
+	}
+	path := u.EscapedPath()
+	if path != "" && path[0] != '/' {
+		return u.Redacted()
+	}
+	rest, ok := strings.CutPrefix(raw, u.Scheme)
+	if ok {
+		rest, ok = strings.CutPrefix(rest, "://")
+	}
+	if ok {
+		rest, ok = strings.CutPrefix(rest, u.Host)
+	}
+	if ok {
+		rest, ok = strings.CutPrefix(rest, path)
+	}
+	if ok && (u.ForceQuery || u.RawQuery != "") {
+		rest, ok = strings.CutPrefix(rest, "?")
+		if ok {
+			rest, ok = strings.CutPrefix(rest, u.RawQuery)
+		}
+	}
+	if ok && rest == "" {
+		return raw
+	}
+	return u.Redacted()
+}
+
+// plainHost reports whether h is not empty and url.URL.String writes it
+// as it is: letters, digits, and ".-_~:[]".
+func plainHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for i := 0; i < len(h); i++ {
+		c := h[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte(".-_~:[]", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}

@@ -208,3 +208,43 @@ func TestConnectErrorAgainstClosedPort(t *testing.T) {
 		t.Error("errors.Is(err, ErrConnect) false")
 	}
 }
+
+// redactedURL answers as url.URL.Redacted, whether it takes the raw URL
+// or prints the parsed one.
+func TestRedactedURL(t *testing.T) {
+	for _, raw := range []string{
+		"http://a.test", "http://a.test/", "https://a.test:8443/x/y?q=1&r=2", "http://127.0.0.1:8080/json",
+		"http://[::1]:80/x", "HTTP://a.test/x", "http://A.Test/x", "http://a.test:/x", "http://a.test/x?",
+		"http://a.test/a%2Fb", "http://a.test/a%7eb", "http://a.test/a b", "http://a.test/é", "http://a.test/x#frag",
+		"http://u:p@a.test/x", "http://u@a.test/x", "http://a.test/x?q=a%20b", "http://a.test/x?q=é",
+		"http://a.test/%zz", "http://a.test//x", "http://a.test/./x", "http://a.test/x/../y", "http://xn--bcher-kva.test/",
+		"http://a%2etest/", "http://a.test?x", "https://a.test/x;p=1", "http://a.test/x:y",
+	} {
+		u, err := url.Parse(raw)
+		if err != nil {
+			continue
+		}
+		if got, want := redactedURL(u, raw), u.Redacted(); got != want {
+			t.Errorf("redactedURL(%q) = %q, want %q", raw, got, want)
+		}
+		// A raw string that is not u's.
+		if got, want := redactedURL(u, raw+"z"), u.Redacted(); got != want {
+			t.Errorf("redactedURL(%q, other) = %q, want %q", raw, got, want)
+		}
+	}
+}
+
+func FuzzRedactedURL(f *testing.F) {
+	for _, s := range []string{"http://a.test/x?q=1", "https://[::1]:8/a%2Fb?", "http://u:p@h/", "http://h/x#f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return
+		}
+		if got, want := redactedURL(u, raw), u.Redacted(); got != want {
+			t.Errorf("redactedURL(%q) = %q, want %q", raw, got, want)
+		}
+	})
+}

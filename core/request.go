@@ -326,7 +326,8 @@ func prepare(index int, cfg *RequestConfig) (*prepared, error) {
 	}
 	p.options = noOptions
 	if !o.none() {
-		p.options = &o
+		own := o // on the heap only for a request that sets options
+		p.options = &own
 	}
 	return p, nil
 }

@@ -70,7 +70,7 @@ func (r *NormalizedResponse) Err() error {
 func normalizeHeaders(h http.Header) map[string]string {
 	out := make(map[string]string, len(h))
 	for k, vs := range h {
-		name := strings.ToLower(k)
+		name := lowerName(k)
 		switch {
 		case len(vs) == 1:
 			out[name] = vs[0]
@@ -81,6 +81,39 @@ func normalizeHeaders(h http.Header) map[string]string {
 		}
 	}
 	return out
+}
+
+// lowerNames maps common header names, in the canonical form net/http
+// gives response headers, to their lower-case form, so that normalizing
+// them allocates no string. Never written after init.
+var lowerNames = func() map[string]string {
+	names := []string{
+		"accept-ranges", "access-control-allow-credentials", "access-control-allow-headers",
+		"access-control-allow-methods", "access-control-allow-origin", "access-control-expose-headers",
+		"access-control-max-age", "age", "alt-svc", "cache-control", "cf-cache-status", "cf-ray",
+		"connection", "content-disposition", "content-encoding", "content-language", "content-length",
+		"content-location", "content-range", "content-security-policy", "content-type",
+		"cross-origin-embedder-policy", "cross-origin-opener-policy", "cross-origin-resource-policy",
+		"date", "etag", "expires", "keep-alive", "last-modified", "link", "location", "nel", "p3p",
+		"permissions-policy", "pragma", "proxy-authenticate", "referrer-policy", "report-to",
+		"retry-after", "server", "server-timing", "set-cookie", "strict-transport-security", "timing-allow-origin",
+		"trailer", "transfer-encoding", "upgrade", "vary", "via", "www-authenticate", "x-cache",
+		"x-content-type-options", "x-frame-options", "x-powered-by", "x-request-id", "x-xss-protection",
+	}
+	m := make(map[string]string, len(names))
+	for _, n := range names {
+		m[http.CanonicalHeaderKey(n)] = n
+	}
+	return m
+}()
+
+// lowerName is strings.ToLower(name), without allocating for the common
+// names.
+func lowerName(name string) string {
+	if l, ok := lowerNames[name]; ok {
+		return l
+	}
+	return strings.ToLower(name)
 }
 
 // zstdMaxWindow is the largest zstd window a body may ask for: RFC 9659

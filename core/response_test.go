@@ -463,3 +463,18 @@ func TestAcceptEncodingAdvertisesWhatIsDecoded(t *testing.T) {
 		t.Errorf("the caller's Accept-Encoding became %q", got)
 	}
 }
+
+// lowerName agrees with strings.ToLower, for the names of its table and
+// for others.
+func TestLowerName(t *testing.T) {
+	for canonical, lower := range lowerNames {
+		if got := lowerName(canonical); got != strings.ToLower(canonical) || got != lower {
+			t.Errorf("lowerName(%q) = %q, want %q", canonical, got, strings.ToLower(canonical))
+		}
+	}
+	for _, name := range []string{"X-Custom-Thing", "content-type", "CONTENT-TYPE", "Content-type", ""} {
+		if got := lowerName(name); got != strings.ToLower(name) {
+			t.Errorf("lowerName(%q) = %q, want %q", name, got, strings.ToLower(name))
+		}
+	}
+}

@@ -10,7 +10,7 @@ import (
 // grows -- by copying it -- two or three times per request. A runner left
 // idle for runnerIdle, or whose client closed, exits.
 type runners struct {
-	work chan func()
+	work chan job
 	done <-chan struct{}
 	idle time.Duration
 	live atomic.Int64 // runners alive
@@ -19,28 +19,41 @@ type runners struct {
 const runnerIdle = 5 * time.Second
 
 func newRunners(done <-chan struct{}) *runners {
-	return &runners{work: make(chan func()), done: done, idle: runnerIdle}
+	return &runners{work: make(chan job), done: done, idle: runnerIdle}
 }
 
+// job is work for a runner. A pointer that implements it (a *task) goes
+// to a runner without an allocation, where a closure would need one.
+type job interface{ run() }
+
+// jobFunc is a function as a job.
+type jobFunc func()
+
+func (f jobFunc) run() { f() }
+
 // start runs f on an idle runner, or on a new one when none waits.
-func (r *runners) start(f func()) {
+func (r *runners) start(f func()) { r.startJob(jobFunc(f)) }
+
+// startJob runs j on an idle runner, or on a new one when none waits.
+func (r *runners) startJob(j job) {
 	select {
-	case r.work <- f: // unbuffered: taken only by a runner waiting for work
+	case r.work <- j: // unbuffered: taken only by a runner waiting for work
 	default:
-		go r.loop(f)
+		go r.loop(j)
 	}
 }
 
-func (r *runners) loop(f func()) {
+func (r *runners) loop(j job) {
 	r.live.Add(1)
 	defer r.live.Add(-1)
 	idle := time.NewTimer(r.idle)
 	defer idle.Stop()
 	for {
-		f()
+		j.run()
+		j = nil // let a finished task's memory go while the runner waits
 		idle.Reset(r.idle)
 		select {
-		case f = <-r.work:
+		case j = <-r.work:
 		case <-idle.C:
 			return
 		case <-r.done:

@@ -44,7 +44,7 @@ type Timings struct {
 type attemptTrace struct {
 	context.Context
 	hooks httptrace.ClientTrace
-	start time.Time
+	begin time.Time
 	// holdsHooks: the trace is its own context's httptrace hooks (else a
 	// context value over it holds them, composed with the caller's).
 	holdsHooks bool
@@ -88,11 +88,11 @@ func (k *keyCatcher) Value(key any) any {
 	return nil
 }
 
-// newAttemptTrace starts an attempt's trace under parent; ctx is the
+// start starts a zero trace for an attempt under parent; ctx is the
 // attempt's context. withSent also notes when the request's headers went
 // out.
-func newAttemptTrace(parent context.Context, withSent bool) (t *attemptTrace, ctx context.Context) {
-	t = &attemptTrace{Context: parent, start: time.Now()}
+func (t *attemptTrace) start(parent context.Context, withSent bool) (_ *attemptTrace, ctx context.Context) {
+	t.Context, t.begin = parent, time.Now()
 	t.hooks.GotConn = t.gotConn
 	t.hooks.GotFirstResponseByte = t.gotFirstByte
 	if withSent {
@@ -126,7 +126,7 @@ func traceOf(ctx context.Context) *attemptTrace {
 
 func (t *attemptTrace) wroteHeaders() { t.sent.Store(true) }
 
-func (t *attemptTrace) gotFirstByte() { t.firstByte.Store(max(int64(time.Since(t.start)), 1)) }
+func (t *attemptTrace) gotFirstByte() { t.firstByte.Store(max(int64(time.Since(t.begin)), 1)) }
 
 // gotConn notes whether the connection is reused and, for a fresh one,
 // how long it took to make.
@@ -156,7 +156,7 @@ func (t *attemptTrace) timings(now time.Time) Timings {
 		Connect: time.Duration(t.connect.Load()),
 		TLS:     time.Duration(t.tls.Load()),
 		TTFB:    time.Duration(t.firstByte.Load()),
-		Total:   now.Sub(t.start),
+		Total:   now.Sub(t.begin),
 		Reused:  t.reused.Load(),
 	}
 }

@@ -74,14 +74,23 @@ func cleanUserAgents(in []string) []string {
 // global math/rand/v2 generator, which is goroutine-safe without a shared
 // lock, because pick runs once per request.
 func (u *userAgents) pick() string {
+	if i := u.pickIndex(); i >= 0 {
+		return u.list[i]
+	}
+	return ""
+}
+
+// pickIndex is pick's choice as an index into list: -1 for a nil or
+// empty list.
+func (u *userAgents) pickIndex() int {
 	if u == nil {
-		return ""
+		return -1
 	}
 	switch len(u.list) {
 	case 0:
-		return ""
+		return -1
 	case 1:
-		return u.list[0]
+		return 0
 	}
-	return u.list[rand.IntN(len(u.list))]
+	return rand.IntN(len(u.list))
 }
