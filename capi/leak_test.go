@@ -105,10 +105,15 @@ func exerciseClient(t *testing.T, cfg, url string) {
 	hookBatchWait(b, 20)
 	mustFree(t, b)
 
-	// Cut short by closing the client; the batch is freed afterwards.
-	b = submit(t, h, requests(10, `{"url":"`+url+`/x/stall"}`))
+	// Cut short by closing the client; the batch is freed afterwards. A
+	// strict submit returns once the batch has started, so the close
+	// cannot come first.
+	b, rc, e = hookSubmit(h, []byte(requests(10, `{"url":"`+url+`/x/stall"}`)), 1) // FASTREQ_SUBMIT_STRICT
+	if rc != 0 {
+		t.Fatalf("fastreq_batch_submit = %d: %s", rc, e)
+	}
 	hookBatchWait(b, 100)
-	if rc := hookClientClose(h); rc != 0 {
+	if rc = hookClientClose(h); rc != 0 {
 		t.Fatalf("fastreq_client_close = %d", rc)
 	}
 	closed = true
