@@ -852,6 +852,7 @@ func TestImpersonateHTTP2Frames(t *testing.T) {
 		return first
 	}
 	goFrames := get("", nil)
+	t.Logf("%-10s %s priority=%+v", "go", goFrames.akamai(), goFrames.priority)
 	for _, p := range profiles {
 		f := get(p.name, nil)
 		var want []string
