@@ -74,7 +74,8 @@ _new_bytes, _bytes_data = _bytes_api()
 #: Bodies of at least this many bytes are copied by fastreq_copy_body into
 #: a bytes object made for them, which makes the object's new pages present
 #: in one system call instead of a fault per page; smaller ones take the
-#: one call of ctypes.string_at.
+#: one call of ctypes.string_at. Stream chunks always take it: they are
+#: small, and their callback mostly drops them, so their memory is reused.
 _COPY_MIN = 32 << 10
 
 
@@ -258,7 +259,7 @@ class BatchRun:
             for idx, typ, _status, err, _r, bptr, blen, mptr, mlen in _iter_unpack(self._mv[: n * _RECORD_SIZE]):
                 if typ or err:
                     if typ:
-                        self._chunk(idx, _body(bptr, blen))
+                        self._chunk(idx, _string_at(bptr, blen) if blen else b"")
                     else:
                         done += 1
                         self._fail(idx, _status, mptr, mlen)
@@ -274,7 +275,7 @@ class BatchRun:
 
         for idx, typ, status, err, _r, bptr, blen, mptr, mlen in _iter_unpack(self._mv[: n * _RECORD_SIZE]):
             if typ:
-                self._chunk(idx, _body(bptr, blen))
+                self._chunk(idx, _string_at(bptr, blen) if blen else b"")
                 continue
             done += 1
             if err:
