@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -671,4 +672,58 @@ void fastreq_records_release(fastreq_record_t *records, int32_t n)
         return;
     for (int32_t i = 0; i < n; i++)
         release_record(&records[i]);
+}
+
+/* ---- copies out ------------------------------------------------------------ */
+
+#if defined(__linux__) && !defined(MADV_POPULATE_WRITE)
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14; older C libraries' headers lack it */
+#endif
+
+/* Ranges shorter than this are copied without populating: one system call
+ * costs more than the few faults it would save. */
+#define POPULATE_MIN (32 << 10)
+
+/* Cleared when the kernel does not know MADV_POPULATE_WRITE (before Linux
+ * 5.14): the copies go on without it. */
+static int populate_known = 1;
+
+/* Makes the pages of [p, p + n) present and writable when they look new:
+ * the page in the middle of the range is not yet present (memory being
+ * reused is, and populating it would be a wasted walk). Contents are
+ * unchanged: a new page reads as zeros either way. */
+static void populate(void *p, size_t n)
+{
+#if defined(MADV_POPULATE_WRITE)
+    static uintptr_t page_size;
+    if (n < POPULATE_MIN || !__atomic_load_n(&populate_known, __ATOMIC_RELAXED))
+        return;
+    uintptr_t page = __atomic_load_n(&page_size, __ATOMIC_RELAXED);
+    if (!page) {
+        long sz = sysconf(_SC_PAGESIZE);
+        if (sz <= 0)
+            return;
+        page = (uintptr_t)sz;
+        __atomic_store_n(&page_size, page, __ATOMIC_RELAXED);
+    }
+    uintptr_t mask = page - 1, start = (uintptr_t)p & ~mask, end = ((uintptr_t)p + n + mask) & ~mask;
+    unsigned char present = 0;
+    if (mincore((void *)(((uintptr_t)p + n / 2) & ~mask), 1, &present) != 0 || (present & 1))
+        return;
+    if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
+        __atomic_store_n(&populate_known, 0, __ATOMIC_RELAXED);
+#else
+    (void)p;
+    (void)n;
+#endif
+}
+
+void fastreq_copy_body(void *dst, const void *src, size_t n)
+{
+    if (n == 0)
+        return;
+    int saved = errno; /* a copy leaves errno as it found it */
+    populate(dst, n);
+    errno = saved;
+    memcpy(dst, src, n);
 }

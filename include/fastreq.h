@@ -151,6 +151,17 @@ void fastreq_free(void *ptr);
  * release of the same records is harmless. records may be NULL when n == 0. */
 void fastreq_records_release(fastreq_record_t *records, int32_t n);
 
+/* Copies n bytes from src (a record's body, say) to dst, as memcpy does;
+ * for a host that must copy bodies into objects of its own language. When
+ * dst is n bytes the host has just allocated, and its pages are new to the
+ * process (as a big block fresh from the allocator is), the library first
+ * makes them present with one system call where the system has one
+ * (Linux: MADV_POPULATE_WRITE), which costs much less than the fault per
+ * page the copy would otherwise take; dst's contents outside the n bytes
+ * are never changed. dst and src must not overlap; NULL is allowed when n
+ * is 0. */
+void fastreq_copy_body(void *dst, const void *src, size_t n);
+
 /* Returns: how many library-allocated buffers are live (handed out and not
  * yet freed, or waiting in a queue). A supported diagnostic for leak
  * checks (it costs one atomic add per buffer): 0 once every record was

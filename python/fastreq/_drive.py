@@ -23,8 +23,8 @@ from typing import Any, Optional
 
 from . import _ffi
 from ._handles import ClientHandle, check_rc
-from ._records import (BatchRun, _copy, _failure, _give_buffer, _meta, _string_at, _take_buffer, _unpack_record,
-                       _value, forward_engine_logs)
+from ._records import (BatchRun, _body, _copy, _failure, _give_buffer, _meta, _take_buffer, _unpack_record, _value,
+                       forward_engine_logs)
 from .exceptions import FailureDetails, error_from_json
 
 WAIT_SLICE_MS = 100
@@ -49,7 +49,7 @@ def _one_value(lb: Any, buf: Any, n: int, url: str, rtype: int,
             raise error_from_json(_meta(_copy(mptr, mlen)).get("error"), backend_name=backend_name)
         if e:
             return None, _failure(url, 0, status, _copy(mptr, mlen), backend_name)
-        return _value(rtype, _string_at(bptr, blen) if blen else b"", None), None
+        return _value(rtype, _body(bptr, blen), None), None
     finally:
         lb.records_release(buf[1], n)
 

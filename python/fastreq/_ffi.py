@@ -108,6 +108,7 @@ SYMBOLS = {
     "fastreq_abi_version": (c_int32, []),
     "fastreq_free": (None, [c_void_p]),
     "fastreq_records_release": (None, [_recp, c_int32]),
+    "fastreq_copy_body": (None, [c_void_p, c_void_p, c_size_t]),
     "fastreq_live_buffers": (c_int64, []),
     "fastreq_set_memory_limit": (c_int64, [c_int64]),
     "fastreq_free_os_memory": (c_int32, []),
@@ -149,6 +150,7 @@ class Library:
     abi_version: Any
     free: Any
     records_release: Any
+    copy_body: Any
     live_buffers: Any
     set_memory_limit: Any
     free_os_memory: Any

@@ -2,7 +2,9 @@
 a batch's completion queue and decodes each record.
 
 Per response the Python work is: one tuple from ``struct.iter_unpack``
-over the drained chunk, one ``ctypes.string_at`` copy of the body, one
+over the drained chunk, one copy of the body (``ctypes.string_at``, or
+``fastreq_copy_body`` into a new bytes object for a big one: see
+:func:`_body`), one
 JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
 metadata JSON of a record is decoded only for return type "response", for
 "text" when it names a charset (of its Content-Type) and for failures.
@@ -53,6 +55,37 @@ def _string_at(ptr: int, size: int) -> bytes:
     if size < _BIG:
         return _ctypes_string_at(ptr, size)
     return (ctypes.c_char * size).from_address(ptr).raw  # pragma: no cover - needs a 2 GiB body
+
+
+def _bytes_api() -> Any:
+    """This interpreter's PyBytes_FromStringAndSize and PyBytes_AsString as
+    ctypes functions of their own (ctypes.pythonapi's shared attributes keep
+    their prototypes), or (None, None) without CPython's C API."""
+    try:
+        api = ctypes.pythonapi
+        new = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_ssize_t)(("PyBytes_FromStringAndSize", api))
+        data = ctypes.PYFUNCTYPE(ctypes.c_void_p, ctypes.py_object)(("PyBytes_AsString", api))
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not CPython
+        return None, None
+    return new, data
+
+
+_new_bytes, _bytes_data = _bytes_api()
+#: Bodies of at least this many bytes are copied by fastreq_copy_body into
+#: a bytes object made for them, which makes the object's new pages present
+#: in one system call instead of a fault per page; smaller ones take the
+#: one call of ctypes.string_at. Stream chunks always take it: they are
+#: small, and their callback mostly drops them, so their memory is reused.
+_COPY_MIN = 32 << 10
+
+
+def _body(ptr: int, size: int) -> bytes:
+    """A body: the size bytes at ptr as a new bytes object."""
+    if size < _COPY_MIN or _new_bytes is None:
+        return _string_at(ptr, size) if size else b""
+    body = _new_bytes(None, size)  # uninitialised, and nobody else's until it is returned
+    _ffi.lib().copy_body(_bytes_data(body), ptr, size)
+    return body
 
 
 _RECORD_SIZE = _ffi.RECORD_SIZE
@@ -253,7 +286,7 @@ class BatchRun:
                 if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
                 else:
-                    v = _value(rt, _string_at(bptr, blen) if blen else b"",
+                    v = _value(rt, _body(bptr, blen),
                                _string_at(mptr, mlen) if rt == RT_TEXT and mptr else None)
                 if save_paths is not None and rt != RT_RESPONSE and idx in save_paths:
                     v = save_paths[idx]
@@ -284,7 +317,7 @@ class BatchRun:
         meta = _meta(_copy(mptr, mlen))
         return NormalizedResponse.from_parts(
             int(meta.get("status_code") or status), meta.get("headers") or {},
-            _string_at(bptr, blen) if blen else b"", meta.get("url") or self.plan.urls[idx],
+            _body(bptr, blen), meta.get("url") or self.plan.urls[idx],
             http_version=meta.get("http_version") or "",
             elapsed=(meta.get("elapsed_ns") or 0) / 1e9,
             attempts=int(meta.get("attempts") or 1),

@@ -10,7 +10,7 @@
  *
  * Tests (main's table): version, client_new_errors, cookies, bad_handles,
  * submit_errors, batch_1000_fd, cancel, timeout, wait_timeout,
- * close_inflight, streaming, output_path, buffer_bounds, wait_vs_free,
+ * close_inflight, streaming, output_path, buffer_bounds, copy_body, wait_vs_free,
  * batch_next_and_logs, batch_set_wake, timings, http3 (which also needs
  * FASTREQ_TEST_H3_URL and FASTREQ_TEST_CA_FILE).
  *
@@ -1046,6 +1046,80 @@ static void test_buffer_bounds(void)
     check_no_live_buffers();
 }
 
+/* fastreq_copy_body copies like memcpy, whatever dst is: new pages of a
+ * fresh mapping (populated first), pages already in use, small and odd
+ * sizes at odd offsets; nothing outside the n bytes changes, errno stays,
+ * and n == 0 takes NULL. The source is a real big body, from the
+ * library's pool of mapped buffers. */
+static void test_copy_body(void)
+{
+    const size_t big = 300000; /* a big body (at least 64 KiB), not a whole number of pages */
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    uint64_t b = submit_each(c, 1, "\"url\":\"%s/bytes/%zu?seed=7\"", g_url, big);
+    recvec v = {0};
+    if (b) {
+        CHECK(collect(b, &v, 1, 30) == 1, "no result");
+        CHECK_RC(fastreq_batch_free(b), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+    const fastreq_record_t *r = v.n == 1 ? &v.r[0] : NULL;
+    if (r && (r->status != 200 || r->body_len != (int64_t)big)) {
+        failf(__FILE__, __LINE__, "status %d, %" PRId64 " bytes", r->status, r->body_len);
+        r = NULL;
+    }
+    if (r) {
+        const unsigned char *src = r->body;
+        long page = sysconf(_SC_PAGESIZE);
+        size_t span = (big + 3 * (size_t)page) & ~((size_t)page - 1);
+        /* Fresh pages, guarded on both sides, at an odd offset. */
+        unsigned char *map = mmap(NULL, span + 2 * (size_t)page, PROT_READ | PROT_WRITE,
+                                  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        REQUIRE(map != MAP_FAILED, "mmap: %s", strerror(errno));
+        CHECK(mprotect(map, (size_t)page, PROT_NONE) == 0 && mprotect(map + page + span, (size_t)page, PROT_NONE) == 0,
+              "mprotect: %s", strerror(errno));
+        unsigned char *area = map + page;
+        static const size_t sizes[] = {1, 100, 4096, 40000, 65536, 65537, 300000 - 13};
+        static const size_t offsets[] = {0, 1, 13, 4095};
+        for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+            for (size_t j = 0; j < sizeof offsets / sizeof offsets[0]; j++) {
+                size_t n = sizes[i], off = offsets[j];
+                if (off + n > span) continue;
+                if (madvise(area, span, MADV_DONTNEED) != 0) { /* fresh (zero) pages again */
+                    failf(__FILE__, __LINE__, "madvise: %s", strerror(errno));
+                    continue;
+                }
+                errno = 1234;
+                fastreq_copy_body(area + off, src + 3, n);
+                CHECK(errno == 1234, "errno %d after a copy of %zu at %zu", errno, n, off);
+                CHECK(memcmp(area + off, src + 3, n) == 0, "fresh pages: a copy of %zu at %zu differs", n, off);
+                size_t k;
+                for (k = 0; k < off && area[k] == 0; k++) {
+                }
+                CHECK(k == off, "fresh pages: byte %zu before a copy of %zu at %zu changed", k, n, off);
+                for (k = off + n; k < span && area[k] == 0; k++) {
+                }
+                CHECK(k == span, "fresh pages: byte %zu after a copy of %zu at %zu changed", k, n, off);
+            }
+        }
+        munmap(map, span + 2 * (size_t)page);
+
+        /* Memory in use (every page present), between canaries. */
+        unsigned char *heap = malloc(big + 64);
+        REQUIRE(heap, "malloc");
+        memset(heap, 0x5a, big + 64);
+        fastreq_copy_body(heap + 32, src, big);
+        CHECK(memcmp(heap + 32, src, big) == 0, "malloc'd memory: the copy differs");
+        size_t bad = 0;
+        for (size_t k = 0; k < 32; k++) bad += heap[k] != 0x5a || heap[32 + big + k] != 0x5a;
+        CHECK(bad == 0, "malloc'd memory: %zu canary byte(s) changed", bad);
+        free(heap);
+    }
+    fastreq_copy_body(NULL, NULL, 0);
+    recvec_free(&v);
+    check_no_live_buffers();
+}
+
 /* A thread blocked in fastreq_batch_wait(b, -1) comes back when another
  * thread frees the batch. */
 struct waiter {
@@ -1297,6 +1371,7 @@ static const struct {
     {"streaming", test_streaming},
     {"output_path", test_output_path},
     {"buffer_bounds", test_buffer_bounds},
+    {"copy_body", test_copy_body},
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},

@@ -146,6 +146,32 @@ def test_big_bodies_sync_async_and_response(server):
     assert res[3].headers["content-length"] == str(1 << 20)
 
 
+
+def test_copied_bodies_are_plain_bytes(server):
+    # From 32 KiB on, a body is copied by fastreq_copy_body into a bytes
+    # object made for it: the result must be an ordinary, owned bytes on
+    # every path (batch, single request sync and async, text, response).
+    sizes = [32767, 32768, 40001, 65536, 300000]
+    urls = [server.url(f"/x/bytes/{n}") for n in sizes]
+    res = fastreq.fastreq(urls, return_type="content")
+    for b, n in zip(res, sizes):
+        assert type(b) is bytes and b == pattern(n) and hash(b) == hash(pattern(n))
+    del b
+    assert [sys.getrefcount(res[i]) for i in range(len(res))] == [2] * len(res)  # the list's and the argument's
+    assert fastreq.fastreq(urls[2:4], return_type="text") == [pattern(n).decode("utf-8", "replace")
+                                                                 for n in sizes[2:4]]
+    with FastRequests() as c:
+        one = c.request_sync(urls[4], return_type="content")
+        assert type(one) is bytes and one == pattern(sizes[4])
+        r = c.request_sync(urls[3], return_type="response")
+        assert type(r.content) is bytes and r.content == pattern(sizes[3])
+
+    async def single() -> bytes:
+        async with FastRequests() as ac:
+            return await ac.request(urls[2], return_type="content")
+
+    assert asyncio.run(single()) == pattern(sizes[2])
+
 # ---- per-request specs ------------------------------------------------------------
 
 
