@@ -44,6 +44,8 @@ struct fq_batch {
     char *err;
     char *json;      /* a non-strict submit's copy of the requests, until the verdict */
     fq_submit submit;
+    int hub;         /* a hub (fastreq_hub_new): READY records only, never ends */
+    fq_batch *notify; /* the hub this batch reports its wakeups to (a reference), or NULL */
 };
 
 /* ---- memory -------------------------------------------------------------- */
@@ -245,7 +247,10 @@ static void unref(fq_batch *b)
     free(b->json);
     pthread_cond_destroy(&b->cond);
     pthread_mutex_destroy(&b->mu);
+    fq_batch *hub = b->notify;
     free(b);
+    if (hub)
+        unref(hub);
 }
 
 /* ---- the queue ----------------------------------------------------------- */
@@ -266,13 +271,16 @@ static int awake(const fq_batch *b)
 typedef struct {
     fq_batch *b;
     int efd;
+    fq_batch *hub;
 } fq_wake;
 
 /* The wakeup of b's waiters, taken while the caller holds b->mu. */
-static fq_wake waking(fq_batch *b) { return (fq_wake){b, b->efd}; }
+static fq_wake waking(fq_batch *b) { return (fq_wake){b, b->efd, b->notify}; }
 
-/* Wakes the descriptor's watcher and blocked waiters; called after
- * b->mu is unlocked (w.b NULL: nobody to wake). */
+static void hub_ready(fq_batch *hub, uint64_t handle);
+
+/* Wakes the descriptor's watcher, blocked waiters and the hub; called
+ * after b->mu is unlocked (w.b NULL: nobody to wake). */
 static void wake(fq_wake w)
 {
     if (!w.b)
@@ -280,6 +288,8 @@ static void wake(fq_wake w)
     if (w.efd >= 0)
         ring(w.efd);
     pthread_cond_broadcast(&w.b->cond);
+    if (w.hub)
+        hub_ready(w.hub, w.b->handle);
 }
 
 static int engine_done(const fq_batch *b) { return b->total >= 0 && b->pushed == b->total; }
@@ -388,6 +398,79 @@ void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t total)
     wake(w);
     if (done)
         unref(b); /* the engine's reference: no record is to come */
+}
+
+/* ---- hubs ---------------------------------------------------------------- */
+
+/* Queues a READY record for the batch of handle in hub and wakes the hub's
+ * waiters as any batch's; no lock is held by the caller. A hub being freed
+ * drops it. */
+static void hub_ready(fq_batch *hub, uint64_t handle)
+{
+    fastreq_record_t rec = {.index = (int64_t)handle, .type = FASTREQ_RECORD_READY};
+    fq_wake w = {0};
+    pthread_mutex_lock(&hub->mu);
+    if (!hub->closed) {
+        int was = awake(hub);
+        if (hub->len == hub->cap) {
+            int64_t cap = hub->cap ? hub->cap * 2 : 16;
+            fastreq_record_t *grown = realloc(hub->items, (size_t)cap * sizeof *grown);
+            if (grown) {
+                hub->items = grown;
+                hub->cap = cap;
+            }
+        }
+        if (hub->len < hub->cap) /* else (no memory) the wakeup is lost: the batch's own waits still see it */
+            hub->items[hub->len++] = rec;
+        if (!was && awake(hub))
+            w = waking(hub);
+    }
+    pthread_mutex_unlock(&hub->mu);
+    wake(w);
+}
+
+int32_t fastreq_hub_new(uint64_t *hub_out)
+{
+    if (!hub_out)
+        return FASTREQ_EINVAL;
+    fq_batch *h = fq_batch_new((fq_submit){0});
+    if (!h)
+        return FASTREQ_ESYS;
+    h->refs = 1; /* the host's: no engine work stands behind a hub */
+    h->hub = 1;
+    h->decided = 1;
+    *hub_out = h->handle;
+    return FASTREQ_OK;
+}
+
+int32_t fastreq_batch_notify(uint64_t batch, uint64_t hub)
+{
+    fq_batch *b = tab_get(batch);
+    if (!b)
+        return FASTREQ_EBADHANDLE;
+    fq_batch *h = tab_get(hub);
+    if (!h) {
+        unref(b);
+        return FASTREQ_EBADHANDLE;
+    }
+    int32_t rc = FASTREQ_OK;
+    fq_wake w = {0};
+    pthread_mutex_lock(&b->mu);
+    if (!h->hub || b->hub || b->notify) {
+        rc = FASTREQ_EINVAL;
+    } else {
+        b->notify = h; /* takes tab_get's reference */
+        h = NULL;
+        if (!b->closed && awake(b))
+            w = (fq_wake){b, -1, b->notify}; /* awake already: only the hub is new to it */
+    }
+    pthread_mutex_unlock(&b->mu);
+    if (w.hub)
+        hub_ready(w.hub, b->handle);
+    if (h)
+        unref(h);
+    unref(b);
+    return rc;
 }
 
 /* ---- the ABI ------------------------------------------------------------- */
@@ -645,7 +728,7 @@ int32_t fastreq_batch_free(uint64_t batch)
         return FASTREQ_EBADHANDLE;
     pthread_mutex_lock(&b->mu);
     b->closed = 1;
-    int finished = engine_done(b);
+    int finished = engine_done(b) || b->hub;
     fastreq_record_t *items = b->items;
     int64_t head = b->head, n = b->len - b->head;
     b->items = NULL;

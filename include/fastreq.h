@@ -77,6 +77,7 @@ extern "C" {
 /* Record types (fastreq_record_t.type). */
 #define FASTREQ_RECORD_RESULT 0 /* the final outcome of one request */
 #define FASTREQ_RECORD_CHUNK  1 /* a piece of a streaming request's body */
+#define FASTREQ_RECORD_READY  2 /* in a hub: the batch whose handle is `index` woke (fastreq_batch_notify) */
 
 /* Submit flags. */
 #define FASTREQ_SUBMIT_STRICT 1u /* the submit waits for the engine: any invalid request fails it; nothing runs */
@@ -94,7 +95,9 @@ extern "C" {
  *
  * Fields the caller reads without parsing anything:
  *   index     position of the request in the submitted array
- *   type      FASTREQ_RECORD_RESULT or FASTREQ_RECORD_CHUNK
+ *   type      FASTREQ_RECORD_RESULT or FASTREQ_RECORD_CHUNK (a hub's
+ *             records are FASTREQ_RECORD_READY, with the batch's handle as
+ *             index and nothing else)
  *   status    HTTP status of the final response, 0 when there was none
  *   error     FASTREQ_ERR_* (FASTREQ_ERR_NONE on success)
  *   body      body bytes (decoded from gzip/deflate), or the chunk; NULL
@@ -409,6 +412,33 @@ int32_t fastreq_batch_done(uint64_t batch);
  * stop a batch whose results are no longer wanted, free it: that ends
  * what has not started without a record at all. */
 int32_t fastreq_batch_cancel(uint64_t batch);
+
+/*
+ * A hub gathers the wakeups of many batches on one descriptor, for a
+ * caller that waits for many small batches at once (an event loop with a
+ * request per task): rather than one descriptor per batch, it watches the
+ * hub's. A hub is a batch without requests: wait for it, drain it and free
+ * it with the batch functions (fastreq_batch_fd, _wait, _next, _drain,
+ * _set_wake, _free); it never ends. Its records are
+ * FASTREQ_RECORD_READY, one each time a batch given to it wakes its
+ * waiters (by that batch's wake rule, see fastreq_batch_set_wake), with
+ * the batch's handle as index; the caller then drains that batch. A READY
+ * record for a batch freed since is to be ignored.
+ * Returns: FASTREQ_OK and *hub_out set, FASTREQ_EINVAL (hub_out NULL) or
+ * FASTREQ_ESYS.
+ */
+int32_t fastreq_hub_new(uint64_t *hub_out);
+
+/*
+ * From now on, each time batch wakes its waiters, hub gets a READY record
+ * for it; at once when the batch is awake already (records waiting, or a
+ * batch that could not start), so no wakeup is missed between the submit
+ * and this call. A batch reports to one hub. The batch's own waits and
+ * descriptor work as before.
+ * Returns: FASTREQ_OK, FASTREQ_EBADHANDLE (either handle), FASTREQ_EINVAL
+ * (hub is not a hub, batch is one, or batch reports to a hub already).
+ */
+int32_t fastreq_batch_notify(uint64_t batch, uint64_t hub);
 
 /*
  * Frees a batch: cancels it if it is still running, releases records

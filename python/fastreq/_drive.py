@@ -6,9 +6,10 @@ a single request.
   released (ctypes.CDLL), so Ctrl-C raises KeyboardInterrupt within a slice,
   in ``fastreq_batch_next`` (wait and drain: one call per wakeup);
 * the asyncio driver watches the batch's eventfd with ``loop.add_reader``
-  or, where the loop has no add_reader (Windows' Proactor), runs one
-  helper thread blocked in ``fastreq_batch_wait`` that hands over with
-  ``call_soon_threadsafe``.
+  (a single request: the descriptor of the loop's hub, watched once for
+  all of them, :class:`LoopHub`) or, where the loop has no add_reader
+  (Windows' Proactor), runs one helper thread blocked in
+  ``fastreq_batch_wait`` that hands over with ``call_soon_threadsafe``.
 
 Every call into the library here is plain C (no Go runs on the caller's
 thread), so none of them holds up the engine.
@@ -17,14 +18,16 @@ thread), so none of them holds up the engine.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import os
 import threading
-from typing import Any, Optional
+import weakref
+from typing import Any, Dict, Optional
 
 from . import _ffi
 from ._handles import ClientHandle, check_rc
-from ._records import (BatchRun, _body, _copy, _failure, _give_buffer, _meta, _take_buffer, _unpack_record, _value,
-                       forward_engine_logs)
+from ._records import (BatchRun, _body, _copy, _failure, _give_buffer, _iter_unpack, _meta, _take_buffer,
+                       _unpack_record, _value, forward_engine_logs)
 from .exceptions import FailureDetails, error_from_json
 
 WAIT_SLICE_MS = 100
@@ -80,40 +83,165 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
         _one_end(lb, h, buf)
 
 
-async def run_one_async(client: ClientHandle, payload: bytes, url: str, rtype: int,
+async def run_one_async(client: ClientHandle, hubs: Hubs, payload: bytes, url: str, rtype: int,
                         backend_name: Optional[str]) -> "tuple[Any, Optional[FailureDetails]]":
-    """:func:`run_one_sync` for ``await request(url)``: the loop watches the
-    batch's descriptor (``add_reader``), or where the loop has none
-    (Windows' Proactor) a worker thread waits. Cancelling the awaiting
-    task cancels the request."""
+    """:func:`run_one_sync` for ``await request(url)``: the loop's hub
+    (:class:`LoopHub`) wakes the task when the batch has its record, or
+    where the loop has no add_reader (Windows' Proactor) a worker thread
+    waits. Cancelling the awaiting task cancels the request."""
     loop = asyncio.get_running_loop()
     lb = _ffi.lib()
     h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
-        return _one_value(lb, buf, await _next_async(lb, loop, h, buf), url, rtype, backend_name)
+        return _one_value(lb, buf, await _next_async(lb, loop, h, buf, hubs), url, rtype, backend_name)
     finally:
         _one_end(lb, h, buf)  # wakes _wait_one too
 
 
-async def _next_async(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any) -> int:
-    """Wait for the batch's record on its descriptor (or, where the loop
-    has no add_reader, in a worker thread) and drain it into buf."""
-    fd = check_rc(lb.batch_fd(h), "fastreq_batch_fd")  # readable at once if the result is in
-    n = 0
-    try:
-        while n == 0:
-            ready = loop.create_future()
-            loop.add_reader(fd, _resolve, ready)
-            try:
-                await ready
-            finally:
-                loop.remove_reader(fd)
-            n = lb.batch_next(h, buf[1], 1, 0)
-    except NotImplementedError:  # no add_reader (Windows' Proactor)
+async def _next_async(lb: Any, loop: asyncio.AbstractEventLoop, h: int, buf: Any, hubs: "Hubs") -> int:
+    """Wait for the batch's record (through the loop's hub, or where the
+    loop has no add_reader, in a worker thread) and drain it into buf."""
+    hub = hubs.of(loop)
+    if hub is None:  # no add_reader (Windows' Proactor)
         check_rc(await loop.run_in_executor(None, _wait_one, lb, h), "waiting for the request")
+        return int(lb.batch_next(h, buf[1], 1, 0))
+    n = 0
+    while n == 0:
+        if hub.h is not None:
+            await hub.ready(h)
+        else:  # the hub closed (its client is closing): the batch's own descriptor
+            await _readable(loop, check_rc(lb.batch_fd(h), "fastreq_batch_fd"))
         n = lb.batch_next(h, buf[1], 1, 0)
-    return n
+    return int(n)
+
+
+async def _readable(loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    ready = loop.create_future()
+    loop.add_reader(fd, _resolve, ready)
+    try:
+        await ready
+    finally:
+        loop.remove_reader(fd)
+
+
+class Hubs:
+    """A client's hubs, one per event loop it is awaited on
+    (:class:`LoopHub`), closed with the client."""
+
+    def __init__(self) -> None:
+        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[LoopHub]]" = (
+            weakref.WeakKeyDictionary())
+        self._lock = threading.Lock()
+
+    def of(self, loop: asyncio.AbstractEventLoop) -> "Optional[LoopHub]":
+        """loop's hub, made on first use; None where the loop has no
+        add_reader."""
+        try:
+            return self._by_loop[loop]
+        except KeyError:
+            pass
+        try:
+            hub: Optional[LoopHub] = LoopHub(loop)
+        except (NotImplementedError, AttributeError):
+            hub = None
+        with self._lock:
+            self._by_loop[loop] = hub
+        return hub
+
+    def close(self) -> None:
+        with self._lock:
+            hubs = [h for h in self._by_loop.values() if h is not None]
+            self._by_loop = weakref.WeakKeyDictionary()
+        for hub in hubs:
+            hub.close()
+
+
+class LoopHub:
+    """One event loop's hub (fastreq_hub_new): the loop watches its one
+    descriptor for every single request of a client awaited on it,
+    instead of a descriptor per request, and each READY record wakes the
+    task of the batch it names."""
+
+    CHUNK = 64
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        lb = _ffi.lib()
+        out = ctypes.c_uint64()
+        check_rc(lb.hub_new(ctypes.byref(out)), "fastreq_hub_new")
+        self.h: Optional[int] = out.value
+        self._finalizer = weakref.finalize(self, lb.batch_free, out.value)
+        self.loop = loop
+        self.waiters: "Dict[int, asyncio.Future[None]]" = {}
+        self.records = (_ffi.Record * self.CHUNK)()
+        self.view = memoryview(self.records).cast("B")
+        self.fd = check_rc(lb.batch_fd(out.value), "fastreq_batch_fd")
+        try:
+            loop.add_reader(self.fd, self._on_readable)
+        except BaseException:
+            self._finalizer()
+            raise
+
+    async def ready(self, h: int) -> None:
+        """Until batch h wakes (at once if it already has), or the hub
+        closes."""
+        assert self.h is not None
+        fut = self.loop.create_future()
+        self.waiters[h] = fut
+        try:
+            check_rc(_ffi.lib().batch_notify(h, self.h), "fastreq_batch_notify")
+            await fut
+        finally:
+            self.waiters.pop(h, None)
+
+    def _on_readable(self) -> None:
+        # Reading resets the eventfd before the drain, so no wakeup is lost.
+        try:
+            os.read(self.fd, 8)
+        except OSError:  # BlockingIOError: already reset
+            pass
+        drain, waiters, h = _ffi.lib().batch_drain, self.waiters, self.h
+        n = self.CHUNK
+        while n == self.CHUNK and h is not None:
+            n = drain(h, self.records, self.CHUNK)
+            if n <= 0:
+                return
+            for rec in _iter_unpack(self.view[: n * _ffi.RECORD_SIZE]):
+                fut = waiters.pop(rec[0], None)  # READY records: index is the batch's handle
+                if fut is not None and not fut.done():
+                    fut.set_result(None)
+
+    def close(self) -> None:
+        """Stop watching and free the hub, in the loop's thread; the tasks
+        still waiting go on with their batches' own descriptors. Safe from
+        any thread."""
+        loop = self.loop
+        try:
+            same_thread = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_thread = False
+        if same_thread or loop.is_closed() or not loop.is_running():
+            self._close_now()
+            return
+        try:
+            loop.call_soon_threadsafe(self._close_now)
+        except RuntimeError:  # closed in the meantime
+            self._close_now()
+
+    def _close_now(self) -> None:
+        if self.h is None:
+            return
+        self.h = None
+        if not self.loop.is_closed():
+            try:
+                self.loop.remove_reader(self.fd)
+            except Exception:  # pragma: no cover - a loop shutting down
+                pass
+        self._finalizer()
+        waiters, self.waiters = self.waiters, {}
+        for fut in waiters.values():
+            if not fut.done():
+                fut.set_result(None)
 
 
 def _resolve(fut: "asyncio.Future[None]") -> None:

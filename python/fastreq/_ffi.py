@@ -127,6 +127,8 @@ SYMBOLS = {
     "fastreq_batch_done": (c_int32, [c_uint64]),
     "fastreq_batch_cancel": (c_int32, [c_uint64]),
     "fastreq_batch_free": (c_int32, [c_uint64]),
+    "fastreq_hub_new": (c_int32, [_u64p]),
+    "fastreq_batch_notify": (c_int32, [c_uint64, c_uint64]),
     "fastreq_log_drain": (c_int32, [_charpp]),
     "fastreq_log_counter": (c_void_p, []),
 }
@@ -169,6 +171,8 @@ class Library:
     batch_done: Any
     batch_cancel: Any
     batch_free: Any
+    hub_new: Any
+    batch_notify: Any
     log_drain: Any
     log_counter: Any
     #: The counter of fastreq_log_counter(): log records waiting.

@@ -83,7 +83,7 @@ def _body(ptr: int, size: int) -> bytes:
     """A body: the size bytes at ptr as a new bytes object."""
     if size < _COPY_MIN or _new_bytes is None:
         return _string_at(ptr, size) if size else b""
-    body = _new_bytes(None, size)  # uninitialised, and nobody else's until it is returned
+    body: bytes = _new_bytes(None, size)  # uninitialised, and nobody else's until it is returned
     _ffi.lib().copy_body(_bytes_data(body), ptr, size)
     return body
 

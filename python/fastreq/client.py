@@ -32,7 +32,7 @@ import time
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Type, Union, overload
 
 from . import _ffi, _json
-from ._drive import AsyncPump, run_one_async, run_one_sync, run_sync
+from ._drive import AsyncPump, Hubs, run_one_async, run_one_sync, run_sync
 from ._records import BatchRun
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
@@ -166,6 +166,7 @@ class FastRequests(ClientSettings):
         self._native: Optional[ClientHandle] = None
         self._closed = False
         self._lock = threading.RLock()
+        self._hubs = Hubs()
         resolve_backend(backend)  # ConfigurationError listing the valid names
         self.backend_name = backend
         super().__init__(**settings)  # checks and converts every setting
@@ -238,6 +239,7 @@ class FastRequests(ClientSettings):
         with self._lock:
             self._closed = True
             h, self._native = self._native, None
+        self._hubs.close()
         if h is not None:
             h.close()
 
@@ -428,8 +430,8 @@ class FastRequests(ClientSettings):
         if plan.n == 0:
             return self._empty(plan)
         if self._one_path(plan, s):
-            value, failure = await run_one_async(self._client(), plan.payload, plan.urls[0], plan.rtype,
-                                                 self.backend_name)
+            value, failure = await run_one_async(self._client(), self._hubs, plan.payload, plan.urls[0],
+                                                 plan.rtype, self.backend_name)
             return self._one_result(value, failure, started)
         run, reporter = self._start(plan, s, collect=False)
         await _drive(run, reporter)

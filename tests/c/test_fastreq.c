@@ -1255,6 +1255,72 @@ static void test_batch_set_wake(void)
     CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
 }
 
+/* A hub reports, on one descriptor, each batch given to it once that
+ * batch wakes: 8 one-request batches (some notified after their result is
+ * in), a failing one among them; their READY records name each batch, and
+ * each batch then drains its record. A hub is not a request batch, a batch
+ * reports to one hub; freeing the hub first leaves the batches working. */
+static void test_hub(void)
+{
+    uint64_t c = new_client(TEST_CLIENT "}");
+    REQUIRE(c, "no client");
+    uint64_t hub = 0;
+    CHECK_RC(fastreq_hub_new(NULL), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_hub_new(&hub), FASTREQ_OK);
+    int fd = fastreq_batch_fd(hub);
+    CHECK(fd >= 0, "hub fd %d", fd);
+    enum { N = 8 };
+    uint64_t b[N];
+    for (int i = 0; i < N; i++) {
+        b[i] = submit_each(c, 1, i == 3 ? "\"url\":\"http://127.0.0.1:1/\"" : "\"url\":\"%s/x/json\"", g_url);
+        if (i % 2 == 1) { /* notified once its result is in: reported at once */
+            CHECK(fastreq_batch_wait(b[i], 30000) == 1, "batch %d has no record", i);
+        }
+        CHECK_RC(fastreq_batch_notify(b[i], hub), FASTREQ_OK);
+    }
+    CHECK_RC(fastreq_batch_notify(b[0], hub), FASTREQ_EINVAL);   /* one hub per batch */
+    CHECK_RC(fastreq_batch_notify(b[1], b[2]), FASTREQ_EINVAL);  /* b[2] is no hub */
+    CHECK_RC(fastreq_batch_notify(hub, hub), FASTREQ_EINVAL);
+    CHECK_RC(fastreq_batch_notify(b[1], 12345), FASTREQ_EBADHANDLE);
+    int seen[N] = {0}, ready = 0;
+    for (int rounds = 0; ready < N && rounds < 1000; rounds++) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        if (poll(&p, 1, 30000) != 1)
+            break;
+        uint64_t counter;
+        (void)!read(fd, &counter, sizeof counter);
+        fastreq_record_t recs[4];
+        int32_t n;
+        while ((n = fastreq_batch_drain(hub, recs, 4)) > 0) {
+            for (int32_t k = 0; k < n; k++) {
+                CHECK(recs[k].type == FASTREQ_RECORD_READY && !recs[k].body && !recs[k].meta, "hub record type %d", recs[k].type);
+                for (int i = 0; i < N; i++) {
+                    if ((uint64_t)recs[k].index != b[i])
+                        continue;
+                    fastreq_record_t r;
+                    if (!seen[i] && fastreq_batch_drain(b[i], &r, 1) == 1) {
+                        seen[i] = 1;
+                        ready++;
+                        CHECK(i == 3 ? r.error == FASTREQ_ERR_CONNECT : r.status == 200, "batch %d: status %d error %d", i, r.status, r.error);
+                        fastreq_records_release(&r, 1);
+                    }
+                }
+            }
+            fastreq_records_release(recs, n);
+        }
+    }
+    CHECK(ready == N, "%d of %d batches reported ready", ready, N);
+    CHECK_RC(fastreq_batch_done(hub), 0); /* a hub never ends */
+    uint64_t late = submit_each(c, 1, "\"url\":\"%s/x/json\"", g_url);
+    CHECK_RC(fastreq_batch_notify(late, hub), FASTREQ_OK);
+    CHECK_RC(fastreq_batch_free(hub), FASTREQ_OK); /* before the batch it hears from */
+    CHECK(fastreq_batch_wait(late, 30000) == 1, "a batch whose hub was freed has no record");
+    CHECK_RC(fastreq_batch_free(late), FASTREQ_OK);
+    for (int i = 0; i < N; i++)
+        CHECK_RC(fastreq_batch_free(b[i]), FASTREQ_OK);
+    CHECK_RC(fastreq_client_close(c), FASTREQ_OK);
+}
+
 /* The number after "key": in the JSON text, or -1 when it is not there. */
 static long long json_num(const char *json, const char *key)
 {
@@ -1375,6 +1441,7 @@ static const struct {
     {"wait_vs_free", test_wait_vs_free},
     {"batch_next_and_logs", test_batch_next_and_logs},
     {"batch_set_wake", test_batch_set_wake},
+    {"hub", test_hub},
     {"timings", test_timings},
     {"http3", test_http3},
 };
