@@ -130,29 +130,36 @@ class Hubs:
     (:class:`LoopHub`), closed with the client."""
 
     def __init__(self) -> None:
-        self._by_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[LoopHub]]" = (
+        # By loop, held weakly (a loop that is gone frees its hub), or
+        # strongly for a loop that takes no weak reference, until close.
+        self._weak: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Optional[LoopHub]]" = (
             weakref.WeakKeyDictionary())
+        self._strong: "Dict[asyncio.AbstractEventLoop, Optional[LoopHub]]" = {}
         self._lock = threading.Lock()
 
     def of(self, loop: asyncio.AbstractEventLoop) -> "Optional[LoopHub]":
         """loop's hub, made on first use; None where the loop has no
         add_reader."""
-        try:
-            return self._by_loop[loop]
-        except KeyError:
-            pass
+        with self._lock:
+            try:
+                return self._weak.get(loop) if loop in self._weak else self._strong[loop]
+            except (KeyError, TypeError):
+                pass
         try:
             hub: Optional[LoopHub] = LoopHub(loop)
         except (NotImplementedError, AttributeError):
             hub = None
         with self._lock:
-            self._by_loop[loop] = hub
+            try:
+                self._weak[loop] = hub
+            except TypeError:
+                self._strong[loop] = hub
         return hub
 
     def close(self) -> None:
         with self._lock:
-            hubs = [h for h in self._by_loop.values() if h is not None]
-            self._by_loop = weakref.WeakKeyDictionary()
+            hubs = [h for h in (*self._weak.values(), *self._strong.values()) if h is not None]
+            self._weak, self._strong = weakref.WeakKeyDictionary(), {}
         for hub in hubs:
             hub.close()
 

@@ -345,3 +345,34 @@ def test_single_request_cancel_frees_the_slot_and_bad_requests_raise(server):
     assert after["id"] == JSON_DOC_ID and took < 5
     assert type(async_err) is type(sync_err) and str(async_err) == str(sync_err)
     assert fastreq.engine.live_handles() == 0 and fastreq.engine.live_buffers() == 0
+
+
+def test_hubs_of_a_loop_without_weak_references():
+    """A loop type that takes no weak reference (as some C-implemented
+    loops) still gets one hub, kept until the client's hubs close."""
+
+    class SlotLoop:
+        __slots__ = ("readers",)
+
+        def __init__(self):
+            self.readers = {}
+
+        def add_reader(self, fd, cb):
+            self.readers[fd] = cb
+
+        def remove_reader(self, fd):
+            return self.readers.pop(fd, None) is not None
+
+        def is_closed(self):
+            return False
+
+        def is_running(self):
+            return False
+
+    hubs, loop = _drive.Hubs(), SlotLoop()
+    before = fastreq.engine.live_handles()
+    hub = hubs.of(loop)
+    assert hub is not None and hubs.of(loop) is hub and list(loop.readers) == [hub.fd]
+    assert fastreq.engine.live_handles() == before + 1
+    hubs.close()
+    assert hub.h is None and not loop.readers and fastreq.engine.live_handles() == before
