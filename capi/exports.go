@@ -9,8 +9,6 @@ package main
 import "C"
 
 import (
-	"context"
-	"errors"
 	"runtime/debug"
 	"sync"
 	"unsafe"
@@ -139,18 +137,13 @@ func fastreq_client_reset_cookies(h C.uint64_t) C.int32_t {
 //export fastreq_requests_check
 func fastreq_requests_check(reqJSON *C.char, n C.size_t, errOut **C.char) C.int32_t {
 	return call(errOut, func() error {
-		_, err := closedClient().SubmitSeq(context.Background(), decodeRequests(goBytes(reqJSON, n)),
-			core.BatchOptions{StrictValidation: true})
-		if ce := (*core.Error)(nil); errors.As(err, &ce) && ce.Kind == core.KindCancelled {
-			return nil // every request was valid: only then does a closed client refuse
-		}
-		return err
+		return checker().Check(decodeRequests(goBytes(reqJSON, n)))
 	})
 }
 
-// closedClient is a client with the default settings, closed before its
-// first use: it validates what is submitted to it and runs nothing.
-var closedClient = sync.OnceValue(func() *core.Client {
+// checker is a client with the default settings that checks requests
+// (Client.Check); closed before its first use, it holds nothing.
+var checker = sync.OnceValue(func() *core.Client {
 	c, err := core.NewClient(core.DefaultClientConfig())
 	if err != nil {
 		panic(err) // the defaults are valid

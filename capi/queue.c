@@ -294,30 +294,31 @@ static void wake(fq_wake w)
 
 static int engine_done(const fq_batch *b) { return b->total >= 0 && b->pushed == b->total; }
 
+/* Appends rec to b's queue; the caller holds b->mu. Returns 0, or -1 when
+ * there is no memory (the record is not queued). */
+static int append_locked(fq_batch *b, const fastreq_record_t *rec)
+{
+    if (b->len == b->cap) {
+        int64_t cap = b->cap ? b->cap * 2 : 16;
+        fastreq_record_t *grown = realloc(b->items, (size_t)cap * sizeof *grown);
+        if (!grown)
+            return -1;
+        b->items = grown;
+        b->cap = cap;
+    }
+    b->items[b->len++] = *rec;
+    b->bytes += rec->body_len;
+    return 0;
+}
+
 int32_t fq_push(fq_batch *b, const fastreq_record_t *rec, int32_t *delay_us)
 {
     int32_t res = 0;
     fq_wake w = {0};
     pthread_mutex_lock(&b->mu);
     int was = awake(b), first = b->head == b->len, result = rec->type == FASTREQ_RECORD_RESULT;
-    if (b->closed) {
-        res = FQ_DROPPED;
-    } else {
-        if (b->len == b->cap) {
-            int64_t cap = b->cap ? b->cap * 2 : 16;
-            fastreq_record_t *grown = realloc(b->items, (size_t)cap * sizeof *grown);
-            if (!grown)
-                res = FQ_DROPPED; /* no memory: the record is lost, its count is not */
-            else {
-                b->items = grown;
-                b->cap = cap;
-            }
-        }
-        if (!res) {
-            b->items[b->len++] = *rec;
-            b->bytes += rec->body_len;
-        }
-    }
+    if (b->closed || append_locked(b, rec) != 0)
+        res = FQ_DROPPED; /* freed, or no memory: the record is lost, its count is not */
     if (result)
         b->pushed++;
     if (!b->closed) {
@@ -412,16 +413,7 @@ static void hub_ready(fq_batch *hub, uint64_t handle)
     pthread_mutex_lock(&hub->mu);
     if (!hub->closed) {
         int was = awake(hub);
-        if (hub->len == hub->cap) {
-            int64_t cap = hub->cap ? hub->cap * 2 : 16;
-            fastreq_record_t *grown = realloc(hub->items, (size_t)cap * sizeof *grown);
-            if (grown) {
-                hub->items = grown;
-                hub->cap = cap;
-            }
-        }
-        if (hub->len < hub->cap) /* else (no memory) the wakeup is lost: the batch's own waits still see it */
-            hub->items[hub->len++] = rec;
+        append_locked(hub, &rec); /* no memory: the wakeup is lost; the batch's own waits still see it */
         if (!was && awake(hub))
             w = waking(hub);
     }
@@ -454,20 +446,18 @@ int32_t fastreq_batch_notify(uint64_t batch, uint64_t hub)
         return FASTREQ_EBADHANDLE;
     }
     int32_t rc = FASTREQ_OK;
-    fq_wake w = {0};
+    int tell = 0;
     pthread_mutex_lock(&b->mu);
     if (!h->hub || b->hub || b->notify) {
         rc = FASTREQ_EINVAL;
     } else {
-        b->notify = h; /* takes tab_get's reference */
-        h = NULL;
-        if (!b->closed && awake(b))
-            w = (fq_wake){b, -1, b->notify}; /* awake already: only the hub is new to it */
+        b->notify = h; /* takes tab_get's reference (b's until its end) */
+        tell = !b->closed && awake(b); /* awake already: only the hub is new to it */
     }
     pthread_mutex_unlock(&b->mu);
-    if (w.hub)
-        hub_ready(w.hub, b->handle);
-    if (h)
+    if (tell)
+        hub_ready(h, b->handle);
+    if (rc != FASTREQ_OK)
         unref(h);
     unref(b);
     return rc;

@@ -235,7 +235,7 @@ func hookDrainAll(batch uint64, chunk int) int64 {
 // client's handle is removed again before returning, so handle counts
 // are unchanged.
 func hookValidateRequests(data []byte, flags uint32) (rc int32, errJSON string) {
-	h := handles.add(closedClient(), kindClient)
+	h := handles.add(checker(), kindClient)
 	defer handles.remove(h)
 	b, rc, errJSON := hookSubmit(h, data, flags)
 	if rc == C.FASTREQ_OK {

@@ -90,6 +90,55 @@ func (c *Client) Submit(ctx context.Context, reqs []RequestConfig, opts BatchOpt
 	}, opts)
 }
 
+// Check validates reqs as a submit with StrictValidation does, and runs
+// nothing: nil when every request is valid for this client (a closed
+// client included), else the first invalid request's *Error or the
+// sequence's error.
+func (c *Client) Check(reqs iter.Seq2[*RequestConfig, error]) error {
+	_, _, err := c.prepareAll(reqs, true)
+	return err
+}
+
+// prepareAll prepares every request of reqs, in order. An invalid one
+// fails the whole with strict (the sequence is still read to its end,
+// whose error wins), else gets its result in invalid (its prep is nil).
+func (c *Client) prepareAll(reqs iter.Seq2[*RequestConfig, error], strict bool) (preps []*prepared, invalid map[int]*NormalizedResponse, err error) {
+	var refused *Error
+	for cfg, err := range reqs {
+		if err != nil {
+			return nil, nil, err
+		}
+		if refused != nil {
+			continue
+		}
+		i := len(preps)
+		p, err := prepare(i, cfg)
+		if err == nil {
+			if err = c.checkProtocol(p); err != nil {
+				p = nil
+			}
+		}
+		if err != nil {
+			fe := err.(*Error)
+			if strict {
+				e := *fe
+				e.Message = fmt.Sprintf("request %d: %s", i, fe.Message)
+				refused = &e
+				continue
+			}
+			if invalid == nil {
+				invalid = make(map[int]*NormalizedResponse)
+			}
+			invalid[i] = &NormalizedResponse{Index: i, ID: cfg.ID, Error: fe}
+		}
+		preps = append(preps, p)
+	}
+	if refused != nil {
+		return nil, nil, refused
+	}
+	return preps, invalid, nil
+}
+
 // SubmitSeq is Submit for requests that come one at a time, as a decoder
 // produces them: each *RequestConfig is only read during its step (the
 // producer may reuse the struct, not its maps and slices), so a large
@@ -100,38 +149,9 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 		ctx = context.Background()
 	}
 	b := &Batch{client: c, opts: opts, done: make(chan struct{}), wake: make(chan struct{}, 1)}
-	var refused *Error // StrictValidation's: the sequence is still read to its end, whose error wins
-	for cfg, err := range reqs {
-		if err != nil {
-			return nil, err
-		}
-		if refused != nil {
-			continue
-		}
-		i := len(b.preps)
-		p, err := prepare(i, cfg)
-		if err == nil {
-			if err = c.checkProtocol(p); err != nil {
-				p = nil
-			}
-		}
-		if err != nil {
-			fe := err.(*Error)
-			if opts.StrictValidation {
-				e := *fe
-				e.Message = fmt.Sprintf("request %d: %s", i, fe.Message)
-				refused = &e
-				continue
-			}
-			if b.invalid == nil {
-				b.invalid = make(map[int]*NormalizedResponse)
-			}
-			b.invalid[i] = &NormalizedResponse{Index: i, ID: cfg.ID, Error: fe}
-		}
-		b.preps = append(b.preps, p)
-	}
-	if refused != nil {
-		return nil, refused
+	var err error
+	if b.preps, b.invalid, err = c.prepareAll(reqs, opts.StrictValidation); err != nil {
+		return nil, err
 	}
 	n := len(b.preps)
 	b.remaining = n
