@@ -22,7 +22,7 @@ import ctypes
 import os
 import threading
 import weakref
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from . import _ffi
 from ._handles import ClientHandle, check_rc
@@ -178,7 +178,12 @@ class LoopHub:
         check_rc(lb.hub_new(ctypes.byref(out)), "fastreq_hub_new")
         self.h: Optional[int] = out.value
         self._finalizer = weakref.finalize(self, lb.batch_free, out.value)
-        self.loop = loop
+        # The loop, weakly where it can be: Hubs holds hubs by weak keys,
+        # and a hub that held its loop would keep both alive.
+        try:
+            self._loop: Callable[[], Optional[asyncio.AbstractEventLoop]] = weakref.ref(loop)
+        except TypeError:
+            self._loop = lambda: loop
         self.waiters: "Dict[int, asyncio.Future[None]]" = {}
         self.records = (_ffi.Record * self.CHUNK)()
         self.view = memoryview(self.records).cast("B")
@@ -193,7 +198,7 @@ class LoopHub:
         """Until batch h wakes (at once if it already has), or the hub
         closes."""
         assert self.h is not None
-        fut = self.loop.create_future()
+        fut = asyncio.get_running_loop().create_future()
         self.waiters[h] = fut
         try:
             check_rc(_ffi.lib().batch_notify(h, self.h), "fastreq_batch_notify")
@@ -222,12 +227,12 @@ class LoopHub:
         """Stop watching and free the hub, in the loop's thread; the tasks
         still waiting go on with their batches' own descriptors. Safe from
         any thread."""
-        loop = self.loop
+        loop = self._loop()
         try:
             same_thread = asyncio.get_running_loop() is loop
         except RuntimeError:
             same_thread = False
-        if same_thread or loop.is_closed() or not loop.is_running():
+        if loop is None or same_thread or loop.is_closed() or not loop.is_running():
             self._close_now()
             return
         try:
@@ -239,9 +244,10 @@ class LoopHub:
         if self.h is None:
             return
         self.h = None
-        if not self.loop.is_closed():
+        loop = self._loop()
+        if loop is not None and not loop.is_closed():
             try:
-                self.loop.remove_reader(self.fd)
+                loop.remove_reader(self.fd)
             except Exception:  # pragma: no cover - a loop shutting down
                 pass
         self._finalizer()

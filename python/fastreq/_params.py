@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Dict, Iterator, List, Literal, Optional,
                     Protocol, Sequence, Tuple, TypeVar, Union, get_args, get_origin)
 
-from .backends import check_backend_settings, resolve_impersonate
+from .backends import check_backend_settings, is_http3, resolve_impersonate
 from .exceptions import ConfigurationError, ValidationError
 from .models import PathLike, RequestConfig, ReturnType
 
@@ -215,7 +215,10 @@ class ClientSettings:
     http3: bool = False
 
     def __post_init__(self) -> None:
-        if self.impersonate is None:
+        # FastRequests sets backend_name before this runs; the parameter
+        # classes have a backend field.
+        backend = self.__dict__.get("backend_name", self.__dict__.get("backend"))
+        if self.impersonate is None and not is_http3(backend):  # HTTP/3 has no browser fingerprint to send
             self.impersonate = os.environ.get("FASTREQ_IMPERSONATE") or None
         for name, check, _, default in _CLIENT_FIELDS:
             v = getattr(self, name)
@@ -225,9 +228,6 @@ class ClientSettings:
                 setattr(self, name, check(name, v))
         if self.impersonate is not None:
             self.random_user_agent = False  # the target's User-Agent goes with its TLS fingerprint
-        # FastRequests sets backend_name before this runs; the parameter
-        # classes have a backend field.
-        backend = self.__dict__.get("backend_name", self.__dict__.get("backend"))
         check_backend_settings(backend, self.impersonate, self.proxies, self.webshare_file)
 
     def engine_config(self) -> Dict[str, Any]:
@@ -243,8 +243,8 @@ class ClientSettings:
             cfg[name] = -1 if to_engine == NO_LIMIT_AT_ZERO and v == 0 else v
         if self.random_proxy:
             env_proxies = [p.strip() for p in os.environ.get("FASTREQ_PROXIES", "").split(",") if p.strip()]
-            if env_proxies:
-                cfg["proxies"] = list(self.proxies or []) + env_proxies
+            if env_proxies:  # once each: GlobalConfig's proxies may come from the same variable
+                cfg["proxies"] = list(dict.fromkeys([*(self.proxies or []), *env_proxies]))
         if self.random_user_agent:
             agents = [a.strip() for a in os.environ.get("USER_AGENTS", "").split(",") if a.strip()]
             if agents:

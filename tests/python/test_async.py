@@ -376,3 +376,15 @@ def test_hubs_of_a_loop_without_weak_references():
     assert fastreq.engine.live_handles() == before + 1
     hubs.close()
     assert hub.h is None and not loop.readers and fastreq.engine.live_handles() == before
+
+
+def test_a_loop_that_is_gone_frees_its_hub(server):
+    """A client awaited from one asyncio.run after another keeps no hub
+    (nor loop) of the loops that are gone."""
+    import gc
+
+    with FastRequests() as c:
+        for _ in range(5):
+            run(c.request(server.url("/x/json")))
+        gc.collect()
+        assert fastreq.engine.live_handles() == 1  # the client alone

@@ -115,6 +115,11 @@ def resolve_backend(name: Any) -> str:
     )
 
 
+def is_http3(backend: Any) -> bool:
+    """Whether backend names the http3 backend (or an alias of it)."""
+    return isinstance(backend, str) and BACKEND_ALIASES.get(backend.lower()) == "http3"
+
+
 def check_backend_settings(backend: Any, impersonate: Optional[str], proxies: Optional[List[str]],
                            webshare_file: Any) -> None:
     """ConfigurationError for settings the backend cannot use: the http3
@@ -122,7 +127,7 @@ def check_backend_settings(backend: Any, impersonate: Optional[str], proxies: Op
     SOCKS5 proxies do not carry) nor ``impersonate`` (the browser
     fingerprints are those of TLS over TCP and HTTP/2). The engine
     refuses them too; this says so when the client is made."""
-    if not isinstance(backend, str) or BACKEND_ALIASES.get(backend.lower()) != "http3":
+    if not is_http3(backend):
         return
     if impersonate is not None:
         raise ConfigurationError(

@@ -106,7 +106,7 @@ class HeaderManager:
 def _fetch_agents(url: str) -> List[str]:
     """The non-blank lines of the text at url, or ValueError."""
     from ..api import fastreq
-    from ..exceptions import FastRequestsError
+    from ..exceptions import FastRequestsError, redact_url
 
     try:
         r = fastreq(url, return_type="response", timeout=10.0, max_retries=0, random_user_agent=False,
@@ -114,5 +114,5 @@ def _fetch_agents(url: str) -> List[str]:
     except FastRequestsError as e:
         raise ValueError(f"Failed to update user agents: {e}") from e
     if r is None or r.status_code >= 400:
-        raise ValueError(f"Failed to update user agents: {url} answered {r.status_code if r else None}")
+        raise ValueError(f"Failed to update user agents: {redact_url(url)} answered {r.status_code if r else None}")
     return [line.strip() for line in r.text.splitlines() if line.strip()]

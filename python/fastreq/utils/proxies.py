@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import Dict, Iterable, List, Literal, Optional
+from urllib.parse import urlsplit
 
 from ..exceptions import ProxyError
 
@@ -70,7 +71,11 @@ def _is_valid_proxy(url: str) -> bool:
     if not url or not isinstance(url, str):
         return False
     if url.lower().startswith(_SCHEMES):
-        return True
+        try:
+            u = urlsplit(url)
+            return u.path in ("", "/") and _host_port_ok(u.hostname or "", str(u.port or ""))
+        except ValueError:  # a port that is not a number, or out of range
+            return False
     parts = url.split(":")
     if len(parts) == 2 or (len(parts) == 4 and parts[2] and parts[3]):
         return _host_port_ok(parts[0], parts[1])
@@ -96,11 +101,8 @@ def _webshare_proxies(text: str) -> List[str]:
     proxies: List[str] = []
     for line in text.strip().splitlines():
         parts = line.strip().split(":")
-        if len(parts) >= 4:
-            ip, port, user, password = parts[:4]
-            proxies.append(f"http://{user}:{password}@{ip}:{port}")
-        elif len(parts) == 2 and parts[0]:
-            proxies.append(f"http://{parts[0]}:{parts[1]}")
+        if len(parts) >= 4 or (len(parts) == 2 and parts[0]):
+            proxies.append(_normalize_proxy_url(":".join(parts[:4])))
     return proxies
 
 
@@ -151,10 +153,10 @@ class ProxyPool:
         self._lock = threading.Lock()
         source = proxies if proxies is not None else self._config.proxies or []
         dropped = 0
-        for proxy in source:
+        for i, proxy in enumerate(source):
             if not _is_valid_proxy(proxy):
                 dropped += 1
-                log.debug("ProxyPool: dropped a proxy in no accepted form: %.50s", proxy)
+                log.debug("ProxyPool: dropped proxy %d: in no accepted form", i)  # not its text: it may hold a password
                 continue
             url = _normalize_proxy_url(proxy)
             if url not in self._proxies:

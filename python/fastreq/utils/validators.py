@@ -76,11 +76,9 @@ def validate_proxy(proxy: Optional[str]) -> bool:
     """
     if not isinstance(proxy, str) or not proxy.strip():
         return False
-    from .._handles import ClientHandle
-
     try:
-        ClientHandle.new(_json.dumps({"proxies": [proxy]})).close()
-    except (ValidationError, ConfigurationError):
+        _engine_check({"url": _PROBE_URL, "proxy": proxy})
+    except ValidationError:
         return False
     return True
 
