@@ -190,11 +190,6 @@ class BatchHandle(NativeHandle):
         record arrived."""
         check_rc(_ffi.lib().batch_set_wake(self.handle, min_records, max_delay_us), "fastreq_batch_set_wake")
 
-    def cancel(self) -> None:
-        h = self._h
-        if h and not _ffi.forked():
-            _ffi.lib().batch_cancel(h)
-
 
 def check_requests(requests_json: bytes) -> None:
     """Have the engine check a JSON array of requests as a strict submit

@@ -50,6 +50,7 @@ from . import (
     __version__,
 )
 from . import _json
+from .backends import IMPERSONATE_ALIASES, IMPERSONATE_TARGETS
 from .exceptions import redact_url
 
 PROG = "fastreq"
@@ -150,7 +151,7 @@ _OPTIONAL_CLIENT_FLAGS: Tuple[Tuple[str, Callable[[str], Any], str, str], ...] =
     ("--max-delay", float, "SECONDS", "retry delay cap (default 60)"),
     ("--webshare-file", str, "FILE", "host:port:user:pass lines for the proxy pool"),
     ("--impersonate", str, "TARGET", "pass for a browser on https (TLS ClientHello, HTTP/2 frames, headers): "
-     "chrome131, chrome133a, chrome136, safari180, safari184, firefox133, firefox135, random"),
+     + ", ".join([*IMPERSONATE_TARGETS, "random", *IMPERSONATE_ALIASES])),
 )
 
 
