@@ -316,19 +316,18 @@ func (d *dnsCache) dialSerial(ctx context.Context, network string, ips []netip.A
 			}
 			break
 		}
-		dialCtx := ctx
+		dialCtx, cancel := ctx, context.CancelFunc(func() {})
 		if deadline, ok := ctx.Deadline(); ok {
 			share := time.Until(deadline) / time.Duration(len(ips)-i)
 			if share < 2*time.Second {
 				share = min(2*time.Second, time.Until(deadline))
 			}
 			if partial := time.Now().Add(share); partial.Before(deadline) {
-				var cancel context.CancelFunc
 				dialCtx, cancel = context.WithDeadline(ctx, partial)
-				defer cancel()
 			}
 		}
 		c, err := d.dialOne(dialCtx, network, netip.AddrPortFrom(ip, port).String())
+		cancel()
 		if err == nil {
 			return c, nil
 		}

@@ -73,7 +73,7 @@ const (
 )
 
 func newH2Wire(c net.Conn, p *profile) *h2Wire {
-	w := &h2Wire{Conn: c, prof: p.h2, rank: p.headerRank(), preface: len(http2.ClientPreface)}
+	w := &h2Wire{Conn: c, prof: p.h2, rank: p.rank, preface: len(http2.ClientPreface)}
 	w.dec = hpack.NewDecoder(xnetHeaderTable, func(f hpack.HeaderField) { w.fields = append(w.fields, f) })
 	w.enc = hpack.NewEncoder(&w.encBuf)
 	w.fr = http2.NewFramer(&w.out, nil)
@@ -239,21 +239,15 @@ func (w *h2Wire) order(a, b hpack.HeaderField) int {
 	return w.position(a) - w.position(b)
 }
 
-// pseudoNames are the pseudo-header fields by the letters of
-// h2Profile.pseudo.
-var pseudoNames = map[byte]string{'m': ":method", 'a': ":authority", 's': ":scheme", 'p': ":path"}
-
+// position is f's place in the profile's order (profile.rank): its
+// pseudo-header fields, then its headers, then the rest (a pseudo-header
+// it does not name before its headers, any other header after them).
 func (w *h2Wire) position(f hpack.HeaderField) int {
-	if f.IsPseudo() {
-		for i := range len(w.prof.pseudo) {
-			if pseudoNames[w.prof.pseudo[i]] == f.Name {
-				return i - 100
-			}
-		}
-		return -1
-	}
 	if r, ok := w.rank[f.Name]; ok {
 		return r
+	}
+	if f.IsPseudo() {
+		return -1
 	}
 	return len(w.rank)
 }

@@ -81,10 +81,11 @@ func (c *Client) Impersonating() string {
 
 // transportFor builds the pooled transport of a route: the ordinary one,
 // or for an impersonating client one that sends the profile's
-// ClientHello. h2c (http:// with the http2 backend) has no TLS to
-// imitate.
+// ClientHello. The latter takes http:// routes too: their requests go to
+// the route's ordinary transport, and a redirect to https out of them
+// still impersonates.
 func (b *transportBackend) transportFor(r Route) http.RoundTripper {
-	if b.profile == nil || (r.Plain && r.Protocol == ProtocolHTTP2) {
+	if b.profile == nil {
 		return b.newTransport(r)
 	}
 	return b.newImpersonatingTransport(r)
@@ -291,7 +292,7 @@ func (t *impersonatingTransport) protocol(ctx context.Context, addr string) (str
 		ch := t.alpn[addr]
 		if ch == nil {
 			ch = &alpnChoice{done: make(chan struct{})}
-			t.alpn[addr] = ch
+			t.setALPNLocked(addr, ch)
 			t.mu.Unlock()
 			conn, proto, err := t.handshake(ctx, addr)
 			t.mu.Lock()
@@ -345,10 +346,28 @@ func (t *impersonatingTransport) dial(ctx context.Context, want, addr string) (n
 	t.mu.Lock()
 	done := make(chan struct{})
 	close(done)
-	t.alpn[addr] = &alpnChoice{done: done, proto: got}
+	t.setALPNLocked(addr, &alpnChoice{done: done, proto: got})
 	t.putSpareLocked(got, addr, conn)
 	t.mu.Unlock()
 	return nil, errALPNChanged
+}
+
+// alpnMaxEntries bounds the servers whose protocol a transport
+// remembers; past it, one it learnt is forgotten (and learnt again by its
+// next request's handshake).
+const alpnMaxEntries = 10_000
+
+// setALPNLocked records ch for addr; the caller holds t.mu.
+func (t *impersonatingTransport) setALPNLocked(addr string, ch *alpnChoice) {
+	if len(t.alpn) >= alpnMaxEntries {
+		for k, old := range t.alpn {
+			if old.proto != "" { // learnt: a handshake in progress stays
+				delete(t.alpn, k)
+				break
+			}
+		}
+	}
+	t.alpn[addr] = ch
 }
 
 func (t *impersonatingTransport) putSpareLocked(proto, addr string, c net.Conn) {

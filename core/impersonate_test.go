@@ -20,6 +20,7 @@ import (
 	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -31,6 +32,7 @@ import (
 
 	utls "github.com/bogdanfinn/utls"
 	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/h2c"
 	"golang.org/x/net/http2/hpack"
 )
 
@@ -912,6 +914,30 @@ func TestImpersonateHTTP2Rewrite(t *testing.T) {
 					t.Fatalf("table %d, %s, request %d: %+v (%v)", table, target, i, r, err)
 				}
 			}
+		}
+	}
+}
+
+// A redirect from http:// to https:// keeps impersonating, also with the
+// http2 backend (whose http:// routes speak h2c): the https hop sends the
+// target's ClientHello.
+func TestImpersonateRedirectToHTTPS(t *testing.T) {
+	s := startHelloServer(t, true)
+	goFP := goHello(t, s)
+	redirect := httptest.NewServer(h2c.NewHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, s.URL, http.StatusFound)
+	}), &http2.Server{})) // HTTP/1.1 and h2c
+	t.Cleanup(redirect.Close)
+	p := findProfile("chrome136")
+	for _, backend := range []string{"auto", "http2"} {
+		c := impersonatingClient(t, s, p.name, func(cfg *ClientConfig) { cfg.Backend = backend })
+		res := doReq(t, c, RequestConfig{URL: redirect.URL})
+		if res.Error != nil || res.StatusCode != 200 {
+			t.Fatalf("%s: %v, status %d", backend, res.Error, res.StatusCode)
+		}
+		hs := s.take()
+		if len(hs) != 1 || hs[0].fingerprint().JA4 == goFP.JA4 {
+			t.Errorf("%s: the https hop made %d handshakes, Go's own: %v", backend, len(hs), len(hs) == 1)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package core
 
 import (
 	"slices"
-	"strings"
 
 	utls "github.com/bogdanfinn/utls"
 	"golang.org/x/net/http2"
@@ -22,6 +21,7 @@ type profile struct {
 	// order it sends them. The client sends those the caller does not
 	// set; h2Wire puts every request's headers in this order.
 	headers [][2]string
+	rank    map[string]int // see init
 }
 
 // userAgent is the profile's User-Agent.
@@ -254,12 +254,21 @@ func firefoxHello(version string, sct bool) utls.ClientHelloID {
 // curl_cffi's "chrome", "safari" and "firefox" do.
 var impersonateAliases = map[string]string{"chrome": "chrome136", "safari": "safari184", "firefox": "firefox135"}
 
-// headerRank is the position of each of the profile's header names in
-// its order; h2Wire sorts a request's headers by it.
-func (p *profile) headerRank() map[string]int {
-	rank := make(map[string]int, len(p.headers))
-	for i, h := range p.headers {
-		rank[strings.ToLower(h[0])] = i
+// pseudoNames are the pseudo-header fields by the letters of
+// h2Profile.pseudo.
+var pseudoNames = map[byte]string{'m': ":method", 'a': ":authority", 's': ":scheme", 'p': ":path"}
+
+// Each profile's rank: its pseudo-header fields first (negative), then
+// its headers (lower-case already), in its order; h2Wire sorts a
+// request's fields by it.
+func init() {
+	for _, p := range profiles {
+		p.rank = make(map[string]int, len(p.h2.pseudo)+len(p.headers))
+		for i := range len(p.h2.pseudo) {
+			p.rank[pseudoNames[p.h2.pseudo[i]]] = i - 100
+		}
+		for i, h := range p.headers {
+			p.rank[h[0]] = i
+		}
 	}
-	return rank
 }

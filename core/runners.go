@@ -26,14 +26,6 @@ func newRunners(done <-chan struct{}) *runners {
 // to a runner without an allocation, where a closure would need one.
 type job interface{ run() }
 
-// jobFunc is a function as a job.
-type jobFunc func()
-
-func (f jobFunc) run() { f() }
-
-// start runs f on an idle runner, or on a new one when none waits.
-func (r *runners) start(f func()) { r.startJob(jobFunc(f)) }
-
 // startJob runs j on an idle runner, or on a new one when none waits.
 func (r *runners) startJob(j job) {
 	select {

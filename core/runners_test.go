@@ -56,3 +56,11 @@ func TestRunners(t *testing.T) {
 	<-ran
 	liveRunners(t, r, 0) // exits once idle
 }
+
+// jobFunc is a function as a job.
+type jobFunc func()
+
+func (f jobFunc) run() { f() }
+
+// start runs f on an idle runner, or on a new one when none waits.
+func (r *runners) start(f func()) { r.startJob(jobFunc(f)) }

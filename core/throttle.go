@@ -112,7 +112,9 @@ func (g *hostGates) feedback(t *task, out *outcome, now time.Time) {
 		th.rate, th.from = next, from
 		th.round++
 		g.setRate(h, next, now)
-		h.bucket.AllowN(now, g.burst) // empty: the next request waits its turn
+		if n := int(h.bucket.TokensAt(now)); n > 0 {
+			h.bucket.AllowN(now, n) // empty: the next request waits its turn
+		}
 		g.mu.Unlock()
 		if next < from {
 			g.log.Info("auto_throttle: slowing down a host", "host", t.host, "cause", cause,

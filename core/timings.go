@@ -67,12 +67,21 @@ type traceKey struct{}
 // clientTraceKey is httptrace's (unexported) context key of a
 // ClientTrace, caught from WithClientTrace asking a parent for it: an
 // attempt's context answers it with the attempt's hooks, so that no
-// context value is allocated per attempt. nil if httptrace did not ask
-// (then each attempt calls WithClientTrace).
+// context value is allocated per attempt. nil when the key caught is not
+// the one httptrace.ContextClientTrace reads (then each attempt calls
+// WithClientTrace): the hooks must reach the transport, or a request
+// whose headers went out would look unsent (see attempt's retry rule).
 var clientTraceKey = func() any {
 	var k keyCatcher
 	k.Context = context.Background()
 	httptrace.WithClientTrace(&k, &httptrace.ClientTrace{})
+	if k.key == nil {
+		return nil
+	}
+	hooks := &httptrace.ClientTrace{}
+	if httptrace.ContextClientTrace(context.WithValue(context.Background(), k.key, hooks)) != hooks {
+		return nil
+	}
 	return k.key
 }()
 
