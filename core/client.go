@@ -204,44 +204,64 @@ var acceptEncoding = []string{"gzip, deflate, br, zstd"}
 // of User-Agents; with a longer list every request builds its own.
 const maxPlainHeaders = 64
 
-// buildPlainHeaders builds Client.plainHeaders: what newRequest would
-// build for a request that adds no header, for each User-Agent it may
-// pick.
+// buildPlainHeaders builds Client.plainHeaders: the header of a request
+// that adds none, for each User-Agent it may pick.
 func (c *Client) buildPlainHeaders() []http.Header {
-	agents := []string{"fastreq/" + Version}
-	if _, set := c.headers["User-Agent"]; !set && c.agents != nil {
-		if agents = c.agents.list; len(agents) == 0 {
-			agents = []string{""} // as pick answers an empty list
-		}
+	agents := []string{""}
+	if _, set := c.headers["User-Agent"]; !set && c.agents != nil && len(c.agents.list) > 0 {
+		agents = c.agents.list
 	}
 	if len(agents) > maxPlainHeaders {
 		return nil
 	}
 	all := make([]http.Header, len(agents))
 	for i, ua := range agents {
-		h := make(http.Header, len(c.headers)+2)
-		for k, vs := range c.headers {
-			h[k] = vs
-		}
-		if _, ok := h["User-Agent"]; !ok {
-			h["User-Agent"] = []string{ua}
-		}
-		if _, ok := h["Accept-Encoding"]; !ok {
-			h["Accept-Encoding"] = acceptEncoding
-		}
-		all[i] = h
+		all[i] = c.headerFor(ua)
 	}
 	return all
 }
 
-// newRequest builds the attempt's *http.Request: client headers, then the
-// User-Agent, then the request's own headers, which win. shared: the
-// request's Header is one of plainHeaders, which nothing may write.
-func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request, shared bool, err error) {
-	plain := c.plainHeaders != nil && len(p.headers) == 0 && len(p.cookies) == 0 && p.contentType == ""
-	if plain && p.body == nil {
-		return c.newPlainRequest(ctx, p)
+// headerFor is the header of a request that adds none, with User-Agent ua
+// unless the client's headers set one ("": the rotation's list is empty
+// or there is none, so "fastreq/VERSION" without one, an empty value with
+// an empty list, as pick answers it).
+func (c *Client) headerFor(ua string) http.Header {
+	h := make(http.Header, len(c.headers)+2)
+	for k, vs := range c.headers {
+		h[k] = vs
 	}
+	if _, ok := h["User-Agent"]; !ok {
+		if ua == "" && c.agents == nil {
+			ua = "fastreq/" + Version
+		}
+		h["User-Agent"] = []string{ua}
+	}
+	if _, ok := h["Accept-Encoding"]; !ok {
+		h["Accept-Encoding"] = acceptEncoding
+	}
+	return h
+}
+
+// baseHeader is the header of a request that adds none: one of the
+// shared plainHeaders (shared: nothing may write it), else one built for
+// the User-Agent picked.
+func (c *Client) baseHeader() (h http.Header, shared bool) {
+	switch {
+	case len(c.plainHeaders) == 1:
+		return c.plainHeaders[0], true
+	case c.plainHeaders != nil:
+		return c.plainHeaders[c.agents.pickIndex()], true
+	case c.agents != nil:
+		return c.headerFor(c.agents.pick()), false
+	}
+	return c.headerFor(""), false
+}
+
+// newRequest builds the attempt's *http.Request: the client's headers
+// with the User-Agent and Accept-Encoding (baseHeader), then the
+// request's own headers, which win, its body type and cookies. shared:
+// the request's Header is one of plainHeaders, which nothing may write.
+func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request, shared bool, err error) {
 	var body io.Reader
 	if p.body != nil {
 		body = bytes.NewReader(p.body)
@@ -257,12 +277,13 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request
 	if c.host != "" {
 		req.Host = c.host
 	}
-	if plain {
-		req.Header = c.pickPlainHeaders()
-		return req, true, nil
+	base, shared := c.baseHeader()
+	if len(p.headers) == 0 && len(p.cookies) == 0 && p.contentType == "" {
+		req.Header = base
+		return req, shared, nil
 	}
 	h := req.Header
-	for k, vs := range c.headers {
+	for k, vs := range base {
 		h[k] = vs
 	}
 	for k, v := range p.headers {
@@ -271,16 +292,6 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request
 			continue
 		}
 		h.Set(k, v)
-	}
-	if _, ok := h["User-Agent"]; !ok {
-		if c.agents != nil {
-			h["User-Agent"] = []string{c.agents.pick()}
-		} else {
-			h["User-Agent"] = []string{"fastreq/" + Version}
-		}
-	}
-	if _, ok := h["Accept-Encoding"]; !ok {
-		h["Accept-Encoding"] = acceptEncoding
 	}
 	if p.contentType != "" {
 		if _, ok := h["Content-Type"]; !ok {
@@ -291,41 +302,6 @@ func (c *Client) newRequest(ctx context.Context, p *prepared) (req *http.Request
 		req.AddCookie(&http.Cookie{Name: k, Value: v})
 	}
 	return req, false, nil
-}
-
-// pickPlainHeaders picks the shared header set of a request that adds no
-// headers: the one of a User-Agent picked from the rotation list.
-func (c *Client) pickPlainHeaders() http.Header {
-	if len(c.plainHeaders) == 1 {
-		return c.plainHeaders[0]
-	}
-	return c.plainHeaders[c.agents.pickIndex()]
-}
-
-// requestTemplate is what http.NewRequestWithContext sets in every
-// request beyond its arguments; never written.
-var requestTemplate = &http.Request{Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1}
-
-// newPlainRequest is newRequest for a request without a body that adds no
-// headers: the request http.NewRequestWithContext would make, with the
-// header set shared (see plainHeaders) instead of a header map made to be
-// replaced.
-func (c *Client) newPlainRequest(ctx context.Context, p *prepared) (*http.Request, bool, error) {
-	u, err := url.Parse(p.urlString)
-	if err != nil {
-		return nil, false, err
-	}
-	// As net/http does: an empty port goes (RFC 3986, 6.2.3).
-	if strings.LastIndex(u.Host, ":") > strings.LastIndex(u.Host, "]") {
-		u.Host = strings.TrimSuffix(u.Host, ":")
-	}
-	req := requestTemplate.WithContext(ctx)
-	req.Method, req.URL, req.Host = p.method, u, u.Host
-	if c.host != "" {
-		req.Host = c.host
-	}
-	req.Header = c.pickPlainHeaders()
-	return req, true, nil
 }
 
 // proxyFailed benches a pool proxy for the cooldown and says so in the log.
