@@ -6,7 +6,8 @@
 //	goclient -url URL -n N -c CONCURRENCY -mode json|bytes|rate|serial|storm [-rate R] [-proto h1|h2c|h2|h3]
 //	         [-hosts H] [-retries R]
 //
-// json: N GETs, every body parsed as JSON (encoding/json into any) and kept;
+// json: N GETs, every body parsed as JSON (encoding/json into any) and kept
+// as its response arrives (Batch.Results);
 // bytes: N GETs, every body kept; rate: N GETs under a rate limit of R/s;
 // serial: N GETs one at a time, with per-request latencies; storm: N GETs
 // of a URL where nothing listens, with -retries retries and the engine's
@@ -189,7 +190,7 @@ func main() {
 			fmt.Fprintln(os.Stderr, "goclient:", err)
 			os.Exit(1)
 		}
-		for _, r := range b.Wait() {
+		for r := range b.Results() {
 			keep(r)
 		}
 	case "serial":
