@@ -16,6 +16,11 @@ import (
 // heap until its host token is due -- and the dispatcher goes on with the
 // next task, so a busy host never holds up the others. A parked task holds
 // no slot. Hosts are scheme://host:port, as for the circuit breaker.
+//
+// Memory stays bounded by the hosts of recent traffic, not by every host
+// ever asked: a gate is forgotten once forgetting it changes nothing (see
+// idle) -- at once when its last attempt ends, else by a sweep that runs
+// each time the number of gates has doubled since the last one.
 type hostGates struct {
 	limit int     // most in flight per host; 0: none
 	rate  float64 // per host per second; 0: none
@@ -23,8 +28,9 @@ type hostGates struct {
 	auto  bool // auto-throttle (throttle.go) adapts each host's rate
 	log   *slog.Logger
 
-	mu    sync.Mutex
-	hosts map[string]*hostGate
+	mu      sync.Mutex
+	hosts   map[string]*hostGate
+	sweepAt int // sweep when len(hosts) reaches it
 }
 
 type hostGate struct {
@@ -32,6 +38,36 @@ type hostGate struct {
 	bucket   *rate.Limiter // nil: no per-host rate
 	parked   []*task       // waiting for a slot of this host, in order
 	throttle hostThrottle  // with auto-throttle
+	// idleSince: when its last attempt ended with nothing of the host in
+	// flight or parked.
+	idleSince time.Time
+}
+
+// minSweep is the fewest gates worth a sweep.
+const minSweep = 1024
+
+// throttleForget is how long an idle host keeps the rate auto-throttle
+// gave it, as Scrapy forgets a download slot idle for a minute.
+const throttleForget = time.Minute
+
+// idle reports whether forgetting h changes nothing a request could see:
+// nothing of its host is in flight or parked, its token bucket is full
+// (so no token is reserved), and it is not throttled, or was left alone
+// for throttleForget. The caller holds g.mu.
+func (g *hostGates) idle(h *hostGate, now time.Time) bool {
+	return h.inflight == 0 && len(h.parked) == 0 &&
+		(h.bucket == nil || h.bucket.TokensAt(now) >= float64(g.burst)) &&
+		(h.throttle.rate == 0 || now.Sub(h.idleSince) >= throttleForget)
+}
+
+// sweep forgets every idle gate; the caller holds g.mu.
+func (g *hostGates) sweep(now time.Time) {
+	for key, h := range g.hosts {
+		if g.idle(h, now) {
+			delete(g.hosts, key)
+		}
+	}
+	g.sweepAt = max(2*len(g.hosts), minSweep)
 }
 
 // newHostGates returns nil when no per-host limit is set and auto is
@@ -47,7 +83,7 @@ func newHostGates(limit int, perSecond float64, burst int, auto bool, log *slog.
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &hostGates{limit: limit, rate: perSecond, burst: max(burst, 1), auto: auto, log: log,
-		hosts: map[string]*hostGate{}}
+		hosts: map[string]*hostGate{}, sweepAt: minSweep}
 }
 
 // admit decides whether t may go on to its client-wide token and slot now.
@@ -56,6 +92,9 @@ func newHostGates(limit int, perSecond float64, burst int, auto bool, log *slog.
 func (g *hostGates) admit(t *task, now time.Time) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if len(g.hosts) >= g.sweepAt {
+		g.sweep(now)
+	}
 	h := g.gate(hostKeyOf(t))
 	if g.limit > 0 && h.inflight >= g.limit {
 		h.parked = append(h.parked, t)
@@ -94,9 +133,11 @@ func (g *hostGates) done(t *task) {
 		h.parked[0] = nil
 		h.parked = h.parked[1:]
 	}
-	if h.inflight == 0 && len(h.parked) == 0 && h.throttle.rate == 0 &&
-		(h.bucket == nil || h.bucket.Tokens() >= float64(g.burst)) {
-		delete(g.hosts, t.host) // idle, full and not throttled: forgetting it changes nothing
+	if h.inflight == 0 && len(h.parked) == 0 {
+		h.idleSince = time.Now()
+		if g.idle(h, h.idleSince) {
+			delete(g.hosts, t.host)
+		}
 	}
 	g.mu.Unlock()
 	if next != nil {

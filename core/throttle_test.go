@@ -231,3 +231,44 @@ func TestAutoThrottleOffCostsNothing(t *testing.T) {
 		t.Error("a default client has host gates")
 	}
 }
+
+// Gates of hosts gone quiet are forgotten: memory follows the hosts of
+// recent traffic, not every host ever asked. A rate-limited host is kept
+// until its bucket is full again, a throttled one for throttleForget.
+func TestHostGatesForgetQuietHosts(t *testing.T) {
+	g := newHostGates(0, 100, 1, false, nil) // a token per 10 ms
+	const perPhase = 3000
+	run := func(phase int) {
+		for i := range perPhase {
+			tk := &task{host: fmt.Sprintf("http://h%d-%d:80", phase, i)}
+			if !g.admit(tk, time.Now()) {
+				t.Fatalf("host %s was not admitted", tk.host)
+			}
+			g.done(tk)
+		}
+	}
+	run(1)
+	time.Sleep(30 * time.Millisecond) // every phase-1 bucket is full again
+	run(2)
+	if n := len(g.hosts); n > perPhase+minSweep {
+		t.Errorf("%d gates after two phases of %d hosts, want at most %d", n, perPhase, perPhase+minSweep)
+	}
+	for key := range g.hosts {
+		if strings.HasPrefix(key, "http://h1-") {
+			t.Fatalf("gate %s of phase 1 kept", key)
+		}
+	}
+
+	// A throttled host keeps its rate while idle, for throttleForget.
+	tg, tk, _ := throttleGates(t, 0)
+	tg.feedback(tk, status(429), time.Now())
+	tg.done(tk)
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	if tg.sweep(time.Now().Add(throttleForget / 2)); len(tg.hosts) != 1 {
+		t.Fatalf("the throttled host was forgotten after %v idle", throttleForget/2)
+	}
+	if tg.sweep(time.Now().Add(throttleForget + time.Second)); len(tg.hosts) != 0 {
+		t.Fatalf("the throttled host was kept after %v idle", throttleForget+time.Second)
+	}
+}
