@@ -33,8 +33,9 @@ type circuit struct {
 	openUntil time.Time // zero: closed
 }
 
-// maxCircuits bounds the hosts the breaker remembers; past it, closed
-// circuits (hosts with some failures, not open) are forgotten.
+// maxCircuits bounds the hosts the breaker remembers; past it, the
+// circuits that hold nothing back are forgotten: closed ones (hosts with
+// some failures) and open ones whose cooldown ended with no probe since.
 const maxCircuits = 1 << 16
 
 func newBreaker(threshold int, cooldown time.Duration, log *slog.Logger) *breaker {
@@ -93,7 +94,7 @@ func (br *breaker) record(t *task, connFailed bool, now time.Time) {
 	}
 	if c == nil {
 		if len(br.hosts) >= maxCircuits {
-			br.forgetClosed()
+			br.forget(now)
 		}
 		c = &circuit{}
 		br.hosts[key] = c
@@ -109,10 +110,11 @@ func (br *breaker) record(t *task, connFailed bool, now time.Time) {
 	}
 }
 
-// forgetClosed drops the circuits that are not open; the caller holds mu.
-func (br *breaker) forgetClosed() {
+// forget drops the circuits that hold no request back at now; the
+// caller holds mu.
+func (br *breaker) forget(now time.Time) {
 	for k, c := range br.hosts {
-		if c.openUntil.IsZero() {
+		if !now.Before(c.openUntil) {
 			delete(br.hosts, k)
 			br.watched.Add(-1)
 		}

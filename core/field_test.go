@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -363,6 +364,30 @@ func TestCircuitBreakerOff(t *testing.T) {
 		if e := wantKind(t, res, KindConnect); strings.Contains(e.Message, "circuit") || res.Attempts != 1 {
 			t.Fatalf("breaker off, yet %q after %d attempts", e.Message, res.Attempts)
 		}
+	}
+}
+
+// The breaker remembers at most maxCircuits hosts plus those whose
+// circuit holds requests back: an open circuit whose cooldown ended with
+// no request since is forgotten like a closed one.
+func TestCircuitBreakerForgetsExpiredCircuits(t *testing.T) {
+	br := newBreaker(1, time.Minute, slog.New(slog.DiscardHandler))
+	now := time.Now()
+	fail := func(host string, at time.Time) {
+		br.record(&task{p: &prepared{options: noOptions}, host: host}, true, at)
+	}
+	for i := range maxCircuits {
+		fail(fmt.Sprintf("http://dead%d:80", i), now) // each opens its circuit until now+1m
+	}
+	fail("http://still-open:80", now.Add(30*time.Second))
+	later := now.Add(time.Minute + time.Second)
+	fail("http://new:80", later)
+	if n := len(br.hosts); n != 2 || br.watched.Load() != 2 {
+		t.Fatalf("%d circuits kept (%d watched) after the cooldowns ended, want 2: the one still open and the new one",
+			n, br.watched.Load())
+	}
+	if br.hosts["http://still-open:80"] == nil {
+		t.Fatal("a circuit still open was forgotten")
 	}
 }
 
