@@ -168,19 +168,15 @@ func (b *transportBackend) dialQUIC(handshake time.Duration) func(context.Contex
 			return nil, &net.OpError{Op: "dial", Net: "udp", Err: err}
 		}
 		start := time.Now()
-		raddr, lookup, err := b.resolveUDP(ctx, addr)
+		raddrs, lookup, err := b.resolveUDP(ctx, addr)
 		if err != nil {
 			<-b.conns.budget
 			return nil, &net.OpError{Op: "dial", Net: "udp", Err: err}
 		}
-		conn, err := tr.Dial(ctx, raddr, tlsConf, qconf)
+		conn, err := dialAddrsQUIC(ctx, tr, raddrs, tlsConf, qconf)
 		if err != nil {
 			<-b.conns.budget
-			var hte *quic.HandshakeTimeoutError
-			if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &hte) {
-				err = &quic.HandshakeTimeoutError{}
-			}
-			return nil, &h3DialError{&net.OpError{Op: "dial", Net: "udp", Addr: raddr, Err: err}}
+			return nil, err
 		}
 		ready := time.Now()
 		if t := traceOf(ctx); t != nil {
@@ -191,9 +187,45 @@ func (b *transportBackend) dialQUIC(handshake time.Duration) func(context.Contex
 	}
 }
 
-// resolveUDP resolves addr (host:port) through the client's DNS cache,
-// taking the first address.
-func (b *transportBackend) resolveUDP(ctx context.Context, addr string) (*net.UDPAddr, time.Duration, error) {
+// dialAddrsQUIC makes a QUIC handshake with the first of addrs that
+// answers, one after the other, as net.Dialer dials TCP addresses: each
+// gets an equal share of the time ctx has left (at least 2 s, or all of
+// it), and when all fail the first one's error is returned.
+func dialAddrsQUIC(ctx context.Context, tr *quic.Transport, addrs []*net.UDPAddr, tlsConf *tls.Config, qconf *quic.Config) (*quic.Conn, error) {
+	const saneMinimum = 2 * time.Second // net.Dialer's
+	var first error
+	for i, raddr := range addrs {
+		dctx, cancel := ctx, context.CancelFunc(func() {})
+		if deadline, ok := ctx.Deadline(); ok && i < len(addrs)-1 {
+			left := time.Until(deadline)
+			share := left / time.Duration(len(addrs)-i)
+			if share < saneMinimum {
+				share = min(saneMinimum, left)
+			}
+			dctx, cancel = context.WithTimeout(ctx, share)
+		}
+		conn, err := tr.Dial(dctx, raddr, tlsConf, qconf)
+		cancel()
+		if err == nil {
+			return conn, nil
+		}
+		var hte *quic.HandshakeTimeoutError
+		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &hte) {
+			err = &quic.HandshakeTimeoutError{}
+		}
+		if first == nil {
+			first = &h3DialError{&net.OpError{Op: "dial", Net: "udp", Addr: raddr, Err: err}}
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, first
+}
+
+// resolveUDP resolves addr (host:port) through the client's DNS cache
+// into the addresses to try, in the resolver's order.
+func (b *transportBackend) resolveUDP(ctx context.Context, addr string) ([]*net.UDPAddr, time.Duration, error) {
 	host, portText, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, 0, err
@@ -203,7 +235,7 @@ func (b *transportBackend) resolveUDP(ctx context.Context, addr string) (*net.UD
 		return nil, 0, fmt.Errorf("invalid port %q", portText)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
-		return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))), 0, nil
+		return []*net.UDPAddr{net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port)))}, 0, nil
 	}
 	start := time.Now()
 	var ips []netip.Addr
@@ -219,7 +251,11 @@ func (b *transportBackend) resolveUDP(ctx context.Context, addr string) (*net.UD
 	if len(ips) == 0 {
 		return nil, lookup, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
 	}
-	return net.UDPAddrFromAddrPort(netip.AddrPortFrom(ips[0].Unmap(), uint16(port))), lookup, nil
+	addrs := make([]*net.UDPAddr, len(ips))
+	for i, ip := range ips {
+		addrs[i] = net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip.Unmap(), uint16(port)))
+	}
+	return addrs, lookup, nil
 }
 
 // h3Transport is the http3.Transport of a route, with the engine's

@@ -6,6 +6,8 @@ import (
 	"log"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"os"
 	"strings"
 	"sync"
@@ -170,6 +172,33 @@ func TestHTTP3HandshakeTimeout(t *testing.T) {
 	}
 	if n := len(c.backend.conns.budget); n != 0 {
 		t.Errorf("%d connection tokens held after a failed handshake", n)
+	}
+}
+
+// A name with several addresses: when the first does not answer, the
+// handshake goes on to the next within connect_timeout, as TCP dials do.
+func TestHTTP3TriesEveryAddress(t *testing.T) {
+	u, err := url.Parse(ts.H3URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := netip.MustParseAddr(u.Hostname())
+	dead := netip.MustParseAddr("127.0.0.2") // nothing listens on UDP there
+	s := startDNSServer(t, map[string][]netip.Addr{"h3.fastreq.test": {dead, live}})
+	c := h3Client(t, func(cfg *ClientConfig) { cfg.ConnectTimeout = 4; cfg.VerifySSL = ptr(false) })
+	c.backend.dns.resolver = s.resolver()
+	start := time.Now()
+	res := doReq(t, c, RequestConfig{URL: "https://h3.fastreq.test:" + u.Port() + "/x/proto"})
+	mustOK(t, res)
+	if string(res.Content) != "HTTP/3.0" {
+		t.Fatalf("the server saw %q, want HTTP/3.0", res.Content)
+	}
+	// The dead address had its share of the 4 s: half, as net.Dialer gives.
+	if d := time.Since(start); d < 1500*time.Millisecond || d > 3500*time.Millisecond {
+		t.Errorf("took %v: want about 2 s (the first address's share of connect_timeout)", d)
+	}
+	if n := len(c.backend.conns.budget); n != 1 {
+		t.Errorf("%d connection tokens held, want 1 (the QUIC connection)", n)
 	}
 }
 
