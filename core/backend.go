@@ -110,7 +110,7 @@ type transportBackend struct {
 
 var _ Backend = (*transportBackend)(nil)
 
-func newBackend(name string, concurrency int, connect time.Duration, roots *x509.CertPool) (*transportBackend, error) {
+func newBackend(name string, concurrency, maxConns int, connect time.Duration, roots *x509.CertPool) (*transportBackend, error) {
 	proto, err := lookupBackend(name)
 	if err != nil {
 		return nil, err
@@ -122,7 +122,7 @@ func newBackend(name string, concurrency int, connect time.Duration, roots *x509
 		connect:  connect,
 		roots:    roots,
 		sessions: tls.NewLRUClientSessionCache(tlsSessionCacheSize),
-		conns:    connSet{budget: make(chan struct{}, concurrency+DefaultSpareConns)},
+		conns:    connSet{budget: make(chan struct{}, maxConns)},
 		pool:     make(map[Route]http.RoundTripper),
 		dial:     &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second},
 		log:      slog.New(slog.DiscardHandler),
@@ -177,10 +177,10 @@ func (b *transportBackend) dialContext(ctx context.Context, network, addr string
 }
 
 // reserve takes a connection token. When none is free it closes the idle
-// connections of every transport -- with at most concurrency requests in
-// flight, each on one connection, the spare tokens are then held by idle
-// connections or by dials whose connection will be idle -- and waits,
-// closing idle connections again now and then as dials finish.
+// connections of every transport -- the tokens that requests in flight
+// do not hold are then held by idle connections or by dials whose
+// connection will be idle -- and waits, closing idle connections again
+// now and then as dials and requests finish.
 func (b *transportBackend) reserve(ctx context.Context) error {
 	select {
 	case b.conns.budget <- struct{}{}:
@@ -350,10 +350,9 @@ func loadRoots(caFile string) (*x509.CertPool, error) {
 // connSet tracks open connections; a tracked connection leaves the set when
 // it is closed.
 type connSet struct {
-	// budget holds a token per open connection, concurrency +
-	// DefaultSpareConns of them: the client's sockets stay bounded
-	// whatever the number of hosts (net/http bounds idle connections per
-	// host only).
+	// budget holds a token per open connection, MaxConnections of them:
+	// the client's sockets stay bounded whatever the number of hosts
+	// (net/http bounds idle connections per host only).
 	budget chan struct{}
 
 	mu     sync.Mutex

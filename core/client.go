@@ -67,7 +67,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	backend, err := newBackend(cfg.Backend, cfg.Concurrency, limit(cfg.ConnectTimeout), roots)
+	backend, err := newBackend(cfg.Backend, cfg.Concurrency, cfg.maxConnections(), limit(cfg.ConnectTimeout), roots)
 	if err != nil {
 		return nil, err
 	}

@@ -76,7 +76,7 @@ func TestClientConfigJSONNames(t *testing.T) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"backend", "concurrency", "max_retries", "rate_limit", "rate_limit_burst",
+	for _, name := range []string{"backend", "concurrency", "max_connections", "max_retries", "rate_limit", "rate_limit_burst",
 		"http2", "follow_redirects", "verify_ssl", "timeout", "cookies", "random_user_agent", "random_proxy",
 		"proxies", "proxy_selection", "proxy_cooldown", "webshare_file", "headers", "debug", "verbose"} {
 		if _, ok := m[name]; !ok {
@@ -147,6 +147,8 @@ func TestNewClientRejectsBadSettings(t *testing.T) {
 	}{
 		{"negative concurrency", func(c *ClientConfig) { c.Concurrency = -1 }, KindValidation, "concurrency"},
 		{"huge concurrency", func(c *ClientConfig) { c.Concurrency = 2_000_000 }, KindValidation, "concurrency"},
+		{"negative max_connections", func(c *ClientConfig) { c.MaxConnections = -1 }, KindValidation, "max_connections"},
+		{"huge max_connections", func(c *ClientConfig) { c.MaxConnections = 2_000_000 }, KindValidation, "max_connections"},
 		{"negative max_retries", func(c *ClientConfig) { c.MaxRetries = -1 }, KindValidation, "max_retries"},
 		{"negative rate_limit", func(c *ClientConfig) { c.RateLimit = -5 }, KindValidation, "rate_limit"},
 		{"NaN rate_limit", func(c *ClientConfig) { c.RateLimit = nan }, KindValidation, "rate_limit"},

@@ -23,7 +23,8 @@ const (
 	DefaultBreakerCooldown   = 30.0 // seconds
 	DefaultDNSCacheTTL       = 60.0 // seconds
 	// DefaultSpareConns is how many connections a client may hold beyond
-	// its concurrency (idle ones kept for reuse, dials racing a reuse).
+	// its concurrency (idle ones kept for reuse, dials racing a reuse)
+	// when MaxConnections is 0.
 	DefaultSpareConns = 8
 )
 
@@ -42,6 +43,14 @@ type ClientConfig struct {
 	// Concurrency is the most requests in flight at once, shared by all
 	// batches of the client. 0 means DefaultConcurrency.
 	Concurrency int `json:"concurrency"`
+	// MaxConnections is the most connections the client holds open at
+	// once, in use or idle, whatever the number of hosts; each is a
+	// descriptor. When a new connection finds them all taken, idle ones
+	// are closed first. 0 means Concurrency + DefaultSpareConns. A job
+	// that comes back to many hosts reconnects less with more (one per
+	// host it keeps), as far as the process's descriptor limit allows;
+	// HTTP/2 and HTTP/3 carry many requests per connection.
+	MaxConnections int `json:"max_connections"`
 	// MaxRetries is the number of retries after the first attempt. 0 means
 	// no retries.
 	MaxRetries int `json:"max_retries"`
@@ -230,6 +239,7 @@ func (c *ClientConfig) normalize() error {
 		min  int64
 	}{
 		{"concurrency", int64(c.Concurrency), 1},
+		{"max_connections", int64(c.MaxConnections), 0},
 		{"max_retries", int64(c.MaxRetries), 0},
 		{"rate_limit_burst", int64(c.RateLimitBurst), 1},
 		{"concurrency_per_host", int64(c.ConcurrencyPerHost), 0},
@@ -244,6 +254,9 @@ func (c *ClientConfig) normalize() error {
 	}
 	if c.Concurrency > 1_000_000 {
 		return validationError("concurrency", "concurrency must be at most 1000000, got %d", c.Concurrency)
+	}
+	if c.MaxConnections > 1_000_000 {
+		return validationError("max_connections", "max_connections must be at most 1000000, got %d", c.MaxConnections)
 	}
 	floats := []struct {
 		name string
@@ -291,6 +304,14 @@ func (c *ClientConfig) normalize() error {
 		return err
 	}
 	return validateCookies("cookies", c.Cookies)
+}
+
+// maxConnections is the connection budget MaxConnections sets.
+func (c *ClientConfig) maxConnections() int {
+	if c.MaxConnections == 0 {
+		return c.Concurrency + DefaultSpareConns
+	}
+	return c.MaxConnections
 }
 
 func checkNonNegative(name string, v float64) error {

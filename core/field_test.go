@@ -227,6 +227,51 @@ func TestSocketsBoundedWhateverTheHosts(t *testing.T) {
 	}
 }
 
+// max_connections above the number of hosts: each host keeps its
+// connection, so a second round over the hosts reuses every one, and the
+// client still holds no more than max_connections.
+func TestMaxConnectionsKeepsAConnectionPerHost(t *testing.T) {
+	const hosts, concurrency = 100, 8
+	m := newMultiHost(t, hosts)
+	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = concurrency; c.MaxConnections = hosts + concurrency })
+	round := make([]RequestConfig, hosts)
+	for h := range round {
+		round[h] = RequestConfig{URL: m.url(h)}
+	}
+	for _, res := range doBatch(t, c, round) {
+		mustOK(t, res)
+	}
+	accepted := m.accepted.Load()
+	for _, res := range doBatch(t, c, round) {
+		mustOK(t, res)
+		if !res.Timings.Reused {
+			t.Fatalf("request %d of the second round made a new connection", res.Index)
+		}
+	}
+	if got := m.accepted.Load(); got != accepted {
+		t.Errorf("the second round made %d connections, want 0", got-accepted)
+	}
+	c.backend.conns.mu.Lock()
+	held := len(c.backend.conns.conns)
+	c.backend.conns.mu.Unlock()
+	if held > hosts+concurrency {
+		t.Errorf("%d connections held, want at most %d", held, hosts+concurrency)
+	}
+
+	// The default keeps concurrency + DefaultSpareConns, so most hosts
+	// connect again.
+	d := newTestClient(t, func(c *ClientConfig) { c.Concurrency = concurrency })
+	if n := cap(d.backend.conns.budget); n != concurrency+DefaultSpareConns {
+		t.Fatalf("default budget %d, want %d", n, concurrency+DefaultSpareConns)
+	}
+	doBatch(t, d, round)
+	before := m.accepted.Load()
+	doBatch(t, d, round)
+	if n := m.accepted.Load() - before; n < hosts/2 {
+		t.Errorf("the default budget: %d new connections for the second round over %d hosts, want most", n, hosts)
+	}
+}
+
 // deadPort is a loopback port nothing listens on: it is bound, never
 // listened on, for the test's life, so no other process can take it
 // meanwhile and connections to it are refused -- until listen.

@@ -33,7 +33,7 @@
  *   - Process-wide settings stay the host's: the library installs no
  *     signal handlers, writes nothing to stdout or stderr, and puts back
  *     the soft RLIMIT_NOFILE the Go runtime raises as it starts (a client
- *     needs at most concurrency + 8 sockets).
+ *     needs at most max_connections sockets, concurrency + 8 by default).
  */
 #ifndef FASTREQ_H
 #define FASTREQ_H
@@ -211,7 +211,7 @@ const volatile int64_t *fastreq_log_counter(void);
 
 /*
  * Creates a client from a JSON object of client settings (the Python API's
- * names: backend, concurrency, max_retries, rate_limit, rate_limit_burst,
+ * names: backend, concurrency, max_connections, max_retries, rate_limit, rate_limit_burst,
  * http2, http3, follow_redirects, verify_ssl, ca_file, timeout, cookies, random_user_agent,
  * random_proxy, proxies, proxy_selection, proxy_cooldown, webshare_file,
  * headers, max_redirects, max_body_size, backoff_multiplier, jitter,
@@ -249,7 +249,8 @@ const volatile int64_t *fastreq_log_counter(void);
  * (20) connection failures in a row to one host fail its queued requests
  * fast with FASTREQ_ERR_CONNECT for circuit_breaker_cooldown (30 s)
  * before one probe; negative turns it off. A client holds at most
- * concurrency + 8 sockets, whatever the number of hosts. dns_cache_ttl
+ * max_connections sockets (0, the default: concurrency + 8), in use or
+ * idle, whatever the number of hosts. dns_cache_ttl
  * (60 s) is how long a client keeps the addresses of a host name ("no
  * such host" up to 5 s; concurrent lookups of a name are one); negative
  * keeps nothing. auto_throttle (false) adapts each host's rate to its
