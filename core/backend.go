@@ -281,6 +281,15 @@ func (b *transportBackend) newTCPTransport(r Route) http.RoundTripper {
 		}
 		return t
 	}
+	if r.Plain && r.Proxy == "" {
+		// http:// without a proxy: HTTP/1.1 (h2c needs ProtocolHTTP2).
+		return newH1Transport(b.newHTTPTransport(r), b.dialContext, b.idle)
+	}
+	return b.newHTTPTransport(r)
+}
+
+// newHTTPTransport is the route's http.Transport.
+func (b *transportBackend) newHTTPTransport(r Route) *http.Transport {
 	t := &http.Transport{
 		DialContext:           b.dialContext,
 		TLSClientConfig:       b.tlsConfig(r),
