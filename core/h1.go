@@ -25,7 +25,9 @@ import (
 // the round trip does here (tests/bench/README.md). A request with a body
 // goes to http.Transport (full), which sends the body while it reads the
 // answer -- a server may answer before it has read all of it -- and
-// waits for 100-continue.
+// waits for 100-continue; so does an https request, which is the next hop
+// of a redirect (http.Client sends every hop to the first one's round
+// tripper).
 //
 // A connection goes back to the host's idle list once its response body
 // is read to the end and neither side asked to close; a body closed
@@ -84,8 +86,8 @@ func (c *h1Conn) Read(p []byte) (int, error) {
 }
 
 func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if req.Body != nil && req.Body != http.NoBody {
-		return t.full.RoundTrip(req)
+	if req.Body != nil && req.Body != http.NoBody || req.URL.Scheme != "http" {
+		return t.full.RoundTrip(req) // (https: a redirect's next hop)
 	}
 	ctx := req.Context()
 	trace := httptrace.ContextClientTrace(ctx)

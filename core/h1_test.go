@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -250,5 +251,16 @@ func TestH1TimeoutMidBody(t *testing.T) {
 	}
 	if n := len(c.backend.conns.budget); n != 0 {
 		t.Errorf("%d connection tokens held after the timeout", n)
+	}
+}
+
+// A redirect from http:// to https:// goes over TLS: every hop goes to
+// the first one's round tripper.
+func TestH1RedirectToHTTPS(t *testing.T) {
+	c := newTestClient(t, func(c *ClientConfig) { c.VerifySSL = ptr(true); c.CAFile = ts.CAFile })
+	res := doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/redirect-to?url=" + url.QueryEscape(ts.TLSURL+"/get")})
+	mustOK(t, res)
+	if !strings.HasPrefix(res.URL, ts.TLSURL) || res.HTTPVersion != "HTTP/2.0" {
+		t.Fatalf("ended at %s over %s, want %s over HTTP/2", res.URL, res.HTTPVersion, ts.TLSURL)
 	}
 }
