@@ -39,7 +39,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .exceptions import ForkedProcessError, LibraryError
 
@@ -147,34 +147,9 @@ class Library:
     """The loaded library: one attribute per symbol (without the prefix
     ``fastreq_``), plus its path and version."""
 
-    # Set from SYMBOLS in __init__; declared here for readers and type checkers.
-    version: Any
-    abi_version: Any
-    free: Any
-    records_release: Any
-    copy_body: Any
-    live_buffers: Any
-    set_memory_limit: Any
-    free_os_memory: Any
-    live_handles: Any
-    client_new: Any
-    client_close: Any
-    client_set_cookies: Any
-    client_reset_cookies: Any
-    requests_check: Any
-    batch_submit: Any
-    batch_fd: Any
-    batch_wait: Any
-    batch_drain: Any
-    batch_next: Any
-    batch_set_wake: Any
-    batch_done: Any
-    batch_cancel: Any
-    batch_free: Any
-    hub_new: Any
-    batch_notify: Any
-    log_drain: Any
-    log_counter: Any
+    if TYPE_CHECKING:  # the attributes of SYMBOLS, set in __init__
+        def __getattr__(self, name: str) -> Any: ...
+
     #: The counter of fastreq_log_counter(): log records waiting.
     log_waiting: ctypes.c_int64
 
@@ -216,7 +191,6 @@ def candidate_paths() -> List[Path]:
 
 _lock = threading.Lock()
 _lib: Optional[Library] = None
-_loaded_pid: Optional[int] = None
 _forked = False
 
 
@@ -226,17 +200,14 @@ def _after_fork_in_child() -> None:
         _forked = True
 
 
-_no_fork_hook = not hasattr(os, "register_at_fork")
-if not _no_fork_hook:
+if hasattr(os, "register_at_fork"):  # where it is missing, so is os.fork (Windows)
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def forked() -> bool:
     """True in a child process forked after the library was loaded: the Go
-    runtime is not usable there, and no call may reach it. (os.fork() runs
-    the at-fork hook above; only without the hook is the pid compared, as
-    that costs a system call on every check.)"""
-    return _forked or (_no_fork_hook and _loaded_pid is not None and _loaded_pid != os.getpid())
+    runtime is not usable there, and no call may reach it."""
+    return _forked
 
 
 def _fork_error() -> ForkedProcessError:
@@ -250,18 +221,15 @@ def _fork_error() -> ForkedProcessError:
 
 def lib() -> Library:
     """Return the loaded library, loading it on first use."""
-    global _lib, _loaded_pid
+    global _lib
     lb = _lib
     if lb is not None:
-        if forked():
+        if _forked:
             raise _fork_error()
         return lb
     with _lock:
         if _lib is None:
-            if _forked:
-                raise _fork_error()
             _lib = _load()
-            _loaded_pid = os.getpid()
         return _lib
 
 
@@ -280,25 +248,21 @@ def loaded_library() -> Optional[Library]:
 
 
 def _load() -> Library:
-    tried = []
     env = os.environ.get(ENV_LIBRARY)
-    for path in candidate_paths():
-        if not path.is_file():
-            tried.append(str(path))
-            if env and str(path) == env:
-                raise LibraryError(
-                    f"{ENV_LIBRARY}={env} does not name an existing file; "
-                    "point it at a libfastreq build or unset it"
-                )
-            continue
-        try:
-            cdll = ctypes.CDLL(str(path))
-        except OSError as exc:
-            raise LibraryError(f"cannot load the fastreq engine from {path}: {exc}") from exc
-        return Library(cdll, str(path))
+    if env and not Path(env).is_file():
+        raise LibraryError(f"{ENV_LIBRARY}={env} does not name an existing file; "
+                           "point it at a libfastreq build or unset it")
+    paths = candidate_paths()
+    for path in paths:
+        if path.is_file():
+            try:
+                cdll = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise LibraryError(f"cannot load the fastreq engine from {path}: {exc}") from exc
+            return Library(cdll, str(path))
     raise LibraryError(
         "the fastreq engine (" + LIBRARY_NAME + ") was not found; looked in: "
-        + ", ".join(tried)
+        + ", ".join(map(str, paths))
         + ". Install the package with `pip install ./python` (needs Go), build it with "
         "`make` at the repository root, or set " + ENV_LIBRARY + " to the library's path."
     )
