@@ -16,11 +16,7 @@ from typing import Any, Optional, TypeVar
 
 from . import _ffi
 from . import _json
-from .exceptions import (
-    ClientClosedError,
-    FastRequestsError,
-    error_from_json,
-)
+from .exceptions import ClientClosedError, error_from_json
 
 
 def _raise_for(rc: int, err_ptr: Optional[int], what: str, backend_name: Optional[str] = None) -> None:
@@ -117,8 +113,6 @@ class ClientHandle(NativeHandle):
         rc = lb.client_new(config_json, len(config_json), ctypes.byref(out), ctypes.byref(err))
         if rc != _ffi.OK:
             _raise_for(rc, err.value, "creating the client", backend_name)
-        if err.value:  # pragma: no cover - defensive: never set on success
-            lb.free(err.value)
         return cls(out.value)
 
     def _release(self, h: int) -> None:
@@ -208,4 +202,4 @@ def check_rc(rc: int, what: str) -> int:
     return rc
 
 
-__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc", "check_requests"]
+__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "check_rc", "check_requests"]
