@@ -48,28 +48,20 @@ def open_reporter(mode: Any, total: int) -> Optional[_Reporter]:
     """A started progress bar for mode (None/False: none)."""
     if not mode or total == 0:
         return None
-    tty = sys.stderr.isatty()
     if mode is True:
+        makers = [_rich, _tqdm]
+        missing = "progress=True requires either rich or tqdm; install one of them (pip install rich)"
+    elif mode in ("rich", "tqdm"):
+        makers = [_rich if mode == "rich" else _tqdm]
+        missing = f"progress={mode!r} requires the optional dependency {mode} (pip install {mode})"
+    else:
+        raise ValueError(f"unknown progress mode: {mode!r}; use True, 'rich' or 'tqdm'")
+    for make in makers:
         try:
-            return _rich(total, tty)
+            return make(total, sys.stderr.isatty())
         except ImportError:
-            try:
-                return _tqdm(total, tty)
-            except ImportError:
-                raise RuntimeError(
-                    "progress=True requires either rich or tqdm; install one of them (pip install rich)"
-                ) from None
-    if mode == "rich":
-        try:
-            return _rich(total, tty)
-        except ImportError as exc:
-            raise RuntimeError("progress='rich' requires the optional dependency rich (pip install rich)") from exc
-    if mode == "tqdm":
-        try:
-            return _tqdm(total, tty)
-        except ImportError as exc:
-            raise RuntimeError("progress='tqdm' requires the optional dependency tqdm (pip install tqdm)") from exc
-    raise ValueError(f"unknown progress mode: {mode!r}; use True, 'rich' or 'tqdm'")
+            pass
+    raise RuntimeError(missing)
 
 
 def make_notifier(
@@ -78,26 +70,14 @@ def make_notifier(
     """One function called with the completed count after each request."""
     if reporter is None and callback is None:
         return None
-    if reporter is None:
-        assert callback is not None
 
-        def notify_callback(done: int) -> None:
+    def notify(done: int) -> None:
+        if reporter is not None:
+            reporter.advance()
+        if callback is not None:
             callback(done, total)
 
-        return notify_callback
-    advance = reporter.advance
-    if callback is None:
-
-        def notify_bar(done: int) -> None:
-            advance()
-
-        return notify_bar
-
-    def notify_both(done: int) -> None:
-        advance()
-        callback(done, total)
-
-    return notify_both
+    return notify
 
 
 __all__ = ["open_reporter", "make_notifier"]

@@ -126,8 +126,6 @@ def forward_engine_logs() -> None:
         return
     out = ctypes.c_void_p(None)
     n = lb.log_drain(ctypes.byref(out))
-    if not out.value:
-        return
     text = _ffi.take_string(out.value)
     if n <= 0 or not text:
         return

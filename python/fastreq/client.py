@@ -261,14 +261,6 @@ class FastRequests(ClientSettings):
     def __exit__(self, *args: Any) -> None:
         self.close_sync()
 
-    def __del__(self) -> None:
-        try:
-            h = self.__dict__.get("_native")
-            if h is not None:
-                h.close()
-        except Exception:  # pragma: no cover
-            pass
-
     # ---- building a call ---------------------------------------------
 
     def _call(self, urls: Any, kwargs: Dict[str, Any]) -> "tuple[RequestSettings, Plan]":
@@ -291,17 +283,16 @@ class FastRequests(ClientSettings):
     def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> "tuple[BatchRun, Any]":
         client = self._client()
         reporter = open_reporter(s.progress, plan.n)
+        run: Optional[BatchRun] = None
         try:
             run = BatchRun(plan, parse_func=s.parse_func, notify=make_notifier(reporter, s.progress_callback, plan.n),
                            collect=collect, backend_name=self.backend_name)
-            try:
-                need_meta = plan.rtype in _META_RTYPES or (
-                    plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
-                run.attach(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta))
-            except BaseException:
-                run.close()
-                raise
+            need_meta = plan.rtype in _META_RTYPES or (
+                plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
+            run.attach(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta))
         except BaseException:
+            if run is not None:
+                run.close()
             if reporter is not None:
                 reporter.close()
             raise
@@ -562,18 +553,12 @@ async def _drive(run: BatchRun, reporter: Any) -> None:
 def _partial_failure(failures_by_index: Dict[int, FailureDetails], results: List[Any],
                      total: int) -> PartialFailureError:
     by_index = dict(sorted(failures_by_index.items()))
-    failures: Dict[str, FailureDetails] = {}
-    for fd in by_index.values():
-        failures[fd.url] = fd
     exc = PartialFailureError(
         f"Partial failure: {len(by_index)} of {total} requests failed",
-        failures=failures,
+        failures={fd.url: fd for fd in by_index.values()},
         successes=total - len(by_index),
         total=total,
     )
-    results = list(results)
-    for i, fd in by_index.items():
-        results[i] = fd.error
-    exc.results = results
+    exc.results = [by_index[i].error if i in by_index else r for i, r in enumerate(results)]
     exc.failures_by_index = by_index
     return exc
