@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Optional, Type, TypeVar
 
 from ._drive import WAIT_SLICE_MS, AsyncPump
 from ._records import BatchRun
@@ -13,8 +13,8 @@ from ._encode import Plan
 from ._handles import Closeable
 from .models import Completion
 
-#: Submits the batch: its BatchRun and progress reporter (or None).
-Start = Callable[[], Tuple[BatchRun, Any]]
+#: Submits the batch.
+Start = Callable[[], BatchRun]
 
 
 class _Completions(Closeable):
@@ -28,11 +28,10 @@ class _Completions(Closeable):
         #: Closes the client at the end, for an iterator that owns it.
         self._close_client = close_client
         self._run: Optional[BatchRun] = None
-        self._reporter: Any = None
         self._finished = plan.n == 0
 
     def _begin(self) -> BatchRun:
-        self._run, self._reporter = self._start()
+        self._run = self._start()
         return self._run
 
     def _end_client(self) -> None:
@@ -60,9 +59,6 @@ class _Completions(Closeable):
         self._finished = True
         if run is not None:
             run.close()
-        rep, self._reporter = self._reporter, None
-        if rep is not None:
-            rep.close()
         self._end_client()
 
     @property

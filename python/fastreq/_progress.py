@@ -15,13 +15,16 @@ from typing import Any, Callable, Optional
 DESCRIPTION = "HTTP requests"
 
 
-class _Reporter:
-    def __init__(self, advance: Callable[[], Any], close: Callable[[], Any]) -> None:
+class Reporter:
+    """A call's progress: ``advance(completed)`` after each request,
+    ``close()`` at the end."""
+
+    def __init__(self, advance: Callable[[int], Any], close: Callable[[], Any]) -> None:
         self.advance = advance
         self.close = close
 
 
-def _rich(total: int, tty: bool) -> _Reporter:
+def _rich(total: int, tty: bool) -> Reporter:
     from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
         BarColumn, Progress, TextColumn, TimeRemainingColumn)
 
@@ -34,18 +37,33 @@ def _rich(total: int, tty: bool) -> _Reporter:
     )
     progress.start()
     task_id = progress.add_task(DESCRIPTION, total=total)
-    return _Reporter(lambda: progress.advance(task_id), progress.stop)
+    return Reporter(lambda done: progress.advance(task_id), progress.stop)
 
 
-def _tqdm(total: int, tty: bool) -> _Reporter:
+def _tqdm(total: int, tty: bool) -> Reporter:
     from tqdm.auto import tqdm  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     bar = tqdm(total=total, desc=DESCRIPTION, unit="req", disable=not tty)
-    return _Reporter(lambda: bar.update(1), bar.close)
+    return Reporter(lambda done: bar.update(1), bar.close)
 
 
-def open_reporter(mode: Any, total: int) -> Optional[_Reporter]:
-    """A started progress bar for mode (None/False: none)."""
+def open_reporter(mode: Any, callback: Optional[Callable[[int, int], Any]], total: int) -> Optional[Reporter]:
+    """The progress of a call of total requests (None when it shows none):
+    the bar of mode (None/False: none), started, and callback(completed,
+    total)."""
+    bar = _open_bar(mode, total)
+    if callback is None:
+        return bar
+
+    def advance(done: int) -> None:
+        if bar is not None:
+            bar.advance(done)
+        callback(done, total)
+
+    return Reporter(advance, bar.close if bar is not None else lambda: None)
+
+
+def _open_bar(mode: Any, total: int) -> Optional[Reporter]:
     if not mode or total == 0:
         return None
     if mode is True:
@@ -64,20 +82,4 @@ def open_reporter(mode: Any, total: int) -> Optional[_Reporter]:
     raise RuntimeError(missing)
 
 
-def make_notifier(
-    reporter: Optional[_Reporter], callback: Optional[Callable[[int, int], Any]], total: int
-) -> Optional[Callable[[int], None]]:
-    """One function called with the completed count after each request."""
-    if reporter is None and callback is None:
-        return None
-
-    def notify(done: int) -> None:
-        if reporter is not None:
-            reporter.advance()
-        if callback is not None:
-            callback(done, total)
-
-    return notify
-
-
-__all__ = ["open_reporter", "make_notifier"]
+__all__ = ["Reporter", "open_reporter"]

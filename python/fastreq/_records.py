@@ -29,6 +29,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, check_rc
+from ._progress import Reporter
 from .exceptions import FailureDetails, error_from_json, redact_url
 from .models import NormalizedResponse, Timings, decode_text
 
@@ -141,15 +142,15 @@ class BatchRun:
     record processing. Not thread-safe: one driver pumps it.
 
     Created before the submit (so that the caller goes straight from the
-    submit into the first wait), then :meth:`attach`-ed to the batch, and
-    :meth:`close`-d once (which frees the batch)."""
+    submit into the first wait), given its ``progress`` (if any), then
+    :meth:`attach`-ed to the batch, and :meth:`close`-d once (which frees
+    the batch and ends the progress)."""
 
     def __init__(
         self,
         plan: Plan,
         *,
         parse_func: Optional[Callable[[Any], Any]] = None,
-        notify: Optional[Callable[[int], None]] = None,
         collect: bool = False,
         backend_name: Optional[str] = None,
     ) -> None:
@@ -169,7 +170,7 @@ class BatchRun:
         self.completed: Optional[Deque[int]] = deque() if collect else None
         self.more = False
         self.parse_func = parse_func
-        self.notify = notify
+        self.progress: Optional[Reporter] = None
         self.backend_name = backend_name
 
     def attach(self, batch: BatchHandle) -> None:
@@ -186,14 +187,14 @@ class BatchRun:
         if self.total <= 1 or plan.stream_cb is not None or plan.stream_cbs is not None:
             return
         assert self.batch is not None
-        if self.notify is None and self.completed is None:
+        if self.progress is None and self.completed is None:
             self.batch.set_wake(BUNCH)
         else:
             self.batch.set_wake(PEEK_BUNCH, PEEK_DELAY_US)
 
     def close(self) -> None:
-        """Free the batch, which ends what still runs without results, and
-        give the record buffer back. Idempotent."""
+        """Free the batch, which ends what still runs without results, give
+        the record buffer back and close the progress. Idempotent."""
         batch, self.batch = self.batch, None
         if batch is not None:
             batch.close()
@@ -202,6 +203,9 @@ class BatchRun:
             _give_buffer(buf)
         if batch is not None:
             forward_engine_logs()
+        progress, self.progress = self.progress, None
+        if progress is not None:
+            progress.close()
 
     # ---- draining ------------------------------------------------------
 
@@ -247,7 +251,7 @@ class BatchRun:
         rtype = plan.rtype
         rtypes = plan.rtypes
         parse = self.parse_func
-        notify = self.notify
+        notify = None if self.progress is None else self.progress.advance
         completed = self.completed
         save_paths = plan.save_paths
         simple = rtypes is None and parse is None and notify is None and completed is None and save_paths is None

@@ -39,7 +39,7 @@ from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import ClientHandle
 from ._params import (DEFAULT_REQUEST, ClientParams, ClientSettings, RequestParams, RequestSettings, method_signature_of,
                       str_map)
-from ._progress import make_notifier, open_reporter
+from ._progress import open_reporter
 from .backends import EngineBackend, resolve_backend
 from .exceptions import ClientClosedError, FailureDetails, PartialFailureError
 from .models import NormalizedResponse, RequestConfig, ReturnType
@@ -280,23 +280,18 @@ class FastRequests(ClientSettings):
         return build_plan(urls, s, timeout=send_t, follow_redirects=None if f == nf else f,
                           verify_ssl=None if v == nv else v)
 
-    def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> "tuple[BatchRun, Any]":
+    def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> BatchRun:
         client = self._client()
-        reporter = open_reporter(s.progress, plan.n)
-        run: Optional[BatchRun] = None
+        run = BatchRun(plan, parse_func=s.parse_func, collect=collect, backend_name=self.backend_name)
         try:
-            run = BatchRun(plan, parse_func=s.parse_func, notify=make_notifier(reporter, s.progress_callback, plan.n),
-                           collect=collect, backend_name=self.backend_name)
+            run.progress = open_reporter(s.progress, s.progress_callback, plan.n)
             need_meta = plan.rtype in _META_RTYPES or (
                 plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
             run.attach(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta))
         except BaseException:
-            if run is not None:
-                run.close()
-            if reporter is not None:
-                reporter.close()
+            run.close()
             raise
-        return run, reporter
+        return run
 
     def _finish(self, run: BatchRun, plan: Plan, started: float) -> Any:
         failures = run.failures
@@ -424,8 +419,8 @@ class FastRequests(ClientSettings):
             value, failure = await run_one_async(self._client(), self._hubs, plan.payload, plan.urls[0],
                                                  plan.rtype, self.backend_name)
             return self._one_result(value, failure, started)
-        run, reporter = self._start(plan, s, collect=False)
-        await _drive(run, reporter)
+        run = self._start(plan, s, collect=False)
+        await _drive(run)
         return self._finish(run, plan, started)
 
     @overload
@@ -479,13 +474,11 @@ class FastRequests(ClientSettings):
         if self._one_path(plan, s):
             value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
             return self._one_result(value, failure, started)
-        run, reporter = self._start(plan, s, collect=False)
+        run = self._start(plan, s, collect=False)
         try:
             run_sync(run)
         finally:
             run.close()  # after an exception (KeyboardInterrupt...) this cancels the rest
-            if reporter is not None:
-                reporter.close()
         return self._finish(run, plan, started)
 
     @method_signature_of(RequestParams)
@@ -526,15 +519,15 @@ class FastRequests(ClientSettings):
         a failure raises its own exception, not PartialFailureError."""
         s = RequestSettings(return_type=ReturnType.RESPONSE, stream_callback=stream_callback)
         plan = self._plan(config, s)
-        run, reporter = self._start(plan, s, collect=False)
-        await _drive(run, reporter)
+        run = self._start(plan, s, collect=False)
+        await _drive(run)
         if run.failures:
             raise run.failures[0].error
         result: NormalizedResponse = run.results[0]
         return result
 
 
-async def _drive(run: BatchRun, reporter: Any) -> None:
+async def _drive(run: BatchRun) -> None:
     """Feed run from the running loop until the batch is done. Cancelling
     the awaiting task (or any exception) cancels the batch in the engine;
     the batch is freed either way."""
@@ -546,8 +539,6 @@ async def _drive(run: BatchRun, reporter: Any) -> None:
     finally:
         pump.stop()
         run.close()
-        if reporter is not None:
-            reporter.close()
 
 
 def _partial_failure(failures_by_index: Dict[int, FailureDetails], results: List[Any],
