@@ -207,11 +207,7 @@ class LoopHub:
             self.waiters.pop(h, None)
 
     def _on_readable(self) -> None:
-        # Reading resets the eventfd before the drain, so no wakeup is lost.
-        try:
-            os.read(self.fd, 8)
-        except OSError:  # BlockingIOError: already reset
-            pass
+        _reset(self.fd)
         drain, waiters, h = _ffi.lib().batch_drain, self.waiters, self.h
         n = self.CHUNK
         while n == self.CHUNK and h is not None:
@@ -220,8 +216,8 @@ class LoopHub:
                 return
             for rec in _iter_unpack(self.view[: n * _ffi.RECORD_SIZE]):
                 fut = waiters.pop(rec[0], None)  # READY records: index is the batch's handle
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+                if fut is not None:
+                    _resolve(fut)
 
     def close(self) -> None:
         """Stop watching and free the hub, in the loop's thread; the tasks
@@ -253,13 +249,22 @@ class LoopHub:
         self._finalizer()
         waiters, self.waiters = self.waiters, {}
         for fut in waiters.values():
-            if not fut.done():
-                fut.set_result(None)
+            _resolve(fut)
 
 
 def _resolve(fut: "asyncio.Future[None]") -> None:
     if not fut.done():  # the reader may fire again before the task runs
         fut.set_result(None)
+
+
+def _reset(fd: int) -> None:
+    """Read a batch's eventfd, which resets it. The library writes it
+    again only when the records waiting next reach the wake threshold, i.e.
+    after a drain, so reading before draining loses no wakeup."""
+    try:
+        os.read(fd, 8)
+    except OSError:  # BlockingIOError: already reset
+        pass
 
 
 def _wait_one(lb: Any, h: int) -> int:
@@ -324,13 +329,7 @@ class AsyncPump:
             self.loop.call_soon(self._pump)
 
     def _on_readable(self) -> None:
-        # Reading resets the eventfd; the library writes it again only when
-        # the records waiting next reach the wake threshold, i.e. after a
-        # drain. So no wakeup is lost.
-        try:
-            os.read(self.fd, 8)
-        except OSError:  # BlockingIOError: already reset
-            pass
+        _reset(self.fd)
         if not self.scheduled:
             self._pump()
 
@@ -351,9 +350,8 @@ class AsyncPump:
             self._wake()
 
     def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if self.waiter is not None:
+            _resolve(self.waiter)
 
     def _ready(self) -> bool:
         run = self.run

@@ -104,26 +104,16 @@ def to_pairs(obj: Any, name: str) -> List[List[str]]:
     items = obj.items() if isinstance(obj, Mapping) else obj
     pairs: List[List[str]] = []
     try:
-        it = iter(items)
-    except TypeError:
-        raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
-    for item in it:
-        try:
-            k, v = item
-        except (TypeError, ValueError):
-            raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
-        ks = _scalar(k, name)
-        if ks is None:
-            continue
-        if isinstance(v, (list, tuple)):
-            for x in v:
+        for k, v in items:
+            ks = _scalar(k, name)
+            if ks is None:
+                continue
+            for x in v if isinstance(v, (list, tuple)) else (v,):
                 s = _scalar(x, name)
                 if s is not None:
                     pairs.append([ks, s])
-        else:
-            s = _scalar(v, name)
-            if s is not None:
-                pairs.append([ks, s])
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
     return pairs
 
 
