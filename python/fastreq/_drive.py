@@ -72,7 +72,7 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
     and the work one record needs (no BatchRun, no batch handle object).
     Returns the value and None, or None and the failure."""
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
+    h = client.submit(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         n = 0
@@ -91,7 +91,7 @@ async def run_one_async(client: ClientHandle, hubs: Hubs, payload: bytes, url: s
     waits. Cancelling the awaiting task cancels the request."""
     loop = asyncio.get_running_loop()
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
+    h = client.submit(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         return _one_value(lb, buf, await _next_async(lb, loop, h, buf, hubs), url, rtype, backend_name)

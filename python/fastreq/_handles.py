@@ -131,20 +131,16 @@ class ClientHandle(NativeHandle):
             _raise_for(rc, None, "resetting cookies")
 
     def submit(self, requests_json: bytes, backend_name: Optional[str] = None,
-               need_meta: bool = True) -> "BatchHandle":
-        """Submit a JSON array of requests (strictly: an invalid one fails
-        the submit and nothing runs). need_meta=False asks the engine to
-        skip the metadata of successful results (headers, final URL), which
-        only return_type="response" and "text" use."""
-        return BatchHandle(self.submit_raw(requests_json, backend_name, need_meta))
-
-    def submit_raw(self, requests_json: bytes, backend_name: Optional[str] = None,
-                   need_meta: bool = True, strict: bool = True) -> int:
-        """:meth:`submit`, returning the bare batch handle (the caller frees
-        it with fastreq_batch_free). strict=False returns without waiting
-        for the engine to read the requests: an invalid one then comes back
-        as its failed record, and a client closed meanwhile as the code of
-        the batch's waits."""
+               need_meta: bool = True, strict: bool = True) -> int:
+        """Submit a JSON array of requests; returns the bare batch handle,
+        which the caller frees with fastreq_batch_free (or owns as a
+        :class:`BatchHandle`). strict: an invalid request fails the submit
+        and nothing runs; strict=False returns without waiting for the
+        engine to read the requests: an invalid one then comes back as its
+        failed record, and a client closed meanwhile as the code of the
+        batch's waits. need_meta=False asks the engine to skip the metadata
+        of successful results (headers, final URL), which only
+        return_type="response" and "text" use."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)

@@ -36,7 +36,7 @@ from ._drive import AsyncPump, Hubs, run_one_async, run_one_sync, run_sync
 from ._records import BatchRun
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
-from ._handles import ClientHandle
+from ._handles import BatchHandle, ClientHandle
 from ._params import (DEFAULT_REQUEST, ClientParams, ClientSettings, RequestParams, RequestSettings, method_signature_of,
                       str_map)
 from ._progress import open_reporter
@@ -287,7 +287,7 @@ class FastRequests(ClientSettings):
             run.progress = open_reporter(s.progress, s.progress_callback, plan.n)
             need_meta = plan.rtype in _META_RTYPES or (
                 plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
-            run.attach(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta))
+            run.attach(BatchHandle(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta)))
         except BaseException:
             run.close()
             raise
