@@ -34,11 +34,6 @@ class _Completions(Closeable):
         self._run = self._start()
         return self._run
 
-    def _end_client(self) -> None:
-        close, self._close_client = self._close_client, None
-        if close is not None:
-            close()
-
     def _next(self, run: Optional[BatchRun], end: Type[Exception]) -> Completion:
         """The next completion that run holds; when it has none left, close
         and raise end (StopIteration or StopAsyncIteration)."""
@@ -59,7 +54,9 @@ class _Completions(Closeable):
         self._finished = True
         if run is not None:
             run.close()
-        self._end_client()
+        close_client, self._close_client = self._close_client, None
+        if close_client is not None:
+            close_client()
 
     @property
     def total(self) -> int:
@@ -76,8 +73,7 @@ class SyncCompletions(_Completions):
             try:
                 self._begin()
             except BaseException:
-                self._finished = True
-                self._end_client()
+                self.close()
                 raise
 
     def __iter__(self) -> "SyncCompletions":

@@ -37,13 +37,8 @@ RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
 #: client's timeout").
 NO_TIMEOUT = 1e9
 
-_RT_CODES: Dict[Any, int] = {
-    ReturnType.JSON: RT_JSON,
-    ReturnType.TEXT: RT_TEXT,
-    ReturnType.CONTENT: RT_CONTENT,
-    ReturnType.RESPONSE: RT_RESPONSE,
-    ReturnType.STREAM: RT_STREAM,
-}
+#: ReturnType -> RT_* code (the codes are in ReturnType's order).
+_RT_CODES: Dict[Any, int] = {rt: code for code, rt in enumerate(ReturnType)}
 
 _PREFIXES = ("http://", "https://")
 
@@ -300,13 +295,8 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
 
     save_paths: Optional[Dict[int, Path]] = None
     if save_to is not None:
-        save_paths = {}
         if callable(save_to):
-            for i, it in enumerate(items):
-                u = it if isinstance(it, str) else _spec_dict(it)["url"]
-                p = save_to(i, u)
-                if p is not None:
-                    save_paths[i] = Path(_path(p))
+            paths = [save_to(i, it if isinstance(it, str) else _spec_dict(it)["url"]) for i, it in enumerate(items)]
         elif isinstance(save_to, (str, os.PathLike)):
             if not single:
                 raise ValidationError(
@@ -314,16 +304,14 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
                     "function (index, url) -> path",
                     field_name="save_to",
                 )
-            save_paths[0] = Path(_path(save_to))
+            paths = [save_to]
         else:
             paths = list(save_to)
             if len(paths) != n:
                 raise ValidationError(
                     f"save_to has {len(paths)} paths for {n} requests", field_name="save_to"
                 )
-            for i, p in enumerate(paths):
-                if p is not None:
-                    save_paths[i] = Path(_path(p))
+        save_paths = {i: Path(_path(p)) for i, p in enumerate(paths) if p is not None}
         if rtype == RT_STREAM and save_paths:
             raise ValidationError("save_to cannot be combined with return_type='stream'", field_name="save_to")
 
