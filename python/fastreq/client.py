@@ -293,13 +293,12 @@ class FastRequests(ClientSettings):
             raise
         return run
 
-    def _finish(self, run: BatchRun, plan: Plan, started: float) -> Any:
-        failures = run.failures
+    def _finish(self, plan: Plan, results: List[Any], failures: Dict[int, FailureDetails], started: float) -> Any:
+        """The call's result, or PartialFailureError; logs its summary."""
         if self.verbose and log.isEnabledFor(logging.INFO):
-            self._log_summary(plan.n, len(failures), started)
+            log.info("fastreq: %d requests, %d failed, %.3f s", plan.n, len(failures), time.monotonic() - started)
         if failures and not self.return_none_on_failure:
-            raise _partial_failure(run.failures, run.results, plan.n)
-        results = run.results
+            raise _partial_failure(failures, results, plan.n)
         if plan.single:
             return results[0]
         if plan.keys is not None:
@@ -313,23 +312,6 @@ class FastRequests(ClientSettings):
         nothing to call or write on the way."""
         return (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
                 and s.parse_func is None and not s.progress and s.progress_callback is None)
-
-    def _one_result(self, value: Any, failure: Optional[FailureDetails], started: float) -> Any:
-        if self.verbose and log.isEnabledFor(logging.INFO):
-            self._log_summary(1, 0 if failure is None else 1, started)
-        if failure is not None and not self.return_none_on_failure:
-            raise _partial_failure({0: failure}, [None], 1)
-        return value
-
-    @staticmethod
-    def _log_summary(n: int, failed: int, started: float) -> None:
-        log.info("fastreq: %d requests, %d failed, %.3f s", n, failed, time.monotonic() - started)
-
-    @staticmethod
-    def _empty(plan: Plan) -> Any:
-        if plan.keys is not None:
-            return {}
-        return []
 
     # ---- calls -------------------------------------------------------
 
@@ -414,14 +396,14 @@ class FastRequests(ClientSettings):
         started = time.monotonic()
         s, plan = self._call(urls, kwargs)
         if plan.n == 0:
-            return self._empty(plan)
+            return {} if plan.keys is not None else []
         if self._one_path(plan, s):
             value, failure = await run_one_async(self._client(), self._hubs, plan.payload, plan.urls[0],
                                                  plan.rtype, self.backend_name)
-            return self._one_result(value, failure, started)
+            return self._finish(plan, [value], {} if failure is None else {0: failure}, started)
         run = self._start(plan, s, collect=False)
         await _drive(run)
-        return self._finish(run, plan, started)
+        return self._finish(plan, run.results, run.failures, started)
 
     @overload
     def request_sync(self, /, urls: str, *, return_type: AsText, **kwargs: Unpack[RequestTyped]) -> Optional[str]: ...
@@ -470,16 +452,16 @@ class FastRequests(ClientSettings):
         started = time.monotonic()
         s, plan = self._call(urls, kwargs)
         if plan.n == 0:
-            return self._empty(plan)
+            return {} if plan.keys is not None else []
         if self._one_path(plan, s):
             value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
-            return self._one_result(value, failure, started)
+            return self._finish(plan, [value], {} if failure is None else {0: failure}, started)
         run = self._start(plan, s, collect=False)
         try:
             run_sync(run)
         finally:
             run.close()  # after an exception (KeyboardInterrupt...) this cancels the rest
-        return self._finish(run, plan, started)
+        return self._finish(plan, run.results, run.failures, started)
 
     @method_signature_of(RequestParams)
     def as_completed(self, urls: Any, **kwargs: Any) -> AsyncCompletions:
