@@ -22,7 +22,7 @@ from .exceptions import ClientClosedError, error_from_json
 def _raise_for(rc: int, err_ptr: Optional[int], what: str, backend_name: Optional[str] = None) -> None:
     """Turn a negative return code (+ optional error JSON, freed here) into
     the mapped exception."""
-    text = _ffi.take_string(err_ptr) if err_ptr else None
+    text = _ffi.take_string(err_ptr)
     obj: Any = None
     if text:
         try:

@@ -4,8 +4,8 @@ a batch's completion queue and decodes each record.
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one copy of the body (``ctypes.string_at``, or
 ``fastreq_copy_body`` into a new bytes object for a big one: see
-:func:`_body`), one
-JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
+:func:`_body`), one JSON parse (orjson when installed, see :mod:`._json`)
+and a list store. The
 metadata JSON of a record is decoded only for return type "response", for
 "text" when it names a charset (of its Content-Type) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
@@ -178,11 +178,9 @@ class BatchRun:
         self.h = batch.handle
 
     def bunch(self) -> None:
-        """Ask the library to wake the driver per bunch of records: per
-        ``BUNCH`` when nobody looks at results before the batch ends, per
-        ``PEEK_BUNCH`` or ``PEEK_DELAY_US`` when they are shown as they land;
-        per record for one request or a stream (its callback takes chunks
-        as they come)."""
+        """Ask the library to wake the driver per bunch of records, as the
+        module documentation says (per record for a stream: its callback
+        takes chunks as they come)."""
         plan = self.plan
         if self.total <= 1 or plan.stream_cb is not None or plan.stream_cbs is not None:
             return
@@ -313,7 +311,6 @@ class BatchRun:
 
     def _fail(self, idx: int, status: int, mptr: int, mlen: int) -> None:
         self.failures[idx] = _failure(self.plan.urls[idx], idx, status, _copy(mptr, mlen), self.backend_name)
-        self.results[idx] = None
 
     def _response(self, idx: int, status: int, bptr: int, blen: int, mptr: int, mlen: int) -> NormalizedResponse:
         meta = _meta(_copy(mptr, mlen))

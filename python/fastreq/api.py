@@ -42,11 +42,9 @@ def _owned_completions(cls: "type[C]", urls: Any, kwargs: "dict[str, Any]") -> C
         raise
 
 
-# What fastreq() returns, as fastreq_async(), FastRequests.request() and
-# request_sync() do: one result for one URL, a list for a list or a tuple of
-# them, a dict with keys; None for a failure (with return_none_on_failure);
-# Any where a per-request spec or save_to may decide. An overload takes its
-# other parameters as a TypedDict of _kwargs.py.
+# What a call returns (see fastreq._params): one result for one URL, a list
+# for a list or a tuple of them, a dict with keys; None for a failure (with
+# return_none_on_failure); Any where a per-request spec or save_to decides.
 @overload
 def fastreq(urls: str, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> Optional[str]: ...
 @overload

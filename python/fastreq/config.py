@@ -109,9 +109,7 @@ class GlobalConfig:
 
     def save_to_env(self, path: Union[Path, str], prefix: str = DEFAULT_PREFIX) -> None:
         """Write KEY=VALUE lines to path, skipping empty values."""
-        p = Path(path)
-        content = "".join(f"{k}={v}\n" for k, v in self.to_env(prefix).items() if v)
-        p.write_text(content)
+        Path(path).write_text("".join(f"{k}={v}\n" for k, v in self.to_env(prefix).items() if v))
 
     def client_kwargs(self) -> Dict[str, Any]:
         """(fastreq addition) Keyword arguments for :class:`FastRequests`
