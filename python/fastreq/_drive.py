@@ -185,7 +185,7 @@ class LoopHub:
         except TypeError:
             self._loop = lambda: loop
         self.waiters: "Dict[int, asyncio.Future[None]]" = {}
-        self.records = (_ffi.Record * self.CHUNK)()
+        self.records = (ctypes.c_char * (_ffi.RECORD_SIZE * self.CHUNK))()
         self.view = memoryview(self.records).cast("B")
         self.fd = check_rc(lb.batch_fd(out.value), "fastreq_batch_fd")
         try:
@@ -299,8 +299,7 @@ class AsyncPump:
         self.wake_each = wake_each
         self.error: Optional[BaseException] = None
         self.waiter: "Optional[asyncio.Future[None]]" = None
-        self.fd = -1
-        self.reader = False
+        self.fd = -1  # watched with add_reader when >= 0
         self.thread: Optional[threading.Thread] = None
         self.stopping = False
         self.scheduled = False
@@ -313,10 +312,9 @@ class AsyncPump:
             try:
                 self.loop.add_reader(fd, self._on_readable)
                 self.fd = fd
-                self.reader = True
             except (NotImplementedError, AttributeError, RuntimeError):
-                self.reader = False
-        if not self.reader:
+                pass
+        if self.fd < 0:
             t = threading.Thread(target=self._thread_main, name="fastreq-batch-wait", daemon=True)
             self.thread = t
             t.start()
@@ -410,10 +408,10 @@ class AsyncPump:
     def stop(self) -> None:
         """Stop watching. After this returns no thread touches the batch."""
         self.stopping = True
-        if self.reader:
-            self.reader = False
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
             try:
-                self.loop.remove_reader(self.fd)
+                self.loop.remove_reader(fd)
             except Exception:  # pragma: no cover - loop already closed
                 pass
         t = self.thread

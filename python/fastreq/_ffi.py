@@ -29,7 +29,6 @@ import sys
 import threading
 from ctypes import (
     POINTER,
-    Structure,
     c_char_p,
     c_int32,
     c_int64,
@@ -72,35 +71,22 @@ ERR_VALIDATION = 1
 DRAIN_CHUNK = 256
 
 
-class Record(Structure):
-    """``fastreq_record_t``: one completion record."""
-
-    _fields_ = [
-        ("index", c_int64),
-        ("type", c_int32),  # 0: a result, 1: a chunk of a streamed body
-        ("status", c_int32),
-        ("error", c_int32),
-        ("reserved", c_int32),
-        ("body", c_void_p),  # uint8_t*, owned by the caller once drained
-        ("body_len", c_int64),
-        ("meta", c_void_p),  # char*, NUL-terminated JSON; c_void_p so it can be freed
-        ("meta_len", c_int64),
-    ]
-
-
-#: The same layout for ``struct.iter_unpack``: reading a whole drained chunk
-#: with one C-level call is much cheaper than touching Structure fields.
+#: ``fastreq_record_t``, one completion record: index (int64), type (int32;
+#: 0: a result, 1: a chunk of a streamed body), status, error, reserved
+#: (int32 each), body (uint8_t*, owned by the caller once drained), body_len
+#: (int64), meta (char*, NUL-terminated JSON), meta_len (int64). Records are
+#: read with ``struct.iter_unpack``: a whole drained chunk in one C-level call.
 RECORD_STRUCT = struct.Struct("@qiiiiPqPq")
-RECORD_SIZE = ctypes.sizeof(Record)
-assert RECORD_STRUCT.size == RECORD_SIZE, (RECORD_STRUCT.size, RECORD_SIZE)
+RECORD_SIZE = RECORD_STRUCT.size
 
-RecordArray = Record * DRAIN_CHUNK
+
+RecordArray = ctypes.c_char * (RECORD_SIZE * DRAIN_CHUNK)
 
 # ---- symbol table -------------------------------------------------------
 
 _u64p = POINTER(c_uint64)
 _charpp = POINTER(c_void_p)  # char** out-parameters: kept as void* to be freed
-_recp = POINTER(Record)
+_recp = c_void_p  # fastreq_record_t*: a buffer of RECORD_SIZE bytes per record
 
 #: name -> (restype, argtypes); every symbol of include/fastreq.h.
 SYMBOLS = {
@@ -210,22 +196,18 @@ def forked() -> bool:
     return _forked
 
 
-def _fork_error() -> ForkedProcessError:
-    return ForkedProcessError(
-        "fastreq cannot be used in a process created by fork() after the parent "
-        "process loaded the fastreq engine (its Go runtime does not survive fork). "
-        "Start worker processes with the 'spawn' or 'forkserver' method "
-        "(multiprocessing.set_start_method('spawn')), or load fastreq only in the children."
-    )
-
-
 def lib() -> Library:
     """Return the loaded library, loading it on first use."""
     global _lib
     lb = _lib
     if lb is not None:
         if _forked:
-            raise _fork_error()
+            raise ForkedProcessError(
+                "fastreq cannot be used in a process created by fork() after the parent "
+                "process loaded the fastreq engine (its Go runtime does not survive fork). "
+                "Start worker processes with the 'spawn' or 'forkserver' method "
+                "(multiprocessing.set_start_method('spawn')), or load fastreq only in the children."
+            )
         return lb
     with _lock:
         if _lib is None:
