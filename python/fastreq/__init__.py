@@ -47,6 +47,7 @@ from .exceptions import (
     FastRequestsError,
     ForkedProcessError,
     LibraryError,
+    ParallelRequestsError,
     PartialFailureError,
     ProxyError,
     RateLimitExceededError,
@@ -56,9 +57,8 @@ from .exceptions import (
 )
 from .models import Completion, NormalizedResponse, RequestConfig, RequestOptions, ReturnType, Timings
 
-# Backwards-compatibility aliases (fastreq 2.x names).
+# Backwards-compatibility alias (fastreq 2.x name).
 ParallelRequests = FastRequests
-ParallelRequestsError = FastRequestsError
 
 __all__ = [
     "AsyncCompletions",

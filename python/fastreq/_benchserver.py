@@ -20,7 +20,7 @@ from ctypes import POINTER, c_int32, c_int64, c_uint64, c_void_p
 from typing import Any, List
 
 from . import _ffi
-from ._handles import NativeHandle, _raise_for
+from ._handles import NativeHandle, call_checked
 from .exceptions import FastRequestsError
 
 #: name -> (restype, argtypes), as _ffi.SYMBOLS; char** out-parameters as
@@ -57,11 +57,8 @@ class BenchServer(NativeHandle):
     def __init__(self, body_len: int = 128) -> None:
         h = c_uint64(0)
         url = c_void_p(None)
-        err = c_void_p(None)
-        rc = _function("fastreq_bench_server_start")(
-            int(body_len), ctypes.byref(h), ctypes.byref(url), ctypes.byref(err))
-        if rc != _ffi.OK:
-            _raise_for(rc, err.value, "starting the bench server")
+        call_checked(_function("fastreq_bench_server_start"), int(body_len), ctypes.byref(h), ctypes.byref(url),
+                     what="starting the bench server")
         super().__init__(int(h.value))
         self.body_len = int(body_len)
         self.url: str = _ffi.take_string(url.value) or ""

@@ -21,6 +21,7 @@ import time
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Tuple
 
 from . import engine, fastreq, fastreq_async
+from ._params import comma_list
 from .cli import EXIT_FAILED, EXIT_OK, UsageError
 from .exceptions import redact_url
 
@@ -144,7 +145,7 @@ def _measure(run: Callable[[List[str], int, bool], int], urls: List[str], c: int
 
 
 def run(a: argparse.Namespace) -> int:
-    names = [n.strip() for n in a.clients.split(",") if n.strip()]
+    names = comma_list(a.clients)
     unknown = [n for n in names if n not in RUNNERS]
     if unknown:
         raise UsageError(f"--clients: unknown client {unknown[0]!r}; valid: {', '.join(RUNNERS)}")

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable, Optional, Tuple, Type, TypeVar
+from typing import Any, Callable, Optional, Type, TypeVar
 
 from ._drive import WAIT_SLICE_MS, AsyncPump
 from ._records import BatchRun
@@ -13,8 +13,8 @@ from ._encode import Plan
 from ._handles import Closeable
 from .models import Completion
 
-#: Submits the batch: its BatchRun and progress reporter (or None).
-Start = Callable[[], Tuple[BatchRun, Any]]
+#: Submits the batch.
+Start = Callable[[], BatchRun]
 
 
 class _Completions(Closeable):
@@ -28,17 +28,11 @@ class _Completions(Closeable):
         #: Closes the client at the end, for an iterator that owns it.
         self._close_client = close_client
         self._run: Optional[BatchRun] = None
-        self._reporter: Any = None
         self._finished = plan.n == 0
 
     def _begin(self) -> BatchRun:
-        self._run, self._reporter = self._start()
+        self._run = self._start()
         return self._run
-
-    def _end_client(self) -> None:
-        close, self._close_client = self._close_client, None
-        if close is not None:
-            close()
 
     def _next(self, run: Optional[BatchRun], end: Type[Exception]) -> Completion:
         """The next completion that run holds; when it has none left, close
@@ -60,10 +54,9 @@ class _Completions(Closeable):
         self._finished = True
         if run is not None:
             run.close()
-        rep, self._reporter = self._reporter, None
-        if rep is not None:
-            rep.close()
-        self._end_client()
+        close_client, self._close_client = self._close_client, None
+        if close_client is not None:
+            close_client()
 
     @property
     def total(self) -> int:
@@ -80,8 +73,7 @@ class SyncCompletions(_Completions):
             try:
                 self._begin()
             except BaseException:
-                self._finished = True
-                self._end_client()
+                self.close()
                 raise
 
     def __iter__(self) -> "SyncCompletions":

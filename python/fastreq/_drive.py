@@ -72,7 +72,7 @@ def run_one_sync(client: ClientHandle, payload: bytes, url: str, rtype: int,
     and the work one record needs (no BatchRun, no batch handle object).
     Returns the value and None, or None and the failure."""
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
+    h = client.submit(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         n = 0
@@ -91,7 +91,7 @@ async def run_one_async(client: ClientHandle, hubs: Hubs, payload: bytes, url: s
     waits. Cancelling the awaiting task cancels the request."""
     loop = asyncio.get_running_loop()
     lb = _ffi.lib()
-    h = client.submit_raw(payload, backend_name=backend_name, need_meta=False, strict=False)
+    h = client.submit(payload, backend_name=backend_name, need_meta=False, strict=False)
     buf = _take_buffer()
     try:
         return _one_value(lb, buf, await _next_async(lb, loop, h, buf, hubs), url, rtype, backend_name)
@@ -185,7 +185,7 @@ class LoopHub:
         except TypeError:
             self._loop = lambda: loop
         self.waiters: "Dict[int, asyncio.Future[None]]" = {}
-        self.records = (_ffi.Record * self.CHUNK)()
+        self.records = (ctypes.c_char * (_ffi.RECORD_SIZE * self.CHUNK))()
         self.view = memoryview(self.records).cast("B")
         self.fd = check_rc(lb.batch_fd(out.value), "fastreq_batch_fd")
         try:
@@ -207,11 +207,7 @@ class LoopHub:
             self.waiters.pop(h, None)
 
     def _on_readable(self) -> None:
-        # Reading resets the eventfd before the drain, so no wakeup is lost.
-        try:
-            os.read(self.fd, 8)
-        except OSError:  # BlockingIOError: already reset
-            pass
+        _reset(self.fd)
         drain, waiters, h = _ffi.lib().batch_drain, self.waiters, self.h
         n = self.CHUNK
         while n == self.CHUNK and h is not None:
@@ -220,8 +216,8 @@ class LoopHub:
                 return
             for rec in _iter_unpack(self.view[: n * _ffi.RECORD_SIZE]):
                 fut = waiters.pop(rec[0], None)  # READY records: index is the batch's handle
-                if fut is not None and not fut.done():
-                    fut.set_result(None)
+                if fut is not None:
+                    _resolve(fut)
 
     def close(self) -> None:
         """Stop watching and free the hub, in the loop's thread; the tasks
@@ -253,13 +249,22 @@ class LoopHub:
         self._finalizer()
         waiters, self.waiters = self.waiters, {}
         for fut in waiters.values():
-            if not fut.done():
-                fut.set_result(None)
+            _resolve(fut)
 
 
 def _resolve(fut: "asyncio.Future[None]") -> None:
     if not fut.done():  # the reader may fire again before the task runs
         fut.set_result(None)
+
+
+def _reset(fd: int) -> None:
+    """Read a batch's eventfd, which resets it. The library writes it
+    again only when the records waiting next reach the wake threshold, i.e.
+    after a drain, so reading before draining loses no wakeup."""
+    try:
+        os.read(fd, 8)
+    except OSError:  # BlockingIOError: already reset
+        pass
 
 
 def _wait_one(lb: Any, h: int) -> int:
@@ -294,8 +299,7 @@ class AsyncPump:
         self.wake_each = wake_each
         self.error: Optional[BaseException] = None
         self.waiter: "Optional[asyncio.Future[None]]" = None
-        self.fd = -1
-        self.reader = False
+        self.fd = -1  # watched with add_reader when >= 0
         self.thread: Optional[threading.Thread] = None
         self.stopping = False
         self.scheduled = False
@@ -308,10 +312,9 @@ class AsyncPump:
             try:
                 self.loop.add_reader(fd, self._on_readable)
                 self.fd = fd
-                self.reader = True
             except (NotImplementedError, AttributeError, RuntimeError):
-                self.reader = False
-        if not self.reader:
+                pass
+        if self.fd < 0:
             t = threading.Thread(target=self._thread_main, name="fastreq-batch-wait", daemon=True)
             self.thread = t
             t.start()
@@ -324,13 +327,7 @@ class AsyncPump:
             self.loop.call_soon(self._pump)
 
     def _on_readable(self) -> None:
-        # Reading resets the eventfd; the library writes it again only when
-        # the records waiting next reach the wake threshold, i.e. after a
-        # drain. So no wakeup is lost.
-        try:
-            os.read(self.fd, 8)
-        except OSError:  # BlockingIOError: already reset
-            pass
+        _reset(self.fd)
         if not self.scheduled:
             self._pump()
 
@@ -351,9 +348,8 @@ class AsyncPump:
             self._wake()
 
     def _wake(self) -> None:
-        w = self.waiter
-        if w is not None and not w.done():
-            w.set_result(None)
+        if self.waiter is not None:
+            _resolve(self.waiter)
 
     def _ready(self) -> bool:
         run = self.run
@@ -412,10 +408,10 @@ class AsyncPump:
     def stop(self) -> None:
         """Stop watching. After this returns no thread touches the batch."""
         self.stopping = True
-        if self.reader:
-            self.reader = False
+        if self.fd >= 0:
+            fd, self.fd = self.fd, -1
             try:
-                self.loop.remove_reader(self.fd)
+                self.loop.remove_reader(fd)
             except Exception:  # pragma: no cover - loop already closed
                 pass
         t = self.thread

@@ -37,13 +37,8 @@ RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
 #: client's timeout").
 NO_TIMEOUT = 1e9
 
-_RT_CODES: Dict[Any, int] = {
-    ReturnType.JSON: RT_JSON,
-    ReturnType.TEXT: RT_TEXT,
-    ReturnType.CONTENT: RT_CONTENT,
-    ReturnType.RESPONSE: RT_RESPONSE,
-    ReturnType.STREAM: RT_STREAM,
-}
+#: ReturnType -> RT_* code (the codes are in ReturnType's order).
+_RT_CODES: Dict[Any, int] = {rt: code for code, rt in enumerate(ReturnType)}
 
 _PREFIXES = ("http://", "https://")
 
@@ -104,26 +99,16 @@ def to_pairs(obj: Any, name: str) -> List[List[str]]:
     items = obj.items() if isinstance(obj, Mapping) else obj
     pairs: List[List[str]] = []
     try:
-        it = iter(items)
-    except TypeError:
-        raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
-    for item in it:
-        try:
-            k, v = item
-        except (TypeError, ValueError):
-            raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
-        ks = _scalar(k, name)
-        if ks is None:
-            continue
-        if isinstance(v, (list, tuple)):
-            for x in v:
+        for k, v in items:
+            ks = _scalar(k, name)
+            if ks is None:
+                continue
+            for x in v if isinstance(v, (list, tuple)) else (v,):
                 s = _scalar(x, name)
                 if s is not None:
                     pairs.append([ks, s])
-        else:
-            s = _scalar(v, name)
-            if s is not None:
-                pairs.append([ks, s])
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a dict or a list of (name, value) pairs", field_name=name) from None
     return pairs
 
 
@@ -257,13 +242,8 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
         # The cheapest case: one URL with the client's settings.
         rt = _RT_CODES.get(return_type)
         if rt is not None and rt != RT_STREAM:
-            try:
-                payload = b'[{"url":' + _json.dumps(urls) + b"}]"
-            except (TypeError, ValueError):  # pragma: no cover - a str always serializes
-                payload = b""
-            if payload:
-                return Plan(payload=payload, n=1, urls=[urls], single=True, keys=None, rtype=rt,
-                            stream_cb=stream_callback)
+            return Plan(payload=b'[{"url":' + _json.dumps(urls) + b"}]", n=1, urls=[urls], single=True, keys=None,
+                        rtype=rt, stream_cb=stream_callback)
 
     single = isinstance(urls, (str, Mapping, RequestConfig, RequestOptions))
     if single:
@@ -315,13 +295,8 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
 
     save_paths: Optional[Dict[int, Path]] = None
     if save_to is not None:
-        save_paths = {}
         if callable(save_to):
-            for i, it in enumerate(items):
-                u = it if isinstance(it, str) else _spec_dict(it)["url"]
-                p = save_to(i, u)
-                if p is not None:
-                    save_paths[i] = Path(_path(p))
+            paths = [save_to(i, it if isinstance(it, str) else _spec_dict(it)["url"]) for i, it in enumerate(items)]
         elif isinstance(save_to, (str, os.PathLike)):
             if not single:
                 raise ValidationError(
@@ -329,16 +304,14 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
                     "function (index, url) -> path",
                     field_name="save_to",
                 )
-            save_paths[0] = Path(_path(save_to))
+            paths = [save_to]
         else:
             paths = list(save_to)
             if len(paths) != n:
                 raise ValidationError(
                     f"save_to has {len(paths)} paths for {n} requests", field_name="save_to"
                 )
-            for i, p in enumerate(paths):
-                if p is not None:
-                    save_paths[i] = Path(_path(p))
+        save_paths = {i: Path(_path(p)) for i, p in enumerate(paths) if p is not None}
         if rtype == RT_STREAM and save_paths:
             raise ValidationError("save_to cannot be combined with return_type='stream'", field_name="save_to")
 
@@ -352,7 +325,7 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
     reqs: List[Dict[str, Any]] = []
     url_list: List[str] = []
     rtypes: Optional[List[int]] = None
-    stream_cbs: Optional[Dict[int, Callable[[bytes], Any]]] = None
+    stream_cbs: Dict[int, Callable[[bytes], Any]] = {}
     for i, it in enumerate(items):
         if type(it) is str:
             check_url(it)
@@ -362,76 +335,51 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
             rt_i = rtype
         else:
             spec = _spec_dict(it)
-            u = check_url(spec.pop("url"))
+            u = check_url(spec["url"])
             url_list.append(u)
             spec_body = any(b in spec for b in _BODY_KEYS)
             r = {k: v for k, v in common.items() if not (spec_body and k in _BODY_KEYS)}
             r["url"] = u
-            rt_i = rtype
-            explicit_rt = False
-            if "return_type" in spec:
-                rt_raw = spec.pop("return_type")
-                if rt_raw is not None:
-                    rt_i = return_type_code(rt_raw)
-                    explicit_rt = True
-            cb = spec.pop("stream_callback", None)
-            if cb is not None:
-                if stream_cbs is None:
-                    stream_cbs = {}
-                stream_cbs[i] = cb
-            if "method" in spec:
-                mm = _method(spec.pop("method"))
-                if mm != "GET" or "method" in r:
-                    r["method"] = mm
-            if "params" in spec:
-                p = spec.pop("params")
-                if p is not None:
-                    r["params"] = to_pairs(p, "params")
-            data_i = spec.pop("data", None)
-            json_i = spec.pop("json", None)
-            content_i = spec.pop("content", None)
-            body_fields(r, data_i, json_i)
-            if content_i is not None:
-                if isinstance(content_i, str):
-                    content_i = content_i.encode("utf-8")
-                r["content"] = _b64(bytes(content_i))
-            h = spec.pop("headers", None)
-            if h is not None:
-                merged = _merge_headers(r.get("headers"), str_map("headers", h))
+            explicit_rt = spec.get("return_type") is not None
+            rt_i = return_type_code(spec["return_type"]) if explicit_rt else rtype
+            if spec.get("stream_callback") is not None:
+                stream_cbs[i] = spec["stream_callback"]
+            if "method" in spec and (spec["method"] != "GET" or "method" in r):
+                r["method"] = _method(spec["method"])
+            if spec.get("params") is not None:
+                r["params"] = to_pairs(spec["params"], "params")
+            body_fields(r, spec.get("data"), spec.get("json"))
+            content = spec.get("content")
+            if content is not None:
+                r["content"] = _b64(content.encode("utf-8") if isinstance(content, str) else bytes(content))
+            if spec.get("headers") is not None:
+                merged = _merge_headers(r.get("headers"), str_map("headers", spec["headers"]))
                 if merged:
                     r["headers"] = merged
-            c = spec.pop("cookies", None)
-            if c is not None:
-                c = str_map("cookies", c)
-                if c:
-                    r["cookies"] = c
-            t = spec.pop("timeout", None)
-            if t is not None:
+            if spec.get("cookies") is not None:
+                cookies = str_map("cookies", spec["cookies"])
+                if cookies:
+                    r["cookies"] = cookies
+            if spec.get("timeout") is not None:
                 # 0 = no limit; the engine reads a request's 0 as "the client's".
-                r["timeout"] = _timeout(t) or NO_TIMEOUT
-            pr = spec.pop("proxy", None)
-            if pr:
-                r["proxy"] = pr
+                r["timeout"] = _timeout(spec["timeout"]) or NO_TIMEOUT
+            if spec.get("proxy"):
+                r["proxy"] = spec["proxy"]
             for flag in ("http2", "follow_redirects", "verify_ssl", "retry_non_idempotent"):
-                if flag in spec:
-                    v = spec.pop(flag)
-                    if v is not None:
-                        r[flag] = bool(v)
-            spec_stream = bool(spec.pop("stream", False))
+                if spec.get(flag) is not None:
+                    r[flag] = bool(spec[flag])
+            spec_stream = bool(spec.get("stream", False))
             if spec_stream and not explicit_rt and rt_i != RT_RESPONSE:
                 rt_i = RT_STREAM  # (a "response" call keeps its response, with the body streamed)
             if spec_stream or rt_i == RT_STREAM:
                 r["stream"] = True
             else:
                 r.pop("stream", None)
-            if "max_body_size" in spec:
-                mb = spec.pop("max_body_size")
-                if mb is not None:
-                    r["max_body_size"] = int(mb)
+            if spec.get("max_body_size") is not None:
+                r["max_body_size"] = int(spec["max_body_size"])
             if "id" in spec:
-                r["id"] = str(spec.pop("id"))
-            out = spec.pop("save_to", None) or spec.pop("output_path", None)
-            spec.pop("output_path", None)
+                r["id"] = str(spec["id"])
+            out = spec.get("save_to") or spec.get("output_path")
             if out is not None:
                 if save_paths is None:
                     save_paths = {}
@@ -447,7 +395,7 @@ def build_plan(urls: Any, s: "RequestSettings", *, timeout: Optional[float], fol
         reqs.append(r)
     payload = _serialize(reqs, _json_bodies(reqs))
     return Plan(payload=payload, n=n, urls=url_list, single=single, keys=key_list, rtype=rtype, rtypes=rtypes,
-                stream_cb=stream_callback, stream_cbs=stream_cbs, save_paths=save_paths)
+                stream_cb=stream_callback, stream_cbs=stream_cbs or None, save_paths=save_paths)
 
 
 def _serialize(v: Any, bodies: Optional[Iterable[Any]] = None) -> bytes:

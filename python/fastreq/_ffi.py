@@ -29,7 +29,6 @@ import sys
 import threading
 from ctypes import (
     POINTER,
-    Structure,
     c_char_p,
     c_int32,
     c_int64,
@@ -39,7 +38,7 @@ from ctypes import (
     c_void_p,
 )
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import TYPE_CHECKING, Any, List, Optional
 
 from .exceptions import ForkedProcessError, LibraryError
 
@@ -72,35 +71,22 @@ ERR_VALIDATION = 1
 DRAIN_CHUNK = 256
 
 
-class Record(Structure):
-    """``fastreq_record_t``: one completion record."""
-
-    _fields_ = [
-        ("index", c_int64),
-        ("type", c_int32),  # 0: a result, 1: a chunk of a streamed body
-        ("status", c_int32),
-        ("error", c_int32),
-        ("reserved", c_int32),
-        ("body", c_void_p),  # uint8_t*, owned by the caller once drained
-        ("body_len", c_int64),
-        ("meta", c_void_p),  # char*, NUL-terminated JSON; c_void_p so it can be freed
-        ("meta_len", c_int64),
-    ]
-
-
-#: The same layout for ``struct.iter_unpack``: reading a whole drained chunk
-#: with one C-level call is much cheaper than touching Structure fields.
+#: ``fastreq_record_t``, one completion record: index (int64), type (int32;
+#: 0: a result, 1: a chunk of a streamed body), status, error, reserved
+#: (int32 each), body (uint8_t*, owned by the caller once drained), body_len
+#: (int64), meta (char*, NUL-terminated JSON), meta_len (int64). Records are
+#: read with ``struct.iter_unpack``: a whole drained chunk in one C-level call.
 RECORD_STRUCT = struct.Struct("@qiiiiPqPq")
-RECORD_SIZE = ctypes.sizeof(Record)
-assert RECORD_STRUCT.size == RECORD_SIZE, (RECORD_STRUCT.size, RECORD_SIZE)
+RECORD_SIZE = RECORD_STRUCT.size
 
-RecordArray = Record * DRAIN_CHUNK
+
+RecordArray = ctypes.c_char * (RECORD_SIZE * DRAIN_CHUNK)
 
 # ---- symbol table -------------------------------------------------------
 
 _u64p = POINTER(c_uint64)
 _charpp = POINTER(c_void_p)  # char** out-parameters: kept as void* to be freed
-_recp = POINTER(Record)
+_recp = c_void_p  # fastreq_record_t*: a buffer of RECORD_SIZE bytes per record
 
 #: name -> (restype, argtypes); every symbol of include/fastreq.h.
 SYMBOLS = {
@@ -147,34 +133,9 @@ class Library:
     """The loaded library: one attribute per symbol (without the prefix
     ``fastreq_``), plus its path and version."""
 
-    # Set from SYMBOLS in __init__; declared here for readers and type checkers.
-    version: Any
-    abi_version: Any
-    free: Any
-    records_release: Any
-    copy_body: Any
-    live_buffers: Any
-    set_memory_limit: Any
-    free_os_memory: Any
-    live_handles: Any
-    client_new: Any
-    client_close: Any
-    client_set_cookies: Any
-    client_reset_cookies: Any
-    requests_check: Any
-    batch_submit: Any
-    batch_fd: Any
-    batch_wait: Any
-    batch_drain: Any
-    batch_next: Any
-    batch_set_wake: Any
-    batch_done: Any
-    batch_cancel: Any
-    batch_free: Any
-    hub_new: Any
-    batch_notify: Any
-    log_drain: Any
-    log_counter: Any
+    if TYPE_CHECKING:  # the attributes of SYMBOLS, set in __init__
+        def __getattr__(self, name: str) -> Any: ...
+
     #: The counter of fastreq_log_counter(): log records waiting.
     log_waiting: ctypes.c_int64
 
@@ -216,7 +177,6 @@ def candidate_paths() -> List[Path]:
 
 _lock = threading.Lock()
 _lib: Optional[Library] = None
-_loaded_pid: Optional[int] = None
 _forked = False
 
 
@@ -226,42 +186,32 @@ def _after_fork_in_child() -> None:
         _forked = True
 
 
-_no_fork_hook = not hasattr(os, "register_at_fork")
-if not _no_fork_hook:
+if hasattr(os, "register_at_fork"):  # where it is missing, so is os.fork (Windows)
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def forked() -> bool:
     """True in a child process forked after the library was loaded: the Go
-    runtime is not usable there, and no call may reach it. (os.fork() runs
-    the at-fork hook above; only without the hook is the pid compared, as
-    that costs a system call on every check.)"""
-    return _forked or (_no_fork_hook and _loaded_pid is not None and _loaded_pid != os.getpid())
-
-
-def _fork_error() -> ForkedProcessError:
-    return ForkedProcessError(
-        "fastreq cannot be used in a process created by fork() after the parent "
-        "process loaded the fastreq engine (its Go runtime does not survive fork). "
-        "Start worker processes with the 'spawn' or 'forkserver' method "
-        "(multiprocessing.set_start_method('spawn')), or load fastreq only in the children."
-    )
+    runtime is not usable there, and no call may reach it."""
+    return _forked
 
 
 def lib() -> Library:
     """Return the loaded library, loading it on first use."""
-    global _lib, _loaded_pid
+    global _lib
     lb = _lib
     if lb is not None:
-        if forked():
-            raise _fork_error()
+        if _forked:
+            raise ForkedProcessError(
+                "fastreq cannot be used in a process created by fork() after the parent "
+                "process loaded the fastreq engine (its Go runtime does not survive fork). "
+                "Start worker processes with the 'spawn' or 'forkserver' method "
+                "(multiprocessing.set_start_method('spawn')), or load fastreq only in the children."
+            )
         return lb
     with _lock:
         if _lib is None:
-            if _forked:
-                raise _fork_error()
             _lib = _load()
-            _loaded_pid = os.getpid()
         return _lib
 
 
@@ -280,25 +230,21 @@ def loaded_library() -> Optional[Library]:
 
 
 def _load() -> Library:
-    tried = []
     env = os.environ.get(ENV_LIBRARY)
-    for path in candidate_paths():
-        if not path.is_file():
-            tried.append(str(path))
-            if env and str(path) == env:
-                raise LibraryError(
-                    f"{ENV_LIBRARY}={env} does not name an existing file; "
-                    "point it at a libfastreq build or unset it"
-                )
-            continue
-        try:
-            cdll = ctypes.CDLL(str(path))
-        except OSError as exc:
-            raise LibraryError(f"cannot load the fastreq engine from {path}: {exc}") from exc
-        return Library(cdll, str(path))
+    if env and not Path(env).is_file():
+        raise LibraryError(f"{ENV_LIBRARY}={env} does not name an existing file; "
+                           "point it at a libfastreq build or unset it")
+    paths = candidate_paths()
+    for path in paths:
+        if path.is_file():
+            try:
+                cdll = ctypes.CDLL(str(path))
+            except OSError as exc:
+                raise LibraryError(f"cannot load the fastreq engine from {path}: {exc}") from exc
+            return Library(cdll, str(path))
     raise LibraryError(
         "the fastreq engine (" + LIBRARY_NAME + ") was not found; looked in: "
-        + ", ".join(tried)
+        + ", ".join(map(str, paths))
         + ". Install the package with `pip install ./python` (needs Go), build it with "
         "`make` at the repository root, or set " + ENV_LIBRARY + " to the library's path."
     )

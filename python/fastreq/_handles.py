@@ -16,17 +16,13 @@ from typing import Any, Optional, TypeVar
 
 from . import _ffi
 from . import _json
-from .exceptions import (
-    ClientClosedError,
-    FastRequestsError,
-    error_from_json,
-)
+from .exceptions import ClientClosedError, error_from_json
 
 
 def _raise_for(rc: int, err_ptr: Optional[int], what: str, backend_name: Optional[str] = None) -> None:
     """Turn a negative return code (+ optional error JSON, freed here) into
     the mapped exception."""
-    text = _ffi.take_string(err_ptr) if err_ptr else None
+    text = _ffi.take_string(err_ptr)
     obj: Any = None
     if text:
         try:
@@ -111,46 +107,32 @@ class ClientHandle(NativeHandle):
 
     @classmethod
     def new(cls, config_json: bytes, backend_name: Optional[str] = None) -> "ClientHandle":
-        lb = _ffi.lib()
         out = ctypes.c_uint64(0)
-        err = ctypes.c_void_p(None)
-        rc = lb.client_new(config_json, len(config_json), ctypes.byref(out), ctypes.byref(err))
-        if rc != _ffi.OK:
-            _raise_for(rc, err.value, "creating the client", backend_name)
-        if err.value:  # pragma: no cover - defensive: never set on success
-            lb.free(err.value)
+        call_checked(_ffi.lib().client_new, config_json, len(config_json), ctypes.byref(out),
+                     what="creating the client", backend_name=backend_name)
         return cls(out.value)
 
     def _release(self, h: int) -> None:
         _ffi.lib().client_close(h)
 
     def set_cookies(self, cookies_json: bytes) -> None:
-        lb = _ffi.lib()
-        err = ctypes.c_void_p(None)
-        rc = lb.client_set_cookies(self.handle, cookies_json, len(cookies_json), ctypes.byref(err))
-        if rc != _ffi.OK:
-            _raise_for(rc, err.value, "setting cookies")
+        call_checked(_ffi.lib().client_set_cookies, self.handle, cookies_json, len(cookies_json),
+                     what="setting cookies")
 
     def reset_cookies(self) -> None:
-        rc = _ffi.lib().client_reset_cookies(self.handle)
-        if rc != _ffi.OK:
-            _raise_for(rc, None, "resetting cookies")
+        check_rc(_ffi.lib().client_reset_cookies(self.handle), "resetting cookies")
 
     def submit(self, requests_json: bytes, backend_name: Optional[str] = None,
-               need_meta: bool = True) -> "BatchHandle":
-        """Submit a JSON array of requests (strictly: an invalid one fails
-        the submit and nothing runs). need_meta=False asks the engine to
-        skip the metadata of successful results (headers, final URL), which
-        only return_type="response" and "text" use."""
-        return BatchHandle(self.submit_raw(requests_json, backend_name, need_meta))
-
-    def submit_raw(self, requests_json: bytes, backend_name: Optional[str] = None,
-                   need_meta: bool = True, strict: bool = True) -> int:
-        """:meth:`submit`, returning the bare batch handle (the caller frees
-        it with fastreq_batch_free). strict=False returns without waiting
-        for the engine to read the requests: an invalid one then comes back
-        as its failed record, and a client closed meanwhile as the code of
-        the batch's waits."""
+               need_meta: bool = True, strict: bool = True) -> int:
+        """Submit a JSON array of requests; returns the bare batch handle,
+        which the caller frees with fastreq_batch_free (or owns as a
+        :class:`BatchHandle`). strict: an invalid request fails the submit
+        and nothing runs; strict=False returns without waiting for the
+        engine to read the requests: an invalid one then comes back as its
+        failed record, and a client closed meanwhile as the code of the
+        batch's waits. need_meta=False asks the engine to skip the metadata
+        of successful results (headers, final URL), which only
+        return_type="response" and "text" use."""
         lb = _ffi.lib()
         out = ctypes.c_uint64(0)
         err = ctypes.c_void_p(None)
@@ -195,11 +177,7 @@ def check_requests(requests_json: bytes) -> None:
     """Have the engine check a JSON array of requests as a strict submit
     does, running nothing: ValidationError (or ConfigurationError) when
     one is invalid."""
-    lb = _ffi.lib()
-    err = ctypes.c_void_p(None)
-    rc = lb.requests_check(requests_json, len(requests_json), ctypes.byref(err))
-    if rc != _ffi.OK:
-        _raise_for(rc, err.value, "checking requests")
+    call_checked(_ffi.lib().requests_check, requests_json, len(requests_json), what="checking requests")
 
 
 def check_rc(rc: int, what: str) -> int:
@@ -208,4 +186,14 @@ def check_rc(rc: int, what: str) -> int:
     return rc
 
 
-__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "FastRequestsError", "check_rc", "check_requests"]
+def call_checked(fn: Any, *args: Any, what: str, backend_name: Optional[str] = None) -> None:
+    """Call the library function fn with args and its last parameter, a
+    ``char** err_out``; anything but FASTREQ_OK raises the mapped error
+    (the error JSON, set only on failure, is freed)."""
+    err = ctypes.c_void_p(None)
+    rc = fn(*args, ctypes.byref(err))
+    if rc != _ffi.OK:
+        _raise_for(rc, err.value, what, backend_name)
+
+
+__all__ = ["Closeable", "NativeHandle", "ClientHandle", "BatchHandle", "call_checked", "check_rc", "check_requests"]

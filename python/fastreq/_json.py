@@ -31,8 +31,7 @@ except ImportError:  # pragma: no cover
 DECODE_ERRORS = (ValueError, RecursionError)
 
 
-def _std_loads(b: Any) -> Any:
-    return _std.loads(b)
+_std_loads = _std.loads
 
 
 def _std_dumps(v: Any) -> bytes:

@@ -130,9 +130,15 @@ def str_map(name: str, m: Any) -> Dict[str, str]:
     return dict(m)
 
 
+def comma_list(text: Optional[str]) -> List[str]:
+    """The stripped, non-empty items of a comma-separated list, such as an
+    environment variable's value ([] for None)."""
+    return [s.strip() for s in (text or "").split(",") if s.strip()]
+
+
 def proxy_list(name: str, v: Any) -> List[str]:
     """A list of proxies; a str is split at commas."""
-    proxies = [p.strip() for p in v.split(",") if p.strip()] if isinstance(v, str) else list(v)
+    proxies = comma_list(v) if isinstance(v, str) else list(v)
     for p in proxies:
         if not isinstance(p, str):
             raise ValidationError(f"{name} must be str, got {p!r}", field_name=name)
@@ -242,11 +248,11 @@ class ClientSettings:
                 continue
             cfg[name] = -1 if to_engine == NO_LIMIT_AT_ZERO and v == 0 else v
         if self.random_proxy:
-            env_proxies = [p.strip() for p in os.environ.get("FASTREQ_PROXIES", "").split(",") if p.strip()]
+            env_proxies = comma_list(os.environ.get("FASTREQ_PROXIES"))
             if env_proxies:  # once each: GlobalConfig's proxies may come from the same variable
                 cfg["proxies"] = list(dict.fromkeys([*(self.proxies or []), *env_proxies]))
         if self.random_user_agent:
-            agents = [a.strip() for a in os.environ.get("USER_AGENTS", "").split(",") if a.strip()]
+            agents = comma_list(os.environ.get("USER_AGENTS"))
             if agents:
                 cfg["user_agents"] = agents
         return cfg

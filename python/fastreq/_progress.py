@@ -15,13 +15,16 @@ from typing import Any, Callable, Optional
 DESCRIPTION = "HTTP requests"
 
 
-class _Reporter:
-    def __init__(self, advance: Callable[[], Any], close: Callable[[], Any]) -> None:
+class Reporter:
+    """A call's progress: ``advance(completed)`` after each request,
+    ``close()`` at the end."""
+
+    def __init__(self, advance: Callable[[int], Any], close: Callable[[], Any]) -> None:
         self.advance = advance
         self.close = close
 
 
-def _rich(total: int, tty: bool) -> _Reporter:
+def _rich(total: int, tty: bool) -> Reporter:
     from rich.progress import (  # type: ignore[import-not-found, unused-ignore]
         BarColumn, Progress, TextColumn, TimeRemainingColumn)
 
@@ -34,70 +37,49 @@ def _rich(total: int, tty: bool) -> _Reporter:
     )
     progress.start()
     task_id = progress.add_task(DESCRIPTION, total=total)
-    return _Reporter(lambda: progress.advance(task_id), progress.stop)
+    return Reporter(lambda done: progress.advance(task_id), progress.stop)
 
 
-def _tqdm(total: int, tty: bool) -> _Reporter:
+def _tqdm(total: int, tty: bool) -> Reporter:
     from tqdm.auto import tqdm  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     bar = tqdm(total=total, desc=DESCRIPTION, unit="req", disable=not tty)
-    return _Reporter(lambda: bar.update(1), bar.close)
+    return Reporter(lambda done: bar.update(1), bar.close)
 
 
-def open_reporter(mode: Any, total: int) -> Optional[_Reporter]:
-    """A started progress bar for mode (None/False: none)."""
-    if not mode or total == 0:
-        return None
-    tty = sys.stderr.isatty()
-    if mode is True:
-        try:
-            return _rich(total, tty)
-        except ImportError:
-            try:
-                return _tqdm(total, tty)
-            except ImportError:
-                raise RuntimeError(
-                    "progress=True requires either rich or tqdm; install one of them (pip install rich)"
-                ) from None
-    if mode == "rich":
-        try:
-            return _rich(total, tty)
-        except ImportError as exc:
-            raise RuntimeError("progress='rich' requires the optional dependency rich (pip install rich)") from exc
-    if mode == "tqdm":
-        try:
-            return _tqdm(total, tty)
-        except ImportError as exc:
-            raise RuntimeError("progress='tqdm' requires the optional dependency tqdm (pip install tqdm)") from exc
-    raise ValueError(f"unknown progress mode: {mode!r}; use True, 'rich' or 'tqdm'")
-
-
-def make_notifier(
-    reporter: Optional[_Reporter], callback: Optional[Callable[[int, int], Any]], total: int
-) -> Optional[Callable[[int], None]]:
-    """One function called with the completed count after each request."""
-    if reporter is None and callback is None:
-        return None
-    if reporter is None:
-        assert callback is not None
-
-        def notify_callback(done: int) -> None:
-            callback(done, total)
-
-        return notify_callback
-    advance = reporter.advance
+def open_reporter(mode: Any, callback: Optional[Callable[[int, int], Any]], total: int) -> Optional[Reporter]:
+    """The progress of a call of total requests (None when it shows none):
+    the bar of mode (None/False: none), started, and callback(completed,
+    total)."""
+    bar = _open_bar(mode, total)
     if callback is None:
+        return bar
 
-        def notify_bar(done: int) -> None:
-            advance()
-
-        return notify_bar
-
-    def notify_both(done: int) -> None:
-        advance()
+    def advance(done: int) -> None:
+        if bar is not None:
+            bar.advance(done)
         callback(done, total)
 
-    return notify_both
+    return Reporter(advance, bar.close if bar is not None else lambda: None)
 
 
-__all__ = ["open_reporter", "make_notifier"]
+def _open_bar(mode: Any, total: int) -> Optional[Reporter]:
+    if not mode or total == 0:
+        return None
+    if mode is True:
+        makers = [_rich, _tqdm]
+        missing = "progress=True requires either rich or tqdm; install one of them (pip install rich)"
+    elif mode in ("rich", "tqdm"):
+        makers = [_rich if mode == "rich" else _tqdm]
+        missing = f"progress={mode!r} requires the optional dependency {mode} (pip install {mode})"
+    else:
+        raise ValueError(f"unknown progress mode: {mode!r}; use True, 'rich' or 'tqdm'")
+    for make in makers:
+        try:
+            return make(total, sys.stderr.isatty())
+        except ImportError:
+            pass
+    raise RuntimeError(missing)
+
+
+__all__ = ["Reporter", "open_reporter"]

@@ -4,8 +4,8 @@ a batch's completion queue and decodes each record.
 Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one copy of the body (``ctypes.string_at``, or
 ``fastreq_copy_body`` into a new bytes object for a big one: see
-:func:`_body`), one
-JSON parse (orjson when installed, see :mod:`._json`) and a list store. The
+:func:`_body`), one JSON parse (orjson when installed, see :mod:`._json`)
+and a list store. The
 metadata JSON of a record is decoded only for return type "response", for
 "text" when it names a charset (of its Content-Type) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
@@ -29,6 +29,7 @@ from typing import Any, Callable, Deque, Dict, List, Optional
 from . import _ffi, _json
 from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, check_rc
+from ._progress import Reporter
 from .exceptions import FailureDetails, error_from_json, redact_url
 from .models import NormalizedResponse, Timings, decode_text
 
@@ -126,8 +127,6 @@ def forward_engine_logs() -> None:
         return
     out = ctypes.c_void_p(None)
     n = lb.log_drain(ctypes.byref(out))
-    if not out.value:
-        return
     text = _ffi.take_string(out.value)
     if n <= 0 or not text:
         return
@@ -143,15 +142,15 @@ class BatchRun:
     record processing. Not thread-safe: one driver pumps it.
 
     Created before the submit (so that the caller goes straight from the
-    submit into the first wait), then :meth:`attach`-ed to the batch, and
-    :meth:`close`-d once (which frees the batch)."""
+    submit into the first wait), given its ``progress`` (if any), then
+    :meth:`attach`-ed to the batch, and :meth:`close`-d once (which frees
+    the batch and ends the progress)."""
 
     def __init__(
         self,
         plan: Plan,
         *,
         parse_func: Optional[Callable[[Any], Any]] = None,
-        notify: Optional[Callable[[int], None]] = None,
         collect: bool = False,
         backend_name: Optional[str] = None,
     ) -> None:
@@ -171,7 +170,7 @@ class BatchRun:
         self.completed: Optional[Deque[int]] = deque() if collect else None
         self.more = False
         self.parse_func = parse_func
-        self.notify = notify
+        self.progress: Optional[Reporter] = None
         self.backend_name = backend_name
 
     def attach(self, batch: BatchHandle) -> None:
@@ -179,23 +178,21 @@ class BatchRun:
         self.h = batch.handle
 
     def bunch(self) -> None:
-        """Ask the library to wake the driver per bunch of records: per
-        ``BUNCH`` when nobody looks at results before the batch ends, per
-        ``PEEK_BUNCH`` or ``PEEK_DELAY_US`` when they are shown as they land;
-        per record for one request or a stream (its callback takes chunks
-        as they come)."""
+        """Ask the library to wake the driver per bunch of records, as the
+        module documentation says (per record for a stream: its callback
+        takes chunks as they come)."""
         plan = self.plan
         if self.total <= 1 or plan.stream_cb is not None or plan.stream_cbs is not None:
             return
         assert self.batch is not None
-        if self.notify is None and self.completed is None:
+        if self.progress is None and self.completed is None:
             self.batch.set_wake(BUNCH)
         else:
             self.batch.set_wake(PEEK_BUNCH, PEEK_DELAY_US)
 
     def close(self) -> None:
-        """Free the batch, which ends what still runs without results, and
-        give the record buffer back. Idempotent."""
+        """Free the batch, which ends what still runs without results, give
+        the record buffer back and close the progress. Idempotent."""
         batch, self.batch = self.batch, None
         if batch is not None:
             batch.close()
@@ -204,6 +201,9 @@ class BatchRun:
             _give_buffer(buf)
         if batch is not None:
             forward_engine_logs()
+        progress, self.progress = self.progress, None
+        if progress is not None:
+            progress.close()
 
     # ---- draining ------------------------------------------------------
 
@@ -249,7 +249,7 @@ class BatchRun:
         rtype = plan.rtype
         rtypes = plan.rtypes
         parse = self.parse_func
-        notify = self.notify
+        notify = None if self.progress is None else self.progress.advance
         completed = self.completed
         save_paths = plan.save_paths
         simple = rtypes is None and parse is None and notify is None and completed is None and save_paths is None
@@ -311,7 +311,6 @@ class BatchRun:
 
     def _fail(self, idx: int, status: int, mptr: int, mlen: int) -> None:
         self.failures[idx] = _failure(self.plan.urls[idx], idx, status, _copy(mptr, mlen), self.backend_name)
-        self.results[idx] = None
 
     def _response(self, idx: int, status: int, bptr: int, blen: int, mptr: int, mlen: int) -> NormalizedResponse:
         meta = _meta(_copy(mptr, mlen))

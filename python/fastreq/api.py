@@ -42,11 +42,9 @@ def _owned_completions(cls: "type[C]", urls: Any, kwargs: "dict[str, Any]") -> C
         raise
 
 
-# What fastreq() returns, as fastreq_async(), FastRequests.request() and
-# request_sync() do: one result for one URL, a list for a list or a tuple of
-# them, a dict with keys; None for a failure (with return_none_on_failure);
-# Any where a per-request spec or save_to may decide. An overload takes its
-# other parameters as a TypedDict of _kwargs.py.
+# What a call returns (see fastreq._params): one result for one URL, a list
+# for a list or a tuple of them, a dict with keys; None for a failure (with
+# return_none_on_failure); Any where a per-request spec or save_to decides.
 @overload
 def fastreq(urls: str, *, return_type: AsText, **kwargs: Unpack[OneShotTyped]) -> Optional[str]: ...
 @overload
@@ -68,8 +66,6 @@ def fastreq(urls: Many, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]
 def fastreq(urls: Single, *, parse_func: Callable[[Any], T], **kwargs: Unpack[OneShotParsed]) -> Optional[T]: ...
 @overload
 def fastreq(urls: Specs, *, parse_func: Callable[[Any], T], **kwargs: Unpack[OneShotParsed]) -> List[Optional[T]]: ...
-@overload
-def fastreq(urls: Single, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
 @overload
 def fastreq(urls: Specs, *, keys: None = None, **kwargs: Unpack[OneShotKeyed]) -> List[Any]: ...
 @overload
@@ -123,8 +119,6 @@ async def fastreq_async(urls: Single, *, parse_func: Callable[[Any], T],
 @overload
 async def fastreq_async(urls: Specs, *, parse_func: Callable[[Any], T],
                         **kwargs: Unpack[OneShotParsed]) -> List[Optional[T]]: ...
-@overload
-async def fastreq_async(urls: Single, **kwargs: Unpack[OneShotKwargs]) -> Any: ...
 @overload
 async def fastreq_async(urls: Specs, *, keys: None = None, **kwargs: Unpack[OneShotKeyed]) -> List[Any]: ...
 @overload

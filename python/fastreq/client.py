@@ -36,10 +36,10 @@ from ._drive import AsyncPump, Hubs, run_one_async, run_one_sync, run_sync
 from ._records import BatchRun
 from ._completions import AsyncCompletions, C, SyncCompletions
 from ._encode import NO_TIMEOUT, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan, build_plan
-from ._handles import ClientHandle
+from ._handles import BatchHandle, ClientHandle
 from ._params import (DEFAULT_REQUEST, ClientParams, ClientSettings, RequestParams, RequestSettings, method_signature_of,
                       str_map)
-from ._progress import make_notifier, open_reporter
+from ._progress import open_reporter
 from .backends import EngineBackend, resolve_backend
 from .exceptions import ClientClosedError, FailureDetails, PartialFailureError
 from .models import NormalizedResponse, RequestConfig, ReturnType
@@ -261,14 +261,6 @@ class FastRequests(ClientSettings):
     def __exit__(self, *args: Any) -> None:
         self.close_sync()
 
-    def __del__(self) -> None:
-        try:
-            h = self.__dict__.get("_native")
-            if h is not None:
-                h.close()
-        except Exception:  # pragma: no cover
-            pass
-
     # ---- building a call ---------------------------------------------
 
     def _call(self, urls: Any, kwargs: Dict[str, Any]) -> "tuple[RequestSettings, Plan]":
@@ -288,32 +280,25 @@ class FastRequests(ClientSettings):
         return build_plan(urls, s, timeout=send_t, follow_redirects=None if f == nf else f,
                           verify_ssl=None if v == nv else v)
 
-    def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> "tuple[BatchRun, Any]":
+    def _start(self, plan: Plan, s: RequestSettings, collect: bool) -> BatchRun:
         client = self._client()
-        reporter = open_reporter(s.progress, plan.n)
+        run = BatchRun(plan, parse_func=s.parse_func, collect=collect, backend_name=self.backend_name)
         try:
-            run = BatchRun(plan, parse_func=s.parse_func, notify=make_notifier(reporter, s.progress_callback, plan.n),
-                           collect=collect, backend_name=self.backend_name)
-            try:
-                need_meta = plan.rtype in _META_RTYPES or (
-                    plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
-                run.attach(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta))
-            except BaseException:
-                run.close()
-                raise
+            run.progress = open_reporter(s.progress, s.progress_callback, plan.n)
+            need_meta = plan.rtype in _META_RTYPES or (
+                plan.rtypes is not None and any(rt in plan.rtypes for rt in _META_RTYPES))
+            run.attach(BatchHandle(client.submit(plan.payload, backend_name=self.backend_name, need_meta=need_meta)))
         except BaseException:
-            if reporter is not None:
-                reporter.close()
+            run.close()
             raise
-        return run, reporter
+        return run
 
-    def _finish(self, run: BatchRun, plan: Plan, started: float) -> Any:
-        failures = run.failures
+    def _finish(self, plan: Plan, results: List[Any], failures: Dict[int, FailureDetails], started: float) -> Any:
+        """The call's result, or PartialFailureError; logs its summary."""
         if self.verbose and log.isEnabledFor(logging.INFO):
-            self._log_summary(plan.n, len(failures), started)
+            log.info("fastreq: %d requests, %d failed, %.3f s", plan.n, len(failures), time.monotonic() - started)
         if failures and not self.return_none_on_failure:
-            raise _partial_failure(run.failures, run.results, plan.n)
-        results = run.results
+            raise _partial_failure(failures, results, plan.n)
         if plan.single:
             return results[0]
         if plan.keys is not None:
@@ -327,23 +312,6 @@ class FastRequests(ClientSettings):
         nothing to call or write on the way."""
         return (plan.single and plan.rtype in _ONE_RTYPES and plan.rtypes is None and plan.save_paths is None
                 and s.parse_func is None and not s.progress and s.progress_callback is None)
-
-    def _one_result(self, value: Any, failure: Optional[FailureDetails], started: float) -> Any:
-        if self.verbose and log.isEnabledFor(logging.INFO):
-            self._log_summary(1, 0 if failure is None else 1, started)
-        if failure is not None and not self.return_none_on_failure:
-            raise _partial_failure({0: failure}, [None], 1)
-        return value
-
-    @staticmethod
-    def _log_summary(n: int, failed: int, started: float) -> None:
-        log.info("fastreq: %d requests, %d failed, %.3f s", n, failed, time.monotonic() - started)
-
-    @staticmethod
-    def _empty(plan: Plan) -> Any:
-        if plan.keys is not None:
-            return {}
-        return []
 
     # ---- calls -------------------------------------------------------
 
@@ -376,8 +344,6 @@ class FastRequests(ClientSettings):
     @overload
     async def request(self, /, urls: Specs, *, parse_func: Callable[[Any], T],
                       **kwargs: Unpack[RequestParsed]) -> List[Optional[T]]: ...
-    @overload
-    async def request(self, /, urls: Single, **kwargs: Unpack[RequestKwargs]) -> Any: ...
     @overload
     async def request(self, /, urls: Specs, *, keys: None = None, **kwargs: Unpack[RequestKeyed]) -> List[Any]: ...
     @overload
@@ -428,14 +394,14 @@ class FastRequests(ClientSettings):
         started = time.monotonic()
         s, plan = self._call(urls, kwargs)
         if plan.n == 0:
-            return self._empty(plan)
+            return {} if plan.keys is not None else []
         if self._one_path(plan, s):
             value, failure = await run_one_async(self._client(), self._hubs, plan.payload, plan.urls[0],
                                                  plan.rtype, self.backend_name)
-            return self._one_result(value, failure, started)
-        run, reporter = self._start(plan, s, collect=False)
-        await _drive(run, reporter)
-        return self._finish(run, plan, started)
+            return self._finish(plan, [value], {} if failure is None else {0: failure}, started)
+        run = self._start(plan, s, collect=False)
+        await _drive(run)
+        return self._finish(plan, run.results, run.failures, started)
 
     @overload
     def request_sync(self, /, urls: str, *, return_type: AsText, **kwargs: Unpack[RequestTyped]) -> Optional[str]: ...
@@ -465,8 +431,6 @@ class FastRequests(ClientSettings):
     def request_sync(self, /, urls: Specs, *, parse_func: Callable[[Any], T],
                      **kwargs: Unpack[RequestParsed]) -> List[Optional[T]]: ...
     @overload
-    def request_sync(self, /, urls: Single, **kwargs: Unpack[RequestKwargs]) -> Any: ...
-    @overload
     def request_sync(self, /, urls: Specs, *, keys: None = None, **kwargs: Unpack[RequestKeyed]) -> List[Any]: ...
     @overload
     def request_sync(self, /, urls: Specs, *, keys: List[K], **kwargs: Unpack[RequestKeyed]) -> Dict[K, Any]: ...
@@ -484,18 +448,16 @@ class FastRequests(ClientSettings):
         started = time.monotonic()
         s, plan = self._call(urls, kwargs)
         if plan.n == 0:
-            return self._empty(plan)
+            return {} if plan.keys is not None else []
         if self._one_path(plan, s):
             value, failure = run_one_sync(self._client(), plan.payload, plan.urls[0], plan.rtype, self.backend_name)
-            return self._one_result(value, failure, started)
-        run, reporter = self._start(plan, s, collect=False)
+            return self._finish(plan, [value], {} if failure is None else {0: failure}, started)
+        run = self._start(plan, s, collect=False)
         try:
             run_sync(run)
         finally:
             run.close()  # after an exception (KeyboardInterrupt...) this cancels the rest
-            if reporter is not None:
-                reporter.close()
-        return self._finish(run, plan, started)
+        return self._finish(plan, run.results, run.failures, started)
 
     @method_signature_of(RequestParams)
     def as_completed(self, urls: Any, **kwargs: Any) -> AsyncCompletions:
@@ -535,15 +497,15 @@ class FastRequests(ClientSettings):
         a failure raises its own exception, not PartialFailureError."""
         s = RequestSettings(return_type=ReturnType.RESPONSE, stream_callback=stream_callback)
         plan = self._plan(config, s)
-        run, reporter = self._start(plan, s, collect=False)
-        await _drive(run, reporter)
+        run = self._start(plan, s, collect=False)
+        await _drive(run)
         if run.failures:
             raise run.failures[0].error
         result: NormalizedResponse = run.results[0]
         return result
 
 
-async def _drive(run: BatchRun, reporter: Any) -> None:
+async def _drive(run: BatchRun) -> None:
     """Feed run from the running loop until the batch is done. Cancelling
     the awaiting task (or any exception) cancels the batch in the engine;
     the batch is freed either way."""
@@ -555,25 +517,17 @@ async def _drive(run: BatchRun, reporter: Any) -> None:
     finally:
         pump.stop()
         run.close()
-        if reporter is not None:
-            reporter.close()
 
 
 def _partial_failure(failures_by_index: Dict[int, FailureDetails], results: List[Any],
                      total: int) -> PartialFailureError:
     by_index = dict(sorted(failures_by_index.items()))
-    failures: Dict[str, FailureDetails] = {}
-    for fd in by_index.values():
-        failures[fd.url] = fd
     exc = PartialFailureError(
         f"Partial failure: {len(by_index)} of {total} requests failed",
-        failures=failures,
+        failures={fd.url: fd for fd in by_index.values()},
         successes=total - len(by_index),
         total=total,
     )
-    results = list(results)
-    for i, fd in by_index.items():
-        results[i] = fd.error
-    exc.results = results
+    exc.results = [by_index[i].error if i in by_index else r for i, r in enumerate(results)]
     exc.failures_by_index = by_index
     return exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Union
+from typing import Any, Callable, Dict, Optional, Union
 
 from ._params import ClientParams as _Client
+from ._params import comma_list
 
 #: The prefixes ``GlobalConfig.load_from_env()`` reads, the first winning:
 #: fastreq 3.x's and fastreq 2.x's.
@@ -18,15 +19,6 @@ DEFAULT_PREFIX = ENV_PREFIXES[0]
 
 def _flag(value: str) -> bool:
     return value.lower() == "true"
-
-
-def _proxy_list(value: Optional[str]) -> Optional[List[str]]:
-    """The comma-separated proxies of 3.x's ``proxies`` string as the list
-    the client takes (None when there are none)."""
-    if value is None:
-        return None
-    proxies = [p.strip() for p in value.split(",") if p.strip()]
-    return proxies or None
 
 
 def _setting(env: str, client: Optional[str], default: Any, parse: Callable[[str], Any],
@@ -87,7 +79,7 @@ class GlobalConfig:
     proxy_enabled: bool = _setting("PROXY_ENABLED", None, False, _flag)
     free_proxies_enabled: bool = _setting("FREE_PROXIES", None, False, _flag)
     impersonate: Optional[str] = _setting("IMPERSONATE", "impersonate", _Client.impersonate, str)
-    proxies: Optional[str] = _setting("PROXIES", "proxies", None, str, _proxy_list)
+    proxies: Optional[str] = _setting("PROXIES", "proxies", None, str, lambda v: comma_list(v) or None)
     debug: bool = _setting("DEBUG", "debug", _Client.debug, _flag)
 
     @classmethod
@@ -117,9 +109,7 @@ class GlobalConfig:
 
     def save_to_env(self, path: Union[Path, str], prefix: str = DEFAULT_PREFIX) -> None:
         """Write KEY=VALUE lines to path, skipping empty values."""
-        p = Path(path)
-        content = "".join(f"{k}={v}\n" for k, v in self.to_env(prefix).items() if v)
-        p.write_text(content)
+        Path(path).write_text("".join(f"{k}={v}\n" for k, v in self.to_env(prefix).items() if v))
 
     def client_kwargs(self) -> Dict[str, Any]:
         """(fastreq addition) Keyword arguments for :class:`FastRequests`

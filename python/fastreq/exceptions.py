@@ -65,8 +65,8 @@ class FastRequestsError(Exception):
     #: How many attempts the request made (0 when unknown).
     attempts: int = 0
 
-    def __init__(self, message: str, *args: Any, **kwargs: Any) -> None:
-        super().__init__(message, *args, **kwargs)
+    def __init__(self, message: str, *args: Any) -> None:
+        super().__init__(message, *args)
 
     @property
     def message(self) -> str:
@@ -81,9 +81,9 @@ class BackendError(FastRequestsError):
         backend_name: The backend that ran the request.
     """
 
-    def __init__(self, message: str, backend_name: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, backend_name: Optional[str] = None, *args: Any) -> None:
         self.backend_name = backend_name
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class ProxyError(FastRequestsError):
@@ -93,9 +93,9 @@ class ProxyError(FastRequestsError):
         proxy_url: The proxy (password redacted), when known.
     """
 
-    def __init__(self, message: str, proxy_url: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, proxy_url: Optional[str] = None, *args: Any) -> None:
         self.proxy_url = proxy_url
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class RetryExhaustedError(FastRequestsError):
@@ -114,12 +114,11 @@ class RetryExhaustedError(FastRequestsError):
         last_error: Optional[Exception] = None,
         url: Optional[str] = None,
         *args: Any,
-        **kwargs: Any,
     ) -> None:
         self.attempts = attempts
         self.last_error = last_error
         self.url = url
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class RateLimitExceededError(FastRequestsError):
@@ -129,9 +128,9 @@ class RateLimitExceededError(FastRequestsError):
         retry_after: Seconds the server asked to wait (Retry-After), if any.
     """
 
-    def __init__(self, message: str, retry_after: Optional[float] = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, retry_after: Optional[float] = None, *args: Any) -> None:
         self.retry_after = retry_after
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class ValidationError(FastRequestsError):
@@ -142,9 +141,9 @@ class ValidationError(FastRequestsError):
         field_name: The offending field.
     """
 
-    def __init__(self, message: str, field_name: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, field_name: Optional[str] = None, *args: Any) -> None:
         self.field_name = field_name
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class ConfigurationError(FastRequestsError):
@@ -155,9 +154,9 @@ class ConfigurationError(FastRequestsError):
         config_key: The offending setting.
     """
 
-    def __init__(self, message: str, config_key: Optional[str] = None, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, message: str, config_key: Optional[str] = None, *args: Any) -> None:
         self.config_key = config_key
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 class PartialFailureError(FastRequestsError):
@@ -182,14 +181,13 @@ class PartialFailureError(FastRequestsError):
         successes: int = 0,
         total: int = 0,
         *args: Any,
-        **kwargs: Any,
     ) -> None:
         self.failures = failures or {}
         self.successes = successes
         self.total = total
         self.results: List[Any] = []
         self.failures_by_index: Dict[int, FailureDetails] = {}
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
     def get_failed_urls(self) -> List[str]:
         """Return the URLs that failed."""
@@ -233,13 +231,12 @@ class RetryableResponse(FastRequestsError):
         retry_after: Optional[float] = None,
         url: Optional[str] = None,
         *args: Any,
-        **kwargs: Any,
     ) -> None:
         self.status_code = status_code
         self.retry_after = retry_after
         self.url = url
         self.kind = "http_status"
-        super().__init__(message, *args, **kwargs)
+        super().__init__(message, *args)
 
 
 # Backwards-compatibility alias (fastreq 2.x name).

@@ -59,12 +59,11 @@ BACKEND_ALIASES: Dict[str, str] = {
 
 
 def get_available_backends() -> List[str]:
-    """Every backend name a client accepts: the engine's transports
-    (``"auto"``, ``"http1"``, ``"http2"``, ``"http3"``), then the original
-    names kept as aliases (``"niquests"``, ``"httpx"``, ``"curl_cffi"``,
-    ``"aiohttp"``, ``"requests"``, ``"h2"``, ``"h3"``, ``"http/1.1"``). All are always available:
-    the transports are built into the engine, with no optional dependency.
-    (In fastreq 3.x: the names whose client library was installed.)"""
+    """Every backend name a client accepts (the keys of BACKEND_ALIASES):
+    the engine's transports, then the original names kept as aliases. All
+    are always available: the transports are built into the engine, with
+    no optional dependency. (In fastreq 3.x: the names whose client
+    library was installed.)"""
     return list(BACKEND_ALIASES)
 
 

@@ -12,6 +12,8 @@ import os
 import random
 from typing import ClassVar, Dict, Iterable, List, Optional
 
+from .._params import comma_list
+
 __all__ = ["HeaderManager"]
 
 
@@ -60,7 +62,7 @@ class HeaderManager:
     def _load_user_agents(self, provided: Optional[Iterable[str]]) -> List[str]:
         if provided:
             return list(provided)
-        env_agents = [a.strip() for a in os.environ.get("USER_AGENTS", "").split(",") if a.strip()]
+        env_agents = comma_list(os.environ.get("USER_AGENTS"))
         if env_agents:
             return env_agents
         remote = os.environ.get("USER_AGENTS_URL", "")

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import Dict, Iterable, List, Literal, Optional
 from urllib.parse import urlsplit
 
+from .._params import comma_list
 from ..exceptions import ProxyError
 
 __all__ = [
@@ -182,8 +183,7 @@ class ProxyPool:
                  cooldown: float = 60.0) -> "ProxyPool":
         """A pool from a comma-separated environment variable (empty when
         it is unset)."""
-        proxies = [p.strip() for p in os.environ.get(env_var, "").split(",") if p.strip()]
-        return cls(proxies, config=ProxyPoolConfig(selection=selection, cooldown=cooldown))
+        return cls(comma_list(os.environ.get(env_var)), config=ProxyPoolConfig(selection=selection, cooldown=cooldown))
 
     @property
     def selection(self) -> ProxySelection:
