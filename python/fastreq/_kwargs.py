@@ -68,6 +68,7 @@ class _OneShotCommon(_Call, total=False):
     """The other parameters of OneShotParams but urls."""
 
     concurrency: int
+    max_connections: Optional[int]
     max_retries: int
     rate_limit: Optional[float]
     rate_limit_burst: int

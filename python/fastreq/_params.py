@@ -179,6 +179,7 @@ class ClientSettings:
     if sys.version_info >= (3, 10):
         _: KW_ONLY
     concurrency: Annotated[int, Count(1)] = 20
+    max_connections: Annotated[Optional[int], Count(1)] = None
     max_retries: Annotated[int, Count(0)] = 3
     rate_limit: Annotated[Optional[float], Seconds()] = None
     rate_limit_burst: Annotated[int, Count(1)] = 5

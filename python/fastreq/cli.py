@@ -170,6 +170,9 @@ def _add_client_args(p: argparse.ArgumentParser, *, concurrency: int = 20) -> No
                        help="HTTP/2 only: h2 over TLS, h2c with prior knowledge for http:// (= --backend http2)")
     g.add_argument("-c", "--concurrency", type=_positive_int, default=concurrency,
                    help=f"most requests in flight (default {concurrency})")
+    g.add_argument("--max-connections", type=_positive_int, default=None, metavar="N",
+                   help="most connections held open, in use or idle (default: concurrency + 8); "
+                        "one per host saves reconnecting to hosts the job comes back to")
     g.add_argument("--rate-limit", type=float, default=None, metavar="PER_SECOND",
                    help="requests per second, shared by the whole job (default: none)")
     g.add_argument("--rate-limit-burst", type=_positive_int, default=5, metavar="N",
@@ -330,6 +333,7 @@ def client_kwargs(a: argparse.Namespace) -> Dict[str, Any]:
     """FastRequests keyword arguments from the client flags."""
     kw: Dict[str, Any] = {
         "concurrency": a.concurrency,
+        "max_connections": a.max_connections,
         "max_retries": a.max_retries,
         "rate_limit": a.rate_limit,
         "rate_limit_burst": a.rate_limit_burst,

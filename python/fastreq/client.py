@@ -120,6 +120,12 @@ class FastRequests(ClientSettings):
             retry delay shape (defaults 1.0 s, 0.1, 60 s).
         ca_file: (fastreq addition) PEM file of extra trusted root
             certificates (a private CA), added to the system's.
+        max_connections: (fastreq addition) most connections the client
+            holds open, in use or idle, whatever the number of hosts (each
+            is a file descriptor); None = concurrency + 8. When all are
+            taken, idle ones are closed first. A job that comes back to
+            many hosts reconnects less with one per host, as far as the
+            process's descriptor limit allows.
         concurrency_per_host, rate_limit_per_host,
         rate_limit_per_host_burst: (fastreq additions) most requests in
             flight to one host (scheme, host and port), and requests per

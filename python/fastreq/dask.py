@@ -28,8 +28,8 @@ scaling::
   (a :class:`FastreqWorkerPlugin`, registered by these functions and
   closed with the worker): its connections, DNS cache and concurrency gate
   are shared by every task on that worker.
-- The limits given (``concurrency``, ``rate_limit``, ``rate_limit_burst``,
-  ``concurrency_per_host``, ``rate_limit_per_host``,
+- The limits given (``concurrency``, ``max_connections``, ``rate_limit``,
+  ``rate_limit_burst``, ``concurrency_per_host``, ``rate_limit_per_host``,
   ``rate_limit_per_host_burst``) are for the whole cluster: each of the N
   workers gets 1/N of them (integers are split exactly by the rank of the
   worker's address, at least 1 each). N is read from the scheduler when a
@@ -79,7 +79,8 @@ __all__ = ["fetch", "fetch_bag", "fetch_to", "connect", "FastreqWorkerPlugin", "
 
 DEFAULT_PARTITION_SIZE = 10_000
 #: Limits given for the whole cluster and split between its workers.
-SPLIT_COUNTS = ("concurrency", "rate_limit_burst", "concurrency_per_host", "rate_limit_per_host_burst")
+SPLIT_COUNTS = ("concurrency", "max_connections", "rate_limit_burst", "concurrency_per_host",
+                "rate_limit_per_host_burst")
 SPLIT_RATES = ("rate_limit", "rate_limit_per_host")
 #: Request parameters of fastreq() that mean nothing on a cluster.
 _REFUSED = ("keys", "progress", "progress_callback")

@@ -163,6 +163,7 @@ class Client:
     args: tuple[str, ...] = ()  # extra command-line arguments of its script
     binary: str = ""  # kind go: the program under BIN (build_go)
     modes: tuple[str, ...] = ()  # takes part only in workloads of these modes (empty: all)
+    only: tuple[str, ...] = ()  # takes part only in these workloads (empty: all)
 
     @property
     def ceiling(self) -> bool:
@@ -171,7 +172,8 @@ class Client:
     def takes_part(self, w: Workload) -> bool:
         """Whether this client runs workload w at all (a client that does
         not is left out of w's tables, where one that cannot is n/a)."""
-        return (not w.clients or self.name in w.clients) and (not self.modes or w.mode in self.modes)
+        return ((not w.clients or self.name in w.clients) and (not self.modes or w.mode in self.modes)
+                and (not self.only or w.id in self.only))
 
 
 # W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
@@ -182,8 +184,9 @@ MANY_CLIENTS = ("fastreq", "fastreq-nobreaker", "go-core", "aiohttp")
 H3_CLIENTS = ("fastreq", "fastreq_async", "go-core")
 # W10: the command line against the same job through the Python API.
 JSONL_CLIENTS = ("fastreq", "fastreq-fetch")
-# W2-tls-hosts: the same, with the bare net/http loop as the floor.
-TLS_HOSTS_CLIENTS = ("fastreq", "go-core", "go-floor", "aiohttp")
+# W2-tls-hosts: the same, with the bare net/http loop as the floor, and
+# fastreq with a connection kept per host as go-floor and aiohttp keep them.
+TLS_HOSTS_CLIENTS = ("fastreq", "fastreq-conns", "go-core", "go-floor", "aiohttp")
 
 
 def _h1_only(what: str) -> Callable[[Workload], Optional[str]]:
@@ -219,6 +222,10 @@ CLIENTS: list[Client] = [
            desc="ours, sync fastreq() with circuit_breaker_threshold=0 (W9 only; n/a where the library "
                 "lacks the option)",
            args=("--circuit-breaker-threshold", "0"), modes=("storm",)),
+    Client("fastreq-conns", "python", "fastreq", "fastreq_sync.py",
+           desc="ours, sync fastreq() with max_connections = hosts + concurrency, a connection kept per "
+                "host (W2-tls-hosts only; n/a where the library lacks the option)",
+           args=("--keep-per-host",), only=("W2-tls-hosts",)),
     Client("fastreq-fetch", "python", "fastreq", "fastreq_fetch.py", modes=("jsonl",),
            desc="ours, the command line: fastreq fetch URLS -o OUT.jsonl (W10 only)"),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",
@@ -1079,9 +1086,10 @@ def markdown(summaries: list[Summary], meta: dict[str, Any], chart: Optional[str
         ]
     if any(s.workload.hosts and s.workload.tls for s in summaries):
         lines += [
-            "W2-tls-hosts runs fastreq, go-core, go-floor and aiohttp: HTTPS (HTTP/1.1) over thousands of hosts, "
-            "where a client that bounds its sockets (the engine: concurrency + 8) connects anew for almost every "
-            "request while one that keeps a connection per host (go-floor, aiohttp) handshakes once per host. "
+            "W2-tls-hosts runs fastreq, fastreq-conns, go-core, go-floor and aiohttp: HTTPS (HTTP/1.1) over "
+            "thousands of hosts, where a client that bounds its sockets (the engine by default: concurrency + 8) "
+            "connects anew for almost every request while one that keeps a connection per host (go-floor, "
+            "aiohttp, fastreq-conns with max_connections = hosts + concurrency) handshakes once per host. "
             "CPU µs/req = CPU s / N; TLS full / resumed = the handshakes the server made during the run "
             "(median), full and resumed (TLS session resumption).",
             "",

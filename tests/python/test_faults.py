@@ -22,7 +22,7 @@ from urllib.parse import quote, urlsplit
 import pytest
 
 from conftest import run_python
-from fastreq import BackendError, FastRequests, PartialFailureError, fastreq as get
+from fastreq import BackendError, FastRequests, PartialFailureError, ValidationError, fastreq as get
 
 MiB = 1 << 20
 JSON_DOC_ID = 12345
@@ -453,6 +453,28 @@ def test_many_hosts_keep_descriptors_bounded(server):
     while probe(stats_url)["open"] > open_before and time.monotonic() < deadline:
         time.sleep(0.05)
     assert probe(stats_url)["open"] <= open_before
+
+
+def test_max_connections_keeps_a_connection_per_host(server):
+    """max_connections above the number of hosts: a second round over 40
+    hosts reuses every connection; with the default (concurrency + 8)
+    most hosts connect again. A bad value names itself."""
+    urls = [many(server, f"127.0.3.{1 + k}") + "/x/json" for k in range(40)]
+
+    def second_round(**kw):
+        with FastRequests(concurrency=8, max_retries=0, **kw) as c:
+            c.request_sync(urls, return_type="response")
+            return c.request_sync(urls, return_type="response")
+
+    kept = second_round(max_connections=48)
+    assert all(r.status_code == 200 and r.timings.reused for r in kept), [
+        (r.status_code, r.timings.reused) for r in kept]
+    default = second_round()
+    assert sum(not r.timings.reused for r in default) >= 20
+    for bad in (0, -1):
+        with pytest.raises(ValidationError) as ei:
+            FastRequests(max_connections=bad)
+        assert ei.value.field_name == "max_connections"
 
 
 # ---- requests the engine must send as meant ---------------------------------------------------

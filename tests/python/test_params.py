@@ -93,7 +93,7 @@ def test_the_engine_takes_every_client_setting(server, tmp_path):
     ws = tmp_path / "proxies.txt"
     ws.write_text("127.0.0.1:1:u:p\n")
     values = dict(
-        concurrency=3, max_retries=1, rate_limit=100.0, rate_limit_burst=2, concurrency_per_host=2,
+        concurrency=3, max_connections=5, max_retries=1, rate_limit=100.0, rate_limit_burst=2, concurrency_per_host=2,
         rate_limit_per_host=100.0, rate_limit_per_host_burst=2, http2=False, follow_redirects=False,
         verify_ssl=False, timeout=5.0, cookies={"a": "b"}, random_user_agent=False, random_proxy=False,
         proxies=None, proxy_selection="random", proxy_cooldown=1.0, webshare_file=None, headers={"X-A": "1"},

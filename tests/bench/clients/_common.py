@@ -73,6 +73,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hosts", type=int, default=0)
     p.add_argument("--retries", type=int, default=0)
     p.add_argument("--circuit-breaker-threshold", type=int, default=None)
+    p.add_argument("--keep-per-host", action="store_true",
+                   help="max_connections = hosts + concurrency: a connection kept per host")
     return p.parse_args(argv)
 
 

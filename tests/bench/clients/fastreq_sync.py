@@ -10,7 +10,9 @@ backoff and return_none_on_failure=False, so that every failure's kind and
 attempts can be checked (the call raises PartialFailureError, whose
 results hold the exceptions); --circuit-breaker-threshold T passes
 circuit_breaker_threshold=T, and a library without that option makes the
-run unsupported (n/a)."""
+run unsupported (n/a). --keep-per-host passes max_connections = hosts +
+concurrency, so that a connection is kept per host as go-floor and aiohttp
+keep them (the soft descriptor limit raised to allow it), n/a likewise."""
 
 import time
 import warnings
@@ -123,6 +125,13 @@ def main() -> None:
     o = options(args)
     version = getattr(fr, "__version__", "?")
     name = "fastreq" if args.circuit_breaker_threshold is None else "fastreq-nobreaker"
+    if args.keep_per_host:
+        name = "fastreq-conns"
+        o["max_connections"] = args.hosts + args.concurrency
+        try:
+            fr.FastRequests(max_connections=1).close_sync()
+        except TypeError:
+            c.unsupported("the Python package has no max_connections")
     if args.mode == "storm":
         storm(args, o, name, version)
     elif args.mode == "jsonl":
@@ -134,8 +143,9 @@ def main() -> None:
             c.run_serial("fastreq", version, args, lambda: client.request_sync(args.url, return_type=rt))
     elif args.hosts:
         urls = c.host_urls(args.url, args.n, args.hosts)
-        c.run_sync("fastreq", version, args, lambda: fr.fastreq(urls, **o),
-                   info=lambda: f"{c.nofile_info()}; {args.hosts} hosts")
+        raised = c.raise_nofile(o.get("max_connections", 0) + 64)
+        c.run_sync(name, version, args, lambda: fr.fastreq(urls, **o),
+                   info=lambda: "; ".join(filter(None, [c.nofile_info(), raised, f"{args.hosts} hosts"])))
     else:
         c.run_sync("fastreq", version, args, lambda: fr.fastreq([args.url] * args.n, **o))
 
