@@ -192,6 +192,7 @@ func (bt *batch) start(s C.fq_submit) error {
 		OnResult:         bt.pushResult,
 		OnChunk:          bt.pushChunk,
 		BodyAllocator:    bodyAllocator{},
+		HeadersOnFailure: bt.lean,
 	})
 	batches.Lock()
 	if err != nil {

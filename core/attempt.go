@@ -213,7 +213,9 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	defer resp.Body.Close()
 
 	res.StatusCode = resp.StatusCode
-	res.Headers = normalizeHeaders(resp.Header)
+	if statusErr != nil || !b.opts.HeadersOnFailure {
+		res.Headers = normalizeHeaders(resp.Header)
+	}
 	res.URL = redactedURL(resp.Request.URL, p.urlString)
 	res.HTTPVersion = resp.Proto
 	var n int64

@@ -29,6 +29,10 @@ type BatchOptions struct {
 	// another allocator (a C library) needs no copy and no Go garbage per
 	// body.
 	BodyAllocator BodyAllocator
+	// HeadersOnFailure: a result without an error carries no Headers, for
+	// a caller that reads them only from failures; the response's header
+	// is then never copied into one.
+	HeadersOnFailure bool
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc

@@ -343,6 +343,38 @@ func TestSubmitOnResult(t *testing.T) {
 	}
 }
 
+// HeadersOnFailure: successes come without Headers, a failure (here a
+// 503 that stays one) with them.
+func TestSubmitHeadersOnFailure(t *testing.T) {
+	t.Parallel()
+	c := newTestClient(t, nil)
+	rs := []RequestConfig{{URL: ts.HTTPURL + "/x/json"}, {URL: ts.HTTPURL + "/status/503"}}
+	var mu sync.Mutex
+	got := map[int]*NormalizedResponse{}
+	b, err := c.Submit(testCtx(t), rs, BatchOptions{HeadersOnFailure: true, OnResult: func(r *NormalizedResponse) {
+		mu.Lock()
+		got[r.Index] = r
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-b.Done()
+	mu.Lock()
+	defer mu.Unlock()
+	if ok := got[0]; ok == nil || ok.Error != nil || ok.StatusCode != 200 || ok.Headers != nil || len(ok.Content) == 0 {
+		t.Errorf("success: %+v, want status 200, a body and no headers", ok)
+	}
+	if bad := got[1]; bad == nil || bad.Error == nil || bad.StatusCode != 503 || len(bad.Headers) == 0 {
+		t.Errorf("failure: %+v, want a 503 error with its headers", bad)
+	}
+	// Without it, successes carry their headers.
+	res := doReq(t, c, RequestConfig{URL: ts.HTTPURL + "/x/json"})
+	if len(res.Headers) == 0 {
+		t.Error("a success without HeadersOnFailure has no headers")
+	}
+}
+
 func TestBatchCancelMidBatch(t *testing.T) {
 	t.Parallel()
 	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = 2; c.MaxRetries = 3 })
