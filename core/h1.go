@@ -53,6 +53,14 @@ const h1MaxHeaderBytes = 10 << 20
 // h1Max1xx bounds the informational responses before the final one.
 const h1Max1xx = 5
 
+// h1PeekAfter is how long a connection stays idle before its reuse asks
+// the kernel whether the server closed it or sent anything meanwhile (a
+// system call per reuse otherwise). Servers close idle connections after
+// seconds; one taken back sooner is used as is: bytes that came with the
+// last answer are seen in the reader's buffer, and if the server did
+// close it, a replayable request goes again on another (see RoundTrip).
+const h1PeekAfter = time.Millisecond
+
 func newH1Transport(full http.RoundTripper, dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int) *h1Transport {
 	return &h1Transport{full: full, dial: dial, maxIdle: maxIdle, idle: map[string][]*h1Conn{}}
 }
@@ -160,15 +168,17 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 	return resp, false, nil
 }
 
-// conn is an idle connection to addr that is still open and silent, or
-// a new one.
+// conn is an idle connection to addr that is still open and silent (as
+// far as a connection idle for less than h1PeekAfter is asked), or a new
+// one.
 func (t *h1Transport) conn(ctx context.Context, addr string, trace *httptrace.ClientTrace) (*h1Conn, error) {
 	for {
-		c := t.takeIdle(addr, time.Now())
+		now := time.Now()
+		c := t.takeIdle(addr, now)
 		if c == nil {
 			break
 		}
-		if c.br.Buffered() == 0 && connSilent(c.conn) {
+		if c.br.Buffered() == 0 && (now.Sub(c.idleAt) < h1PeekAfter || connSilent(c.conn)) {
 			if trace != nil && trace.GotConn != nil {
 				trace.GotConn(httptrace.GotConnInfo{Conn: c.conn, Reused: true, WasIdle: true, IdleTime: time.Since(c.idleAt)})
 			}
