@@ -266,21 +266,30 @@ static int awake(const fq_batch *b)
 /* Waking a batch's waiters happens after b->mu is unlocked, so that a
  * waiter that wakes does not block at once on the mutex its waker still
  * holds. The state they wake for is set under the lock, so no wakeup is
- * lost; the waker holds a reference, so the descriptor and the condition
- * variable outlive the call. */
+ * lost. A pending wakeup holds a reference of its own (taken by waking,
+ * dropped by wake): once the lock is gone, another thread may drop the
+ * last of the others -- a concurrent push of the last record, then the
+ * host's free -- and the condition variable, the descriptor and the hub
+ * must outlive the wakeup. */
 typedef struct {
     fq_batch *b;
     int efd;
     fq_batch *hub;
 } fq_wake;
 
-/* The wakeup of b's waiters, taken while the caller holds b->mu. */
-static fq_wake waking(fq_batch *b) { return (fq_wake){b, b->efd, b->notify}; }
+/* The wakeup of b's waiters, with a reference to b; taken while the
+ * caller holds b->mu. */
+static fq_wake waking(fq_batch *b)
+{
+    __atomic_add_fetch(&b->refs, 1, __ATOMIC_RELAXED);
+    return (fq_wake){b, b->efd, b->notify};
+}
 
 static void hub_ready(fq_batch *hub, uint64_t handle);
 
-/* Wakes the descriptor's watcher, blocked waiters and the hub; called
- * after b->mu is unlocked (w.b NULL: nobody to wake). */
+/* Wakes the descriptor's watcher, blocked waiters and the hub, and drops
+ * the wakeup's reference; called after b->mu is unlocked (w.b NULL:
+ * nobody to wake). */
 static void wake(fq_wake w)
 {
     if (!w.b)
@@ -290,6 +299,7 @@ static void wake(fq_wake w)
     pthread_cond_broadcast(&w.b->cond);
     if (w.hub)
         hub_ready(w.hub, w.b->handle);
+    unref(w.b);
 }
 
 static int engine_done(const fq_batch *b) { return b->total >= 0 && b->pushed == b->total; }
@@ -392,8 +402,11 @@ void fq_decide(fq_batch *b, int32_t rc, char *err_json, int64_t total)
     b->decided = 1;
     if (!was && awake(b) && !b->closed)
         w = waking(b);
-    else if (b->strict)
-        w = (fq_wake){b, -1}; /* the submit waits for the verdict, not for records */
+    else if (b->strict) { /* the submit waits for the verdict, not for records */
+        w = waking(b);
+        w.efd = -1;
+        w.hub = NULL;
+    }
     int done = rc != FASTREQ_OK || engine_done(b);
     pthread_mutex_unlock(&b->mu);
     wake(w);
