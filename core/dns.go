@@ -137,16 +137,17 @@ func (d *dnsCache) dial(ctx context.Context, network, addr string) (c net.Conn, 
 // lookup returns host's addresses: from the cache while its answer is
 // fresh, else from one lookup shared with every concurrent caller.
 func (d *dnsCache) lookup(ctx context.Context, host string) ([]netip.Addr, error) {
-	d.mu.Lock()
-	if e, ok := d.entries[host]; ok {
-		if time.Now().Before(e.expires) {
-			d.mu.Unlock()
+	if e, ok := d.cached(host); ok {
+		return e.addrs, e.err
+	}
+	ch := d.lookups.DoChan(host, func() (any, error) {
+		// A lookup that ended between the check above and this call
+		// kept its answer: one name is looked up once per TTL.
+		if e, ok := d.cached(host); ok {
 			return e.addrs, e.err
 		}
-		delete(d.entries, host)
-	}
-	d.mu.Unlock()
-	ch := d.lookups.DoChan(host, func() (any, error) { return d.resolve(host) })
+		return d.resolve(host)
+	})
 	select {
 	case r := <-ch:
 		addrs, _ := r.Val.([]netip.Addr)
@@ -156,6 +157,18 @@ func (d *dnsCache) lookup(ctx context.Context, host string) ([]netip.Addr, error
 		return nil, &net.DNSError{Err: err.Error(), Name: host, UnwrapErr: err,
 			IsTimeout: errors.Is(err, context.DeadlineExceeded)}
 	}
+}
+
+// cached is host's unexpired entry; an expired one is dropped.
+func (d *dnsCache) cached(host string) (dnsEntry, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.entries[host]
+	if ok && !time.Now().Before(e.expires) {
+		delete(d.entries, host)
+		ok = false
+	}
+	return e, ok
 }
 
 // resolve runs one lookup for everyone waiting on it (it runs on after a
