@@ -21,13 +21,13 @@ import (
 // (http.ReadResponse), over a connection of the backend (its budget, DNS
 // cache and timings) that it holds alone until its body is read.
 // http.Transport hands every request to two goroutines of its connection
-// and back, which costs a bare loop over it about as much CPU again as
-// the round trip does here (tests/bench/README.md). A request with a body
-// goes to http.Transport (full), which sends the body while it reads the
-// answer -- a server may answer before it has read all of it -- and
-// waits for 100-continue; so does an https request, which is the next hop
-// of a redirect (http.Client sends every hop to the first one's round
-// tripper).
+// and back, which costs markedly more CPU (tests/bench/README.md).
+//
+// A request with a body goes to http.Transport (full), which sends the
+// body while it reads the answer -- a server may answer before it has
+// read all of it -- and waits for 100-continue; so does an https
+// request, which is the next hop of a redirect (http.Client sends every
+// hop to the first one's round tripper).
 //
 // A connection goes back to the host's idle list once its response body
 // is read to the end and neither side asked to close; a body closed
