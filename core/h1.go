@@ -9,9 +9,14 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/textproto"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
+	"golang.org/x/net/idna"
 )
 
 // h1Transport is the transport of the routes with nothing between client
@@ -31,15 +36,16 @@ import (
 //
 // A connection goes back to the host's idle list once its response body
 // is read to the end and neither side asked to close; a body closed
-// before its end, a cancelled context or an error closes it.
+// before its end, a cancelled context or an error closes it. Idle
+// connections are closed after h1IdleTimeout.
 type h1Transport struct {
 	full    http.RoundTripper
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	maxIdle int // idle connections kept per host
 
-	mu        sync.Mutex
-	idle      map[string][]*h1Conn // by host:port, the latest last; no entry for a host with none
-	lastSweep time.Time
+	mu    sync.Mutex
+	idle  map[string][]*h1Conn // by host:port, the latest last; no entry for a host with none
+	sweep *time.Timer          // runs while connections are idle
 }
 
 // h1IdleTimeout is how long an idle connection is kept, as the engine's
@@ -53,12 +59,15 @@ const h1MaxHeaderBytes = 10 << 20
 // h1Max1xx bounds the informational responses before the final one.
 const h1Max1xx = 5
 
-// h1PeekAfter is how long a connection stays idle before its reuse asks
-// the kernel whether the server closed it or sent anything meanwhile (a
-// system call per reuse otherwise). Servers close idle connections after
-// seconds; one taken back sooner is used as is: bytes that came with the
-// last answer are seen in the reader's buffer, and if the server did
-// close it, a replayable request goes again on another (see RoundTrip).
+// h1PeekAfter: reusing a connection asks the kernel whether the server
+// closed it or sent anything while it was idle (a system call), unless
+// its last answer had a body, delimited and read to its end, less than
+// h1PeekAfter ago. Servers close idle connections after seconds; bytes
+// that came with the last answer are seen in the reader's buffer; if the
+// server did close it, a replayable request goes again on another (see
+// RoundTrip). An answer without a body (HEAD, 204, 304) is always
+// followed by the peek: a server that sends a body there anyway sends it
+// after the answer.
 const h1PeekAfter = time.Millisecond
 
 func newH1Transport(full http.RoundTripper, dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int) *h1Transport {
@@ -73,6 +82,8 @@ type h1Conn struct {
 	addr   string
 	reused bool      // it carried a request before
 	idleAt time.Time // when it went idle
+	// bodied: its last answer had a body, read to its end.
+	bodied bool
 	// headerLeft is what the response header may still take; < 0 while
 	// a body is read.
 	headerLeft int64
@@ -98,6 +109,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return t.full.RoundTrip(req) // (https: a redirect's next hop)
 	}
 	ctx := req.Context()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
 	trace := httptrace.ContextClientTrace(ctx)
 	addr := canonicalAddr(req.URL)
 	for {
@@ -118,13 +132,14 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 // roundTrip sends req over c and reads the answer's header; the body is
 // read through the response. c is closed unless the response holds it.
-// stale: c was reused and failed before any byte of an answer came.
+// stale: c was reused and its connection failed before any byte of an
+// answer came.
 func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Request, trace *httptrace.ClientTrace) (_ *http.Response, stale bool, _ error) {
 	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
 	fail := func(err error, answered bool) (*http.Response, bool, error) {
 		stop()
 		c.conn.Close()
-		return nil, c.reused && !answered, err
+		return nil, c.reused && !answered && connError(err), err
 	}
 	if err := req.Write(c.bw); err != nil {
 		return fail(err, false)
@@ -153,14 +168,16 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 			return fail(errors.New("too many 1xx informational responses"), true)
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
-			if err := trace.Got1xxResponse(code, nil); err != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return fail(err, true)
 			}
 		}
 	}
 	c.headerLeft = -1
-	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols
-	if resp.Body == http.NoBody {
+	keep := !resp.Close && !req.Close && resp.StatusCode != http.StatusSwitchingProtocols &&
+		!httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close")
+	c.bodied = resp.Body != http.NoBody
+	if !c.bodied {
 		t.release(c, stop(), keep)
 		return resp, false, nil
 	}
@@ -169,8 +186,7 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 }
 
 // conn is an idle connection to addr that is still open and silent (as
-// far as a connection idle for less than h1PeekAfter is asked), or a new
-// one.
+// far as h1PeekAfter has it asked), or a new one.
 func (t *h1Transport) conn(ctx context.Context, addr string, trace *httptrace.ClientTrace) (*h1Conn, error) {
 	for {
 		now := time.Now()
@@ -178,7 +194,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, trace *httptrace.Cl
 		if c == nil {
 			break
 		}
-		if c.br.Buffered() == 0 && (now.Sub(c.idleAt) < h1PeekAfter || connSilent(c.conn)) {
+		if c.br.Buffered() == 0 && (c.bodied && now.Sub(c.idleAt) < h1PeekAfter || connSilent(c.conn)) {
 			if trace != nil && trace.GotConn != nil {
 				trace.GotConn(httptrace.GotConnInfo{Conn: c.conn, Reused: true, WasIdle: true, IdleTime: time.Since(c.idleAt)})
 			}
@@ -238,13 +254,8 @@ func (t *h1Transport) release(c *h1Conn, stopped, keep bool) {
 		c.conn.Close()
 		return
 	}
-	now := time.Now()
-	c.reused, c.idleAt = true, now
+	c.reused, c.idleAt = true, time.Now()
 	t.mu.Lock()
-	if now.Sub(t.lastSweep) >= h1IdleTimeout/2 {
-		t.lastSweep = now
-		t.sweep(now)
-	}
 	list := t.idle[c.addr]
 	if len(list) >= t.maxIdle {
 		t.mu.Unlock()
@@ -252,17 +263,25 @@ func (t *h1Transport) release(c *h1Conn, stopped, keep bool) {
 		return
 	}
 	t.idle[c.addr] = append(list, c)
+	if t.sweep == nil {
+		t.sweep = time.AfterFunc(h1IdleTimeout, t.closeExpired)
+	}
 	t.mu.Unlock()
 }
 
-// sweep closes the connections idle for longer than h1IdleTimeout; the
-// caller holds t.mu.
-func (t *h1Transport) sweep(now time.Time) {
+// closeExpired closes the connections idle for h1IdleTimeout, and runs
+// again while some are idle.
+func (t *h1Transport) closeExpired() {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	next := h1IdleTimeout
 	for addr, list := range t.idle {
 		kept := list[:0]
 		for _, c := range list {
-			if now.Sub(c.idleAt) < h1IdleTimeout {
+			if idle := now.Sub(c.idleAt); idle < h1IdleTimeout {
 				kept = append(kept, c)
+				next = min(next, h1IdleTimeout-idle)
 			} else {
 				c.conn.Close()
 			}
@@ -270,6 +289,11 @@ func (t *h1Transport) sweep(now time.Time) {
 		clear(list[len(kept):])
 		t.setIdle(addr, kept)
 	}
+	if len(t.idle) == 0 {
+		t.sweep = nil
+		return
+	}
+	t.sweep.Reset(next)
 }
 
 // CloseIdleConnections closes every idle connection, those of requests
@@ -297,20 +321,22 @@ type h1Body struct {
 	c    *h1Conn
 	stop func() bool
 	keep bool
-	done bool
+	end  error // what ended it: io.EOF, the read's error, or errBodyClosed
 }
 
+var errBodyClosed = errors.New("http: read on closed response body")
+
 func (b *h1Body) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, io.EOF
+	if b.end != nil {
+		return 0, b.end
 	}
 	n, err := b.rc.Read(p)
 	switch {
 	case err == io.EOF:
-		b.done = true
+		b.end = err
 		b.t.release(b.c, b.stop(), b.keep)
 	case err != nil:
-		b.done = true
+		b.end = err
 		b.stop()
 		b.c.conn.Close()
 	}
@@ -318,15 +344,28 @@ func (b *h1Body) Read(p []byte) (int, error) {
 }
 
 func (b *h1Body) Close() error {
-	if !b.done {
-		b.done = true
+	if b.end == nil {
 		b.stop()
 		b.c.conn.Close()
+	}
+	if b.end != io.EOF {
+		b.end = errBodyClosed
 	}
 	return nil
 }
 
-// canonicalAddr is u's host:port, the port defaulting to the scheme's.
+// connError reports whether err came from the connection (what a stale
+// one gives: a reset, an end, an error of the network), not from the
+// request itself.
+func connError(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// canonicalAddr is u's host:port to dial, the host in ASCII (an
+// internationalized name as punycode, as the Host header carries it) and
+// the port defaulting to the scheme's.
 func canonicalAddr(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
@@ -335,5 +374,19 @@ func canonicalAddr(u *url.URL) string {
 			port = "443"
 		}
 	}
-	return net.JoinHostPort(u.Hostname(), port)
+	return net.JoinHostPort(asciiHost(u.Hostname()), port)
+}
+
+// asciiHost is host with an internationalized name in punycode; host as
+// it is when it is ASCII already or is no valid name.
+func asciiHost(host string) string {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= 0x80 {
+			if a, err := idna.Lookup.ToASCII(host); err == nil {
+				return a
+			}
+			return host
+		}
+	}
+	return host
 }

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -78,7 +79,8 @@ func answer(body string) string {
 }
 
 // A connection the server closed while it was idle is never used again:
-// the next request gets a new one and succeeds.
+// the next request gets a new one and succeeds, a POST too (which could
+// not go again had it been sent on the closed one).
 func TestH1IdleConnectionClosedByTheServer(t *testing.T) {
 	s := newRawServer(t, func(s *rawServer, n int64, c net.Conn, br *bufio.Reader) {
 		if s.readRequest(br) {
@@ -88,10 +90,13 @@ func TestH1IdleConnectionClosedByTheServer(t *testing.T) {
 	})
 	c := newTestClient(t, nil)
 	for i := 1; i <= 3; i++ {
-		res := doReq(t, c, RequestConfig{URL: s.url + "/"})
+		res := doReq(t, c, RequestConfig{URL: s.url + "/", Method: "POST"})
 		mustOK(t, res)
 		if string(res.Content) != fmt.Sprint(i) || res.Timings.Reused {
 			t.Fatalf("request %d: body %q (connection number), reused %v; want a new connection each time", i, res.Content, res.Timings.Reused)
+		}
+		if n := s.requests.Load(); n != int64(i) {
+			t.Fatalf("the server read %d requests for %d", n, i)
 		}
 		time.Sleep(20 * time.Millisecond) // the close reaches the client
 	}
@@ -111,8 +116,9 @@ func TestH1StaleConnectionRetriesReplayableRequestsOnly(t *testing.T) {
 	mustOK(t, doReq(t, c, RequestConfig{URL: s.url + "/"}))
 	res := doReq(t, c, RequestConfig{URL: s.url + "/"})
 	mustOK(t, res)
-	if string(res.Content) != "2" || res.Attempts != 1 {
-		t.Fatalf("GET after a stale connection: body %q, %d attempts; want connection 2's answer in one attempt", res.Content, res.Attempts)
+	if string(res.Content) != "2" || res.Attempts != 1 || s.requests.Load() != 3 {
+		t.Fatalf("GET after a stale connection: body %q, %d attempts, %d requests read; want connection 2's answer "+
+			"in one attempt, the GET read twice", res.Content, res.Attempts, s.requests.Load())
 	}
 	before := s.requests.Load()
 	res = doReq(t, c, RequestConfig{URL: s.url + "/", Method: "POST"})
@@ -262,5 +268,21 @@ func TestH1RedirectToHTTPS(t *testing.T) {
 	mustOK(t, res)
 	if !strings.HasPrefix(res.URL, ts.TLSURL) || res.HTTPVersion != "HTTP/2.0" {
 		t.Fatalf("ended at %s over %s, want %s over HTTP/2", res.URL, res.HTTPVersion, ts.TLSURL)
+	}
+}
+
+// An internationalized host name is dialled as the Host header names it,
+// in punycode.
+func TestH1InternationalizedHost(t *testing.T) {
+	u, err := url.Parse(ts.HTTPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dns := startDNSServer(t, map[string][]netip.Addr{"xn--bcher-kva.fastreq.test": {netip.MustParseAddr(u.Hostname())}})
+	c := dnsTestClient(t, dns, nil)
+	res := doReq(t, c, RequestConfig{URL: "http://bücher.fastreq.test:" + u.Port() + "/x/json"})
+	mustOK(t, res)
+	if n := dns.count("xn--bcher-kva.fastreq.test"); n != 1 {
+		t.Errorf("the punycode name was looked up %d times, want once", n)
 	}
 }

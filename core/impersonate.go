@@ -17,7 +17,6 @@ import (
 
 	utls "github.com/bogdanfinn/utls"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/idna"
 	"golang.org/x/net/proxy"
 )
 
@@ -580,13 +579,5 @@ func tlsAddr(authority string) string {
 		port = "443"
 	}
 	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
-	for i := 0; i < len(host); i++ {
-		if host[i] >= 0x80 {
-			if a, err := idna.Lookup.ToASCII(host); err == nil {
-				host = a
-			}
-			break
-		}
-	}
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort(asciiHost(host), port)
 }
