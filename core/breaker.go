@@ -24,8 +24,9 @@ type breaker struct {
 	log       *slog.Logger
 	watched   atomic.Int64 // hosts with a failure count: while 0 the breaker costs nothing
 
-	mu    sync.Mutex
-	hosts map[string]*circuit
+	mu      sync.Mutex
+	hosts   map[string]*circuit
+	sweepAt int // forget when len(hosts) reaches it
 }
 
 type circuit struct {
@@ -33,13 +34,15 @@ type circuit struct {
 	openUntil time.Time // zero: closed
 }
 
-// maxCircuits bounds the hosts the breaker remembers; past it, the
-// circuits that hold nothing back are forgotten: closed ones (hosts with
-// some failures) and open ones whose cooldown ended with no probe since.
+// maxCircuits is when the breaker starts forgetting the circuits that hold
+// nothing back: closed ones (hosts with some failures) and open ones whose
+// cooldown ended with no probe since. It forgets again each time the
+// circuits left have doubled, so circuits still open cost no rescan per
+// failure.
 const maxCircuits = 1 << 16
 
 func newBreaker(threshold int, cooldown time.Duration, log *slog.Logger) *breaker {
-	return &breaker{threshold: threshold, cooldown: cooldown, log: log, hosts: map[string]*circuit{}}
+	return &breaker{threshold: threshold, cooldown: cooldown, log: log, hosts: map[string]*circuit{}, sweepAt: maxCircuits}
 }
 
 // admit returns the error t fails with when its host's circuit is open,
@@ -93,7 +96,7 @@ func (br *breaker) record(t *task, connFailed bool, now time.Time) {
 		return
 	}
 	if c == nil {
-		if len(br.hosts) >= maxCircuits {
+		if len(br.hosts) >= br.sweepAt {
 			br.forget(now)
 		}
 		c = &circuit{}
@@ -119,6 +122,7 @@ func (br *breaker) forget(now time.Time) {
 			br.watched.Add(-1)
 		}
 	}
+	br.sweepAt = max(2*len(br.hosts), maxCircuits)
 }
 
 // hostKey is a URL's host as scheme://host:port.

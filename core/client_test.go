@@ -148,6 +148,7 @@ func TestNewClientRejectsBadSettings(t *testing.T) {
 		{"negative concurrency", func(c *ClientConfig) { c.Concurrency = -1 }, KindValidation, "concurrency"},
 		{"huge concurrency", func(c *ClientConfig) { c.Concurrency = 2_000_000 }, KindValidation, "concurrency"},
 		{"negative max_connections", func(c *ClientConfig) { c.MaxConnections = -1 }, KindValidation, "max_connections"},
+		{"max_connections below concurrency", func(c *ClientConfig) { c.Concurrency = 10; c.MaxConnections = 9 }, KindValidation, "max_connections"},
 		{"huge max_connections", func(c *ClientConfig) { c.MaxConnections = 2_000_000 }, KindValidation, "max_connections"},
 		{"negative max_retries", func(c *ClientConfig) { c.MaxRetries = -1 }, KindValidation, "max_retries"},
 		{"negative rate_limit", func(c *ClientConfig) { c.RateLimit = -5 }, KindValidation, "rate_limit"},

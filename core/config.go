@@ -46,10 +46,10 @@ type ClientConfig struct {
 	// MaxConnections is the most connections the client holds open at
 	// once, in use or idle, whatever the number of hosts; each is a
 	// descriptor. When a new connection finds them all taken, idle ones
-	// are closed first. 0 means Concurrency + DefaultSpareConns. A job
-	// that comes back to many hosts reconnects less with more (one per
-	// host it keeps), as far as the process's descriptor limit allows;
-	// HTTP/2 and HTTP/3 carry many requests per connection.
+	// are closed first. 0 means Concurrency + DefaultSpareConns; else at
+	// least Concurrency. A job that comes back to many hosts reconnects
+	// less with more (one per host it keeps), as far as the process's
+	// descriptor limit allows.
 	MaxConnections int `json:"max_connections"`
 	// MaxRetries is the number of retries after the first attempt. 0 means
 	// no retries.
@@ -257,6 +257,12 @@ func (c *ClientConfig) normalize() error {
 	}
 	if c.MaxConnections > 1_000_000 {
 		return validationError("max_connections", "max_connections must be at most 1000000, got %d", c.MaxConnections)
+	}
+	if c.MaxConnections != 0 && c.MaxConnections < c.Concurrency {
+		// A request waiting for a connection would close the idle ones
+		// that requests in flight give back (see transportBackend.reserve).
+		return validationError("max_connections", "max_connections must be at least concurrency (%d), got %d",
+			c.Concurrency, c.MaxConnections)
 	}
 	floats := []struct {
 		name string

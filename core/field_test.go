@@ -412,19 +412,19 @@ func TestCircuitBreakerOff(t *testing.T) {
 	}
 }
 
-// The breaker remembers at most maxCircuits hosts plus those whose
-// circuit holds requests back: an open circuit whose cooldown ended with
-// no request since is forgotten like a closed one.
+// Past maxCircuits hosts the breaker forgets the circuits that hold no
+// request back: an open circuit whose cooldown ended with no request
+// since is forgotten like a closed one.
 func TestCircuitBreakerForgetsExpiredCircuits(t *testing.T) {
 	br := newBreaker(1, time.Minute, slog.New(slog.DiscardHandler))
 	now := time.Now()
 	fail := func(host string, at time.Time) {
 		br.record(&task{p: &prepared{options: noOptions}, host: host}, true, at)
 	}
-	for i := range maxCircuits {
+	for i := range maxCircuits - 1 {
 		fail(fmt.Sprintf("http://dead%d:80", i), now) // each opens its circuit until now+1m
 	}
-	fail("http://still-open:80", now.Add(30*time.Second))
+	fail("http://still-open:80", now.Add(30*time.Second)) // the maxCircuits-th
 	later := now.Add(time.Minute + time.Second)
 	fail("http://new:80", later)
 	if n := len(br.hosts); n != 2 || br.watched.Load() != 2 {

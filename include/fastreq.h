@@ -249,8 +249,8 @@ const volatile int64_t *fastreq_log_counter(void);
  * (20) connection failures in a row to one host fail its queued requests
  * fast with FASTREQ_ERR_CONNECT for circuit_breaker_cooldown (30 s)
  * before one probe; negative turns it off. A client holds at most
- * max_connections sockets (0, the default: concurrency + 8), in use or
- * idle, whatever the number of hosts. dns_cache_ttl
+ * max_connections sockets (0, the default: concurrency + 8; else at least
+ * concurrency), in use or idle, whatever the number of hosts. dns_cache_ttl
  * (60 s) is how long a client keeps the addresses of a host name ("no
  * such host" up to 5 s; concurrent lookups of a name are one); negative
  * keeps nothing. auto_throttle (false) adapts each host's rate to its

@@ -122,7 +122,8 @@ class FastRequests(ClientSettings):
             certificates (a private CA), added to the system's.
         max_connections: (fastreq addition) most connections the client
             holds open, in use or idle, whatever the number of hosts (each
-            is a file descriptor); None = concurrency + 8. When all are
+            is a file descriptor); None = concurrency + 8, else at least
+            concurrency. When all are
             taken, idle ones are closed first. A job that comes back to
             many hosts reconnects less with one per host, as far as the
             process's descriptor limit allows.

@@ -28,14 +28,15 @@ scaling::
   (a :class:`FastreqWorkerPlugin`, registered by these functions and
   closed with the worker): its connections, DNS cache and concurrency gate
   are shared by every task on that worker.
-- The limits given (``concurrency``, ``max_connections``, ``rate_limit``,
-  ``rate_limit_burst``, ``concurrency_per_host``, ``rate_limit_per_host``,
+- The limits given (``concurrency``, ``rate_limit``, ``rate_limit_burst``,
+  ``concurrency_per_host``, ``rate_limit_per_host``,
   ``rate_limit_per_host_burst``) are for the whole cluster: each of the N
   workers gets 1/N of them (integers are split exactly by the rank of the
   worker's address, at least 1 each). N is read from the scheduler when a
   task starts, so a task that starts after workers joined or left uses the
   new share. Limits not given are per worker (the package defaults:
-  ``concurrency`` 20 on each worker).
+  ``concurrency`` 20 on each worker), and so is ``max_connections``, a
+  bound on one process's descriptors.
 - Worker processes must be spawned (distributed's default,
   ``distributed.worker.multiprocessing-method: spawn``), not forked: the
   engine does not survive fork. Nothing here loads the engine on the
@@ -79,8 +80,7 @@ __all__ = ["fetch", "fetch_bag", "fetch_to", "connect", "FastreqWorkerPlugin", "
 
 DEFAULT_PARTITION_SIZE = 10_000
 #: Limits given for the whole cluster and split between its workers.
-SPLIT_COUNTS = ("concurrency", "max_connections", "rate_limit_burst", "concurrency_per_host",
-                "rate_limit_per_host_burst")
+SPLIT_COUNTS = ("concurrency", "rate_limit_burst", "concurrency_per_host", "rate_limit_per_host_burst")
 SPLIT_RATES = ("rate_limit", "rate_limit_per_host")
 #: Request parameters of fastreq() that mean nothing on a cluster.
 _REFUSED = ("keys", "progress", "progress_callback")

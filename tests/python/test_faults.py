@@ -475,6 +475,10 @@ def test_max_connections_keeps_a_connection_per_host(server):
         with pytest.raises(ValidationError) as ei:
             FastRequests(max_connections=bad)
         assert ei.value.field_name == "max_connections"
+    with pytest.raises(ValidationError) as ei:  # the engine's check, when the client starts
+        with FastRequests(concurrency=10, max_connections=9) as c:
+            c.request_sync(urls[0])
+    assert ei.value.field_name == "max_connections" and "at least concurrency" in str(ei.value)
 
 
 # ---- requests the engine must send as meant ---------------------------------------------------
