@@ -13,8 +13,12 @@ import pytest
 from conftest import PYTHON_DIR, run_python
 
 CTRL_C_CHILD = r"""
-import sys, time, fastreq
+import signal, sys, time, fastreq
 stall, fast = sys.argv[1], sys.argv[2]
+# Python's own Ctrl-C handling, as a foreground program has it: a shell
+# without job control starts background commands with SIGINT ignored,
+# and Python then leaves it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def progress(done, total):
     print("ready", flush=True)  # the fast request finished; the stalled one is in flight
