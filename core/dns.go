@@ -317,9 +317,8 @@ func (d *dnsCache) dialAddrs(ctx context.Context, network string, ips []netip.Ad
 	}
 }
 
-// dialSerial tries ips in order, each with an equal share of the time
-// left (at least 2 s when there is that much), and returns the first
-// connection or the first error.
+// dialSerial tries ips in order, each with its addrShare of the time
+// left, and returns the first connection or the first error.
 func (d *dnsCache) dialSerial(ctx context.Context, network string, ips []netip.Addr, port uint16) (net.Conn, error) {
 	var firstErr error
 	for i, ip := range ips {
@@ -329,16 +328,7 @@ func (d *dnsCache) dialSerial(ctx context.Context, network string, ips []netip.A
 			}
 			break
 		}
-		dialCtx, cancel := ctx, context.CancelFunc(func() {})
-		if deadline, ok := ctx.Deadline(); ok {
-			share := time.Until(deadline) / time.Duration(len(ips)-i)
-			if share < 2*time.Second {
-				share = min(2*time.Second, time.Until(deadline))
-			}
-			if partial := time.Now().Add(share); partial.Before(deadline) {
-				dialCtx, cancel = context.WithDeadline(ctx, partial)
-			}
-		}
+		dialCtx, cancel := addrShare(ctx, len(ips)-i)
 		c, err := d.dialOne(dialCtx, network, netip.AddrPortFrom(ip, port).String())
 		cancel()
 		if err == nil {
@@ -349,4 +339,23 @@ func (d *dnsCache) dialSerial(ctx context.Context, network string, ips []netip.A
 		}
 	}
 	return nil, firstErr
+}
+
+// addrShare is the context of the next of left addresses dialled in turn
+// under ctx, as net.Dialer shares a deadline: an equal share of the time
+// left, at least 2 s (or all of it); ctx itself when it has no deadline or
+// the share reaches it.
+func addrShare(ctx context.Context, left int) (context.Context, context.CancelFunc) {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return ctx, func() {}
+	}
+	share := time.Until(deadline) / time.Duration(left)
+	if share < 2*time.Second {
+		share = min(2*time.Second, time.Until(deadline))
+	}
+	if partial := time.Now().Add(share); partial.Before(deadline) {
+		return context.WithDeadline(ctx, partial)
+	}
+	return ctx, func() {}
 }

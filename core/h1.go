@@ -321,10 +321,8 @@ type h1Body struct {
 	c    *h1Conn
 	stop func() bool
 	keep bool
-	end  error // what ended it: io.EOF, the read's error, or errBodyClosed
+	end  error // what ended it: io.EOF, the read's error, or http.ErrBodyReadAfterClose
 }
-
-var errBodyClosed = errors.New("http: read on closed response body")
 
 func (b *h1Body) Read(p []byte) (int, error) {
 	if b.end != nil {
@@ -349,7 +347,7 @@ func (b *h1Body) Close() error {
 		b.c.conn.Close()
 	}
 	if b.end != io.EOF {
-		b.end = errBodyClosed
+		b.end = http.ErrBodyReadAfterClose
 	}
 	return nil
 }
@@ -363,16 +361,13 @@ func connError(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// canonicalAddr is u's host:port to dial, the host in ASCII (an
-// internationalized name as punycode, as the Host header carries it) and
-// the port defaulting to the scheme's.
+// canonicalAddr is the host:port to dial for an http:// URL, the host in
+// ASCII (an internationalized name as punycode, as the Host header
+// carries it) and the port 80 by default.
 func canonicalAddr(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = "80"
-		if u.Scheme == "https" {
-			port = "443"
-		}
 	}
 	return net.JoinHostPort(asciiHost(u.Hostname()), port)
 }

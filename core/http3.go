@@ -188,22 +188,13 @@ func (b *transportBackend) dialQUIC(handshake time.Duration) func(context.Contex
 }
 
 // dialAddrsQUIC makes a QUIC handshake with the first of addrs that
-// answers, one after the other, as net.Dialer dials TCP addresses: each
-// gets an equal share of the time ctx has left (at least 2 s, or all of
-// it), and when all fail the first one's error is returned.
+// answers, one after the other, each with its addrShare of the time ctx
+// has left, as the DNS cache dials TCP addresses (dialSerial); when all
+// fail the first one's error is returned.
 func dialAddrsQUIC(ctx context.Context, tr *quic.Transport, addrs []*net.UDPAddr, tlsConf *tls.Config, qconf *quic.Config) (*quic.Conn, error) {
-	const saneMinimum = 2 * time.Second // net.Dialer's
 	var first error
 	for i, raddr := range addrs {
-		dctx, cancel := ctx, context.CancelFunc(func() {})
-		if deadline, ok := ctx.Deadline(); ok && i < len(addrs)-1 {
-			left := time.Until(deadline)
-			share := left / time.Duration(len(addrs)-i)
-			if share < saneMinimum {
-				share = min(saneMinimum, left)
-			}
-			dctx, cancel = context.WithTimeout(ctx, share)
-		}
+		dctx, cancel := addrShare(ctx, len(addrs)-i)
 		conn, err := tr.Dial(dctx, raddr, tlsConf, qconf)
 		cancel()
 		if err == nil {

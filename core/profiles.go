@@ -106,15 +106,15 @@ var (
 		priority: http2.PriorityParam{Weight: 255},
 	}
 	// Safari 18.4: as 18.0 without ENABLE_CONNECT_PROTOCOL.
-	safari184H2 = &h2Profile{
-		settings: []http2.Setting{
-			{ID: http2.SettingEnablePush, Val: 0}, {ID: http2.SettingMaxConcurrentStreams, Val: 100},
-			{ID: http2.SettingInitialWindowSize, Val: 2097152}, {ID: http2.SettingNoRFC7540Priorities, Val: 1},
-		},
-		connWindowUpdate: 10420225, pseudo: "msap",
-		priority: http2.PriorityParam{Weight: 255},
-	}
+	safari184H2 = safari180H2.withoutSetting(http2.SettingEnableConnectProtocol)
 )
+
+// withoutSetting is p with the setting id left out of its SETTINGS.
+func (p *h2Profile) withoutSetting(id http2.SettingID) *h2Profile {
+	q := *p
+	q.settings = slices.DeleteFunc(slices.Clone(p.settings), func(s http2.Setting) bool { return s.ID == id })
+	return &q
+}
 
 // chromeHeaders are Chrome's request headers around its sec-ch-ua and
 // User-Agent.
