@@ -47,15 +47,17 @@ func (c *Client) run(b *Batch, t *task) {
 	restricted := !p.idempotent && !boolOr(p.retryNonIdempotent, c.cfg.RetryNonIdempotent)
 	last := t.attempt >= c.retry.MaxRetries
 	out := c.attempt(b, p, &t.res, last, restricted)
+	// The host's throttle and circuit learn the outcome before the slots
+	// go back, so that the task the slot goes to next sees them.
 	if c.cfg.AutoThrottle {
-		c.hosts.feedback(t, &out, time.Now()) // before the host slot goes back
+		c.hosts.feedback(t, &out, time.Now())
+	}
+	if out.direct {
+		c.breaker.record(t, out.connFailed, time.Now())
 	}
 	holding = false
 	c.release(t)
 	t.attempt++
-	if out.direct {
-		c.breaker.record(t, out.connFailed, time.Now())
-	}
 	if out.err == nil {
 		b.end(t)
 		return
