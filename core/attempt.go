@@ -1,14 +1,11 @@
 package core
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 )
 
@@ -41,12 +38,13 @@ func (c *Client) run(b *Batch, t *task) {
 			b.end(t)
 		}
 	}()
+	begin := time.Now()
 	if t.attempt == 0 {
-		t.start = time.Now()
+		t.start = begin
 	}
 	restricted := !p.idempotent && !boolOr(p.retryNonIdempotent, c.cfg.RetryNonIdempotent)
 	last := t.attempt >= c.retry.MaxRetries
-	out := c.attempt(b, p, &t.res, last, restricted)
+	out := c.attempt(b, p, &t.res, begin, last, restricted)
 	// The host's throttle and circuit learn the outcome before the slots
 	// go back, so that the task the slot goes to next sees them.
 	if c.cfg.AutoThrottle {
@@ -105,24 +103,20 @@ func (c *Client) releaseHost(t *task) {
 // attempt makes one attempt and fills res on success (or, when a
 // retryable status will not be retried -- the last attempt, or a request
 // that may not be replayed -- with that final response).
-func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, restricted bool) (out outcome) {
+func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, begin time.Time, last, restricted bool) (out outcome) {
 	ctx := b.ctx
 	timeout := p.timeout
 	if timeout == 0 {
 		timeout = c.cfg.Timeout
 	}
-	st := new(attemptState)
-	var w *watchdog
-	if total, idle := seconds(timeout), limit(c.cfg.ReadTimeout); total > 0 || idle > 0 {
-		w = &st.watchdog
-		w.start(ctx, total, idle)
-		defer w.stop()
-		ctx = w.ctx
-	}
 	// The trace notes the timings and, where it decides a retry, whether
 	// the request's headers went out.
-	trace, ctx := st.trace.start(ctx, restricted)
-	defer func() { res.Timings = trace.timings(time.Now()) }()
+	a, ctx := startAttempt(b, begin, seconds(timeout), limit(c.cfg.ReadTimeout), restricted)
+	trace := &a.trace
+	defer func() {
+		res.Timings = trace.timings(time.Now())
+		a.end(b)
+	}()
 
 	proxy, fromPool := p.proxy, false
 	if proxy == nil && c.proxies != nil {
@@ -163,7 +157,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	}
 	resp, err := send(req, shared, c.backend.RoundTripper(route), jar, redirects)
 	if err != nil {
-		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy) // redacts the proxy
+		e := classify(err, a, b.ctx, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {
 			c.proxyFailed(proxy, e)
 		}
@@ -187,7 +181,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	if fromPool {
 		c.proxies.MarkSucceeded(proxy)
 	}
-	if w != nil && resp.Body != http.NoBody {
+	if w := &a.wd; w.timer != nil && resp.Body != http.NoBody {
 		w.body.ReadCloser = resp.Body
 		resp.Body = &w.body
 		w.progress()
@@ -245,7 +239,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 	res.ContentLength = n
 	if err != nil {
 		res.StatusCode, res.Headers, res.Content, res.Path, res.URL, res.HTTPVersion = 0, nil, nil, "", "", ""
-		e := classify(err, ctx, b.ctx, p.urlString, route.Proxy)
+		e := classify(err, a, b.ctx, p.urlString, route.Proxy)
 		if e.Kind == KindBodyTooLarge {
 			e.Field = "max_body_size"
 		}
@@ -256,87 +250,4 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, last, r
 		out.err = statusErr
 	}
 	return out
-}
-
-// attemptState is an attempt's trace and watchdog, allocated together.
-type attemptState struct {
-	trace    attemptTrace
-	watchdog watchdog // unused when the attempt has no timeout
-}
-
-// watchdog ends an attempt that runs past its total timeout, or in which
-// no byte arrives for its idle timeout (ReadTimeout): one timer per
-// attempt, re-armed when it fires rather than on every read.
-type watchdog struct {
-	ctx    context.Context
-	cancel context.CancelCauseFunc
-	timer  *time.Timer
-	begin  time.Time
-	total  time.Duration // 0: none
-	idle   time.Duration // 0: none
-	last   atomic.Int64  // time of the last progress, as nanoseconds since start
-	body   progressBody
-}
-
-// attemptTimeout is the cancel cause of an attempt its watchdog ended.
-type attemptTimeout struct{ msg string }
-
-func (e *attemptTimeout) Error() string { return e.msg }
-
-// start arms a zero watchdog for an attempt under parent.
-func (w *watchdog) start(parent context.Context, total, idle time.Duration) {
-	w.begin, w.total, w.idle = time.Now(), total, idle
-	w.body.w = w
-	w.ctx, w.cancel = context.WithCancelCause(parent)
-	first := total
-	if idle > 0 && (first == 0 || idle < first) {
-		first = idle
-	}
-	w.timer = time.AfterFunc(first, w.fire)
-}
-
-func (w *watchdog) fire() {
-	if w.ctx.Err() != nil {
-		return
-	}
-	now := time.Since(w.begin)
-	if w.total > 0 && now >= w.total {
-		w.cancel(&attemptTimeout{fmt.Sprintf("timeout: the attempt took longer than %v (timeout)", w.total)})
-		return
-	}
-	next := w.total - now
-	if w.idle > 0 {
-		quiet := now - time.Duration(w.last.Load())
-		if quiet >= w.idle {
-			w.cancel(&attemptTimeout{fmt.Sprintf("timeout: no data received for %v (read_timeout)", w.idle)})
-			return
-		}
-		if w.total == 0 || w.idle-quiet < next {
-			next = w.idle - quiet
-		}
-	}
-	w.timer.Reset(next)
-}
-
-// progress notes that bytes arrived.
-func (w *watchdog) progress() { w.last.Store(int64(time.Since(w.begin))) }
-
-func (w *watchdog) stop() {
-	w.timer.Stop()
-	w.cancel(nil)
-}
-
-// progressBody is a response body that tells its watchdog when bytes
-// arrive.
-type progressBody struct {
-	io.ReadCloser
-	w *watchdog
-}
-
-func (b *progressBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if n > 0 {
-		b.w.progress()
-	}
-	return n, err
 }

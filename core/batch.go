@@ -58,6 +58,8 @@ type Batch struct {
 	cancel  context.CancelCauseFunc
 	stop    func() bool // detaches the batch from the client's context
 	unkick  func() bool // with per-host limits: detaches the dispatcher's start from the batch's cancel
+	unwatch func() bool // detaches running's cancellation from the batch's
+	running runningAttempts
 	opts    BatchOptions
 	preps   []*prepared                 // nil once finished, or when invalid
 	invalid map[int]*NormalizedResponse // the results of invalid requests
@@ -175,6 +177,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.stop = context.AfterFunc(c.ctx, func() { b.cancel(errClientClosed) })
+	b.unwatch = context.AfterFunc(b.ctx, func() { b.running.cancelAll(b.ctx.Err(), context.Cause(b.ctx)) })
 	if c.hosts != nil {
 		// A cancel must reach tasks parked for their host even when the
 		// dispatcher is not running: start it to abort them.
@@ -241,7 +244,7 @@ func (b *Batch) dispatch() {
 			b.abort()
 			return
 		}
-		t, wait, idle := b.nextRetry(time.Now())
+		t, wait, idle := b.nextRetry()
 		if idle {
 			return
 		}
@@ -271,7 +274,7 @@ func (b *Batch) dispatch() {
 			}
 			continue
 		}
-		if err := c.breaker.admit(t, time.Now()); err != nil {
+		if err := c.breaker.admit(t); err != nil {
 			t.res.Error = err
 			b.end(t)
 			continue
@@ -285,7 +288,7 @@ func (b *Batch) dispatch() {
 			b.abort()
 			return
 		}
-		if err := c.breaker.admit(t, time.Now()); err != nil { // the circuit opened while t waited
+		if err := c.breaker.admit(t); err != nil { // the circuit opened while t waited
 			c.release(t)
 			t.res.Error = err
 			b.end(t)
@@ -363,7 +366,7 @@ func (b *Batch) queueRetry(t *task, due time.Time) bool {
 // nextRetry takes the earliest retry whose time has come, or returns nil
 // and how long until the earliest one is due. idle: nothing is left to
 // start (every request started, no retry waits), and the dispatcher stops.
-func (b *Batch) nextRetry(now time.Time) (t *task, wait time.Duration, idle bool) {
+func (b *Batch) nextRetry() (t *task, wait time.Duration, idle bool) {
 	b.rmu.Lock()
 	defer b.rmu.Unlock()
 	if len(b.retries) == 0 {
@@ -373,7 +376,7 @@ func (b *Batch) nextRetry(now time.Time) (t *task, wait time.Duration, idle bool
 		}
 		return nil, 0, false
 	}
-	if d := b.retries[0].due.Sub(now); d > 0 {
+	if d := time.Until(b.retries[0].due); d > 0 {
 		return nil, d, false
 	}
 	return heap.Pop(&b.retries).(*task), 0, false
@@ -489,6 +492,7 @@ func (b *Batch) deliver(r *NormalizedResponse) {
 
 func (b *Batch) finishBatch() {
 	b.stop()
+	b.unwatch() // done: no attempt runs
 	if b.unkick != nil {
 		b.unkick() // done: nothing is left to abort
 	}

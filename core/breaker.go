@@ -47,7 +47,7 @@ func newBreaker(threshold int, cooldown time.Duration, log *slog.Logger) *breake
 
 // admit returns the error t fails with when its host's circuit is open,
 // else nil. A task admitted as its host's probe stays admitted.
-func (br *breaker) admit(t *task, now time.Time) *Error {
+func (br *breaker) admit(t *task) *Error {
 	if br.threshold <= 0 || br.watched.Load() == 0 || t.p.proxy != nil || t.probe {
 		return nil
 	}
@@ -58,6 +58,7 @@ func (br *breaker) admit(t *task, now time.Time) *Error {
 		br.mu.Unlock()
 		return nil
 	}
+	now := time.Now()
 	if now.Before(c.openUntil) {
 		fails := c.fails
 		br.mu.Unlock()

@@ -113,8 +113,8 @@ func (e bodyTooLargeError) Error() string {
 }
 
 // classify turns a transport-level error into an *Error of the right kind.
-// ctx is the attempt's context; batchCtx tells a timeout from a cancel.
-func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy string) *Error {
+// attempt is the attempt's context; batchCtx tells a timeout from a cancel.
+func classify(err error, attempt *attemptCtx, batchCtx context.Context, rawURL, proxy string) *Error {
 	var fe *Error
 	if errors.As(err, &fe) {
 		return fe
@@ -148,10 +148,9 @@ func classify(err error, attemptCtx, batchCtx context.Context, rawURL, proxy str
 		// "socks connect": the SOCKS5 proxy refused (authentication, rules).
 		e.Kind = KindProxy
 		e.Proxy = redactURL(proxy)
-	case attemptCtx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
+	case attempt.Err() != nil || errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &netErr) && netErr.Timeout()):
 		e.Kind = KindTimeout
-		var why *attemptTimeout
-		if errors.As(context.Cause(attemptCtx), &why) {
+		if why := attempt.timeoutCause(); why != nil {
 			e.Message = why.msg
 			return e
 		}

@@ -104,31 +104,41 @@ func TestClassify(t *testing.T) {
 	expired, cancel2 := context.WithTimeout(context.Background(), -1)
 	defer cancel2()
 	given := &Error{Kind: KindIO, Message: "io: given"}
+	attempt := func(parent context.Context, err, cause error) *attemptCtx {
+		a := &attemptCtx{parent: parent}
+		if err != nil {
+			a.cancel(err, cause)
+		}
+		return a
+	}
+	liveA := attempt(live, nil, nil)
 	tests := []struct {
-		name           string
-		err            error
-		attempt, batch context.Context
-		proxy          string
-		kind           ErrorKind
+		name    string
+		err     error
+		attempt *attemptCtx
+		batch   context.Context
+		proxy   string
+		kind    ErrorKind
 	}{
-		{"already classified", fmt.Errorf("wrapped: %w", given), live, live, "", KindIO},
-		{"batch cancelled wins", io.ErrUnexpectedEOF, cancelled, cancelled, "", KindCancelled},
-		{"caller's deadline is a timeout", context.DeadlineExceeded, expired, expired, "", KindTimeout},
-		{"attempt timeout", &url.Error{Op: "Get", URL: "http://h/", Err: context.DeadlineExceeded}, expired, live, "", KindTimeout},
-		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, live, live, "", KindTimeout},
-		{"body too large", bodyTooLargeError{10}, live, live, "", KindBodyTooLarge},
-		{"redirect limit", &url.Error{Op: "Get", URL: "http://h/", Err: &redirectLimitError{3}}, live, live, "", KindTooManyRedirects},
-		{"CONNECT refused", &proxyConnectError{"407 Proxy Authentication Required"}, live, live, "http://p:1", KindProxy},
-		{"proxy unreachable", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: errors.New("refused")}, live, live, "http://p:1", KindProxy},
-		{"unknown CA", x509.UnknownAuthorityError{}, live, live, "", KindTLS},
-		{"certificate verification", &tls.CertificateVerificationError{Err: errors.New("bad")}, live, live, "", KindTLS},
-		{"wrong host", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "h"}, live, live, "", KindTLS},
-		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, live, live, "", KindTLS},
-		{"TLS alert", tls.AlertError(40), live, live, "", KindTLS},
-		{"dial refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, live, live, "", KindConnect},
-		{"dial via SOCKS5 is the proxy's fault", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}, live, live, "socks5://p:1", KindProxy},
-		{"connection reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, live, live, "", KindTransport},
-		{"truncated", io.ErrUnexpectedEOF, live, live, "", KindTransport},
+		{"already classified", fmt.Errorf("wrapped: %w", given), liveA, live, "", KindIO},
+		{"batch cancelled wins", io.ErrUnexpectedEOF, attempt(cancelled, context.Canceled, nil), cancelled, "", KindCancelled},
+		{"caller's deadline is a timeout", context.DeadlineExceeded, attempt(expired, context.DeadlineExceeded, nil), expired, "", KindTimeout},
+		{"attempt timeout", &url.Error{Op: "Get", URL: "http://h/", Err: context.DeadlineExceeded},
+			attempt(live, context.DeadlineExceeded, &attemptTimeout{"timeout: the attempt took longer than 1s (timeout)"}), live, "", KindTimeout},
+		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, liveA, live, "", KindTimeout},
+		{"body too large", bodyTooLargeError{10}, liveA, live, "", KindBodyTooLarge},
+		{"redirect limit", &url.Error{Op: "Get", URL: "http://h/", Err: &redirectLimitError{3}}, liveA, live, "", KindTooManyRedirects},
+		{"CONNECT refused", &proxyConnectError{"407 Proxy Authentication Required"}, liveA, live, "http://p:1", KindProxy},
+		{"proxy unreachable", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: errors.New("refused")}, liveA, live, "http://p:1", KindProxy},
+		{"unknown CA", x509.UnknownAuthorityError{}, liveA, live, "", KindTLS},
+		{"certificate verification", &tls.CertificateVerificationError{Err: errors.New("bad")}, liveA, live, "", KindTLS},
+		{"wrong host", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "h"}, liveA, live, "", KindTLS},
+		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, liveA, live, "", KindTLS},
+		{"TLS alert", tls.AlertError(40), liveA, live, "", KindTLS},
+		{"dial refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, liveA, live, "", KindConnect},
+		{"dial via SOCKS5 is the proxy's fault", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}, liveA, live, "socks5://p:1", KindProxy},
+		{"connection reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, liveA, live, "", KindTransport},
+		{"truncated", io.ErrUnexpectedEOF, liveA, live, "", KindTransport},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -160,7 +170,7 @@ func TestClassifyRedactsPasswords(t *testing.T) {
 	proxy := "http://puser:ProxyPassw0rd@p.example:8080"
 	err := &url.Error{Op: "Get", URL: raw, Err: &net.OpError{Op: "proxyconnect", Net: "tcp",
 		Err: errors.New("failed for " + raw + " via " + proxy)}}
-	e := classify(err, context.Background(), context.Background(), raw, proxy)
+	e := classify(err, &attemptCtx{parent: context.Background()}, context.Background(), raw, proxy)
 	blob, _ := json.Marshal(e)
 	for _, secret := range []string{"UrlPassw0rd", "ProxyPassw0rd"} {
 		if strings.Contains(e.Error(), secret) || strings.Contains(string(blob), secret) {

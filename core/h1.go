@@ -135,9 +135,9 @@ func (t *h1Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 // stale: c was reused and its connection failed before any byte of an
 // answer came.
 func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Request, trace *httptrace.ClientTrace) (_ *http.Response, stale bool, _ error) {
-	stop := context.AfterFunc(ctx, func() { c.conn.SetDeadline(time.Unix(1, 0)) })
+	watch := watchConn(ctx, c.conn)
 	fail := func(err error, answered bool) (*http.Response, bool, error) {
-		stop()
+		watch.end()
 		c.conn.Close()
 		return nil, c.reused && !answered && connError(err), err
 	}
@@ -178,10 +178,10 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 		!httpguts.HeaderValuesContainsToken(req.Header["Connection"], "close")
 	c.bodied = resp.Body != http.NoBody
 	if !c.bodied {
-		t.release(c, stop(), keep)
+		t.release(c, watch.end(), keep)
 		return resp, false, nil
 	}
-	resp.Body = &h1Body{rc: resp.Body, t: t, c: c, stop: stop, keep: keep}
+	resp.Body = &h1Body{rc: resp.Body, t: t, c: c, watch: watch, keep: keep}
 	return resp, false, nil
 }
 
@@ -248,7 +248,7 @@ func (t *h1Transport) setIdle(addr string, list []*h1Conn) {
 }
 
 // release ends c's request: c goes idle when keep holds and its
-// cancellation hook had not fired (stopped), else it is closed.
+// cancellation had not reached it (stopped), else it is closed.
 func (t *h1Transport) release(c *h1Conn, stopped, keep bool) {
 	if !stopped || !keep {
 		c.conn.Close()
@@ -316,12 +316,12 @@ func (t *h1Transport) CloseIdleConnections() {
 // h1Body is a response body that holds its connection: read to its end,
 // it gives the connection back; closed before, it closes it.
 type h1Body struct {
-	rc   io.ReadCloser
-	t    *h1Transport
-	c    *h1Conn
-	stop func() bool
-	keep bool
-	end  error // what ended it: io.EOF, the read's error, or http.ErrBodyReadAfterClose
+	rc    io.ReadCloser
+	t     *h1Transport
+	c     *h1Conn
+	watch connWatch
+	keep  bool
+	end   error // what ended it: io.EOF, the read's error, or http.ErrBodyReadAfterClose
 }
 
 func (b *h1Body) Read(p []byte) (int, error) {
@@ -332,10 +332,10 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	switch {
 	case err == io.EOF:
 		b.end = err
-		b.t.release(b.c, b.stop(), b.keep)
+		b.t.release(b.c, b.watch.end(), b.keep)
 	case err != nil:
 		b.end = err
-		b.stop()
+		b.watch.end()
 		b.c.conn.Close()
 	}
 	return n, err
@@ -343,7 +343,7 @@ func (b *h1Body) Read(p []byte) (int, error) {
 
 func (b *h1Body) Close() error {
 	if b.end == nil {
-		b.stop()
+		b.watch.end()
 		b.c.conn.Close()
 	}
 	if b.end != io.EOF {

@@ -37,15 +37,14 @@ type Timings struct {
 }
 
 // attemptTrace is one attempt's trace: its httptrace hooks, method values
-// bound to it, and the times they note. It is also the attempt's
-// context (the parent's, with the trace in it), so the dialer finds it
-// without a context value of its own. Hooks may run after the attempt
-// ended and on other goroutines: every field they write is atomic.
+// bound to it, and the times they note. Its attempt's context answers it
+// for traceKey (attemptCtx.Value), so the dialer finds it without a
+// context value of its own. Hooks may run after the attempt ended and on
+// other goroutines: every field they write is atomic.
 type attemptTrace struct {
-	context.Context
 	hooks httptrace.ClientTrace
 	begin time.Time
-	// holdsHooks: the trace is its own context's httptrace hooks (else a
+	// holdsHooks: the attempt's context is its httptrace hooks' (else a
 	// context value over it holds them, composed with the caller's).
 	holdsHooks bool
 
@@ -61,7 +60,7 @@ type attemptTrace struct {
 	dialed atomic.Pointer[timedConn]
 }
 
-// traceKey finds an attempt's trace in its context (see attemptTrace.Value).
+// traceKey finds an attempt's trace in its context (see attemptCtx.Value).
 type traceKey struct{}
 
 // clientTraceKey is httptrace's (unexported) context key of a
@@ -97,34 +96,22 @@ func (k *keyCatcher) Value(key any) any {
 	return nil
 }
 
-// start starts a zero trace for an attempt under parent; ctx is the
-// attempt's context. withSent also notes when the request's headers went
-// out.
-func (t *attemptTrace) start(parent context.Context, withSent bool) (_ *attemptTrace, ctx context.Context) {
-	t.Context, t.begin = parent, time.Now()
+// start starts the zero trace of a, begun at begin, and returns the
+// context of a's requests. withSent also notes when the request's headers
+// went out.
+func (t *attemptTrace) start(a *attemptCtx, begin time.Time, withSent bool) context.Context {
+	t.begin = begin
 	t.hooks.GotConn = t.gotConn
 	t.hooks.GotFirstResponseByte = t.gotFirstByte
 	if withSent {
 		t.hooks.WroteHeaders = t.wroteHeaders
 	}
-	if clientTraceKey == nil || httptrace.ContextClientTrace(parent) != nil {
+	if clientTraceKey == nil || httptrace.ContextClientTrace(a.parent) != nil {
 		// The caller's context has hooks of its own: compose them.
-		return t, httptrace.WithClientTrace(t, &t.hooks)
+		return httptrace.WithClientTrace(a, &t.hooks)
 	}
 	t.holdsHooks = true
-	return t, t
-}
-
-// Value answers the attempt's trace for traceKey, its hooks for
-// httptrace (when it holds them), and the rest from the parent.
-func (t *attemptTrace) Value(key any) any {
-	if key == (traceKey{}) {
-		return t
-	}
-	if t.holdsHooks && key == clientTraceKey {
-		return &t.hooks
-	}
-	return t.Context.Value(key)
+	return a
 }
 
 // traceOf is the attempt trace in ctx, or nil.
