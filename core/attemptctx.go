@@ -25,8 +25,15 @@ import (
 // context package's propagation uses.
 //
 // Err is context.Canceled once the attempt ended, DeadlineExceeded when
-// its watchdog ended it (timeoutCause says why), and the batch's error
-// when the batch was cancelled.
+// its watchdog ended it (timeoutCause says why; context.Cause does not
+// know it), and the batch's error when the batch was cancelled -- which
+// reaches the attempt from a goroutine of the batch's, a moment after the
+// batch's own context.
+//
+// A context value put over it (httptrace's, when the caller's context has
+// hooks of its own) hides its AfterFunc method: contexts derived from
+// that one each wait in a goroutine, as with any custom context. withValue
+// keeps the method for the engine's own values.
 type attemptCtx struct {
 	parent context.Context // the batch's
 	trace  attemptTrace
@@ -47,6 +54,9 @@ type attemptCtx struct {
 
 type afterFunc struct{ f func() }
 
+// attemptKey finds the attempt's context under context values put over it.
+type attemptKey struct{}
+
 // closedDone is the Done channel of an attempt cancelled before anybody
 // asked for it.
 var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -58,6 +68,9 @@ func (a *attemptCtx) Deadline() (time.Time, bool) { return a.parent.Deadline() }
 func (a *attemptCtx) Value(key any) any {
 	if key == (traceKey{}) {
 		return &a.trace
+	}
+	if key == (attemptKey{}) {
+		return a
 	}
 	if a.trace.holdsHooks && key == clientTraceKey {
 		return &a.trace.hooks
@@ -128,6 +141,7 @@ func (a *attemptCtx) cancel(err, cause error) {
 	for _, c := range a.conns {
 		c.SetDeadline(time.Unix(1, 0))
 	}
+	clear(a.connBuf[:])
 	a.conns = nil
 	funcs := a.funcs
 	a.funcs = nil
@@ -157,6 +171,11 @@ type connWatch struct {
 func watchConn(ctx context.Context, conn net.Conn) connWatch {
 	a, ok := ctx.(*attemptCtx)
 	if !ok {
+		// Values over an attempt's context: its cancellation is ctx's.
+		a, ok = ctx.Value(attemptKey{}).(*attemptCtx)
+		ok = ok && ctx.Done() == a.Done()
+	}
+	if !ok {
 		return connWatch{stop: context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })}
 	}
 	a.mu.Lock()
@@ -185,6 +204,7 @@ func (w connWatch) end() bool {
 	for i, c := range a.conns {
 		if c == w.conn {
 			a.conns = append(a.conns[:i], a.conns[i+1:]...)
+			a.conns[:len(a.conns)+1][len(a.conns)] = nil
 			break
 		}
 	}
@@ -291,7 +311,11 @@ func (w *watchdog) fire() {
 			next = w.idle - quiet
 		}
 	}
-	w.timer.Reset(next)
+	w.a.mu.Lock()
+	if w.a.err == nil { // else the attempt ended (end stops the timer after its cancel)
+		w.timer.Reset(next)
+	}
+	w.a.mu.Unlock()
 }
 
 // progress notes that bytes arrived.
@@ -335,7 +359,30 @@ func startAttempt(b *Batch, begin time.Time, total, idle time.Duration, withSent
 // end ends the attempt: its watchdog stops, it is cancelled and it
 // leaves b's running list.
 func (a *attemptCtx) end(b *Batch) {
-	a.wd.stop()
 	a.cancel(context.Canceled, nil)
+	a.wd.stop() // after the cancel: a firing timer re-arms only before it
 	b.running.remove(a)
 }
+
+// withValue is context.WithValue whose result keeps the AfterFunc method
+// of an attempt's context (see attemptCtx).
+func withValue(parent context.Context, key, val any) context.Context {
+	if _, ok := parent.(interface{ AfterFunc(func()) func() bool }); !ok {
+		return context.WithValue(parent, key, val)
+	}
+	return &valueCtx{parent, key, val}
+}
+
+type valueCtx struct {
+	context.Context
+	key, val any
+}
+
+func (c *valueCtx) Value(key any) any {
+	if key == c.key {
+		return c.val
+	}
+	return c.Context.Value(key)
+}
+
+func (c *valueCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.Context, f) }

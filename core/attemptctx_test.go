@@ -72,8 +72,13 @@ func TestAttemptCtxDerivedContextsStartNoGoroutine(t *testing.T) {
 		_, cancel := context.WithCancel(a)
 		cancels = append(cancels, cancel)
 	}
+	alt := withValue(a, altAddrKey{}, "127.0.0.1:1") // the engine's own values keep the method
+	for range 50 {
+		_, cancel := context.WithTimeout(alt, time.Hour)
+		cancels = append(cancels, cancel)
+	}
 	if n := runtime.NumGoroutine() - before; n > 5 {
-		t.Fatalf("%d goroutines started for 50 derived contexts", n)
+		t.Fatalf("%d goroutines started for 100 derived contexts", n)
 	}
 	for _, cancel := range cancels {
 		cancel()
@@ -123,6 +128,12 @@ func TestAttemptCtxWatchConn(t *testing.T) {
 	c2.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, err := c2.Read(make([]byte, 1)); err != nil {
 		t.Fatalf("a connection detached before the cancel was interrupted: %v", err)
+	}
+	// Attached under a context value over the attempt's (httptrace's, when
+	// the caller has hooks of its own): watched by the attempt itself.
+	v := context.WithValue(a, traceKey{}, nil)
+	if w := watchConn(v, c2); w.a != a || w.stop != nil {
+		t.Fatal("a connection under a value over the attempt's context is not watched by the attempt")
 	}
 	// Attached after the cancel: interrupted at once.
 	c3, s3 := net.Pipe()

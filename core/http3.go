@@ -343,7 +343,7 @@ func (t *altSvcTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	origin := originKey(req.URL.Hostname(), originPort(req.URL))
 	if port, ok := t.alt.lookup(origin, time.Now()); ok {
 		body, getBody := req.Body, req.GetBody
-		h3req := req.WithContext(context.WithValue(req.Context(), altAddrKey{}, net.JoinHostPort(req.URL.Hostname(), port)))
+		h3req := req.WithContext(withValue(req.Context(), altAddrKey{}, net.JoinHostPort(req.URL.Hostname(), port)))
 		if body != nil {
 			h3req.Body = io.NopCloser(body) // kept open for a fallback
 		}
