@@ -142,14 +142,18 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 		return nil, c.reused && !answered && connError(err), err
 	}
 	if err := req.Write(c.bw); err != nil {
-		return fail(err, false)
+		return fail(&h1Error{"sending the request", err}, false)
 	}
 	if err := c.bw.Flush(); err != nil {
-		return fail(err, false)
+		return fail(&h1Error{"sending the request", err}, false)
 	}
 	c.headerLeft = h1MaxHeaderBytes
 	if _, err := c.br.Peek(1); err != nil {
-		return fail(err, false)
+		step := "waiting for the response"
+		if err == io.EOF {
+			step = "the server closed the connection without answering"
+		}
+		return fail(&h1Error{step, err}, false)
 	}
 	if trace != nil && trace.GotFirstResponseByte != nil {
 		trace.GotFirstResponseByte()
@@ -158,7 +162,7 @@ func (t *h1Transport) roundTrip(ctx context.Context, c *h1Conn, req *http.Reques
 	for n := 0; ; n++ {
 		var err error
 		if resp, err = http.ReadResponse(c.br, req); err != nil {
-			return fail(err, true)
+			return fail(&h1Error{"reading the response header", err}, true)
 		}
 		code := resp.StatusCode
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
@@ -334,12 +338,24 @@ func (b *h1Body) Read(p []byte) (int, error) {
 		b.end = err
 		b.t.release(b.c, b.watch.end(), b.keep)
 	case err != nil:
+		err = &h1Error{"reading the response body", err}
 		b.end = err
 		b.watch.end()
 		b.c.conn.Close()
 	}
 	return n, err
 }
+
+// h1Error is a step of an exchange that failed, around the connection's
+// or the parser's error (which errors.Is and errors.As still find): the
+// step says what a bare "EOF" or "unexpected EOF" would not.
+type h1Error struct {
+	step string
+	err  error
+}
+
+func (e *h1Error) Error() string { return e.step + ": " + e.err.Error() }
+func (e *h1Error) Unwrap() error { return e.err }
 
 func (b *h1Body) Close() error {
 	if b.end == nil {

@@ -286,3 +286,32 @@ func TestH1InternationalizedHost(t *testing.T) {
 		t.Errorf("the punycode name was looked up %d times, want once", n)
 	}
 }
+
+// A failure says which step of the exchange it ended: a bare "EOF" or
+// "unexpected EOF" does not tell a server that hung up from one that cut
+// its answer short.
+func TestH1ErrorsNameTheStep(t *testing.T) {
+	s := newRawServer(t, func(s *rawServer, n int64, c net.Conn, br *bufio.Reader) {
+		if !s.readRequest(br) {
+			return
+		}
+		switch n {
+		case 1: // hangs up without a word
+		case 2:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n") // and no end of the header
+		default:
+			io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort")
+		}
+	})
+	c := newTestClient(t, func(c *ClientConfig) { c.Concurrency = 1; c.MaxRetries = 0 })
+	for i, want := range []string{
+		"transport: the server closed the connection without answering: EOF",
+		"transport: reading the response header: unexpected EOF",
+		"transport: reading the response body: unexpected EOF",
+	} {
+		e := wantKind(t, doReq(t, c, RequestConfig{URL: s.url + "/", Method: "POST"}), KindTransport)
+		if e.Message != want {
+			t.Errorf("connection %d: %q, want %q", i+1, e.Message, want)
+		}
+	}
+}
