@@ -104,7 +104,6 @@ func (c *Client) releaseHost(t *task) {
 // retryable status will not be retried -- the last attempt, or a request
 // that may not be replayed -- with that final response).
 func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, begin time.Time, last, restricted bool) (out outcome) {
-	ctx := b.ctx
 	timeout := p.timeout
 	if timeout == 0 {
 		timeout = c.cfg.Timeout
@@ -157,7 +156,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, begin t
 	}
 	resp, err := send(req, shared, c.backend.RoundTripper(route), jar, redirects)
 	if err != nil {
-		e := classify(err, a, b.ctx, p.urlString, route.Proxy) // redacts the proxy
+		e := classify(err, a, p.urlString, route.Proxy) // redacts the proxy
 		if fromPool && e.Kind == KindProxy {
 			c.proxyFailed(proxy, e)
 		}
@@ -181,11 +180,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, begin t
 	if fromPool {
 		c.proxies.MarkSucceeded(proxy)
 	}
-	if w := &a.wd; w.timer != nil && resp.Body != http.NoBody {
-		w.body.ReadCloser = resp.Body
-		resp.Body = &w.body
-		w.progress()
-	}
+	a.wd.watchBody(resp)
 
 	var statusErr *Error
 	if RetryableStatus(resp.StatusCode) {
@@ -239,7 +234,7 @@ func (c *Client) attempt(b *Batch, p *prepared, res *NormalizedResponse, begin t
 	res.ContentLength = n
 	if err != nil {
 		res.StatusCode, res.Headers, res.Content, res.Path, res.URL, res.HTTPVersion = 0, nil, nil, "", "", ""
-		e := classify(err, a, b.ctx, p.urlString, route.Proxy)
+		e := classify(err, a, p.urlString, route.Proxy)
 		if e.Kind == KindBodyTooLarge {
 			e.Field = "max_body_size"
 		}

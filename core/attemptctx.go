@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,45 +18,36 @@ import (
 //
 // It costs less than a context.WithCancelCause per attempt: it joins its
 // batch's list of running attempts rather than a cancel context's
-// children map, makes its Done channel only when asked for it, and a
+// children map, makes its Done channel only when asked for it, and the
 // connection that must be interrupted when it is cancelled is attached
 // to it (watchConn) rather than watched by a context.AfterFunc. Contexts
 // derived from it (a dial's timeout, net/http's own) are cancelled with
 // it without a goroutine each: it has the AfterFunc method that the
-// context package's propagation uses.
+// context package's propagation uses (withValue keeps that method for the
+// engine's own context values).
 //
 // Err is context.Canceled once the attempt ended, DeadlineExceeded when
 // its watchdog ended it (timeoutCause says why; context.Cause does not
 // know it), and the batch's error when the batch was cancelled -- which
 // reaches the attempt from a goroutine of the batch's, a moment after the
 // batch's own context.
-//
-// A context value put over it (httptrace's, when the caller's context has
-// hooks of its own) hides its AfterFunc method: contexts derived from
-// that one each wait in a goroutine, as with any custom context. withValue
-// keeps the method for the engine's own values.
 type attemptCtx struct {
 	parent context.Context // the batch's
 	trace  attemptTrace
 	wd     watchdog
 
-	mu      sync.Mutex
-	done    atomic.Value // chan struct{}, made by the first Done
-	err     error        // nil until cancelled
-	cause   error
-	conns   []net.Conn // attached by watchConn: interrupted on cancel
-	connBuf [2]net.Conn
-	funcs   []*afterFunc // of AfterFunc, started on cancel
+	mu    sync.Mutex
+	done  atomic.Value // chan struct{}, made by the first Done
+	err   error        // nil until cancelled
+	why   *attemptTimeout
+	conn  net.Conn     // attached by watchConn: interrupted on cancel
+	funcs []*afterFunc // of AfterFunc, started on cancel
 
 	// In the batch's running list (runningAttempts), under its lock.
 	prev, next *attemptCtx
-	listed     bool
 }
 
 type afterFunc struct{ f func() }
-
-// attemptKey finds the attempt's context under context values put over it.
-type attemptKey struct{}
 
 // closedDone is the Done channel of an attempt cancelled before anybody
 // asked for it.
@@ -68,9 +60,6 @@ func (a *attemptCtx) Deadline() (time.Time, bool) { return a.parent.Deadline() }
 func (a *attemptCtx) Value(key any) any {
 	if key == (traceKey{}) {
 		return &a.trace
-	}
-	if key == (attemptKey{}) {
-		return a
 	}
 	if a.trace.holdsHooks && key == clientTraceKey {
 		return &a.trace.hooks
@@ -123,26 +112,25 @@ func (a *attemptCtx) AfterFunc(f func()) (stop func() bool) {
 	}
 }
 
-// cancel cancels a with err (and cause, for timeoutCause), once: it
-// closes Done, interrupts the attached connections and starts the
-// AfterFunc functions.
-func (a *attemptCtx) cancel(err, cause error) {
+// cancel cancels a with err (why: the watchdog's reason, for
+// timeoutCause), once: it closes Done, interrupts the attached connection
+// and starts the AfterFunc functions.
+func (a *attemptCtx) cancel(err error, why *attemptTimeout) {
 	a.mu.Lock()
 	if a.err != nil {
 		a.mu.Unlock()
 		return
 	}
-	a.err, a.cause = err, cause
+	a.err, a.why = err, why
 	if d := a.done.Load(); d != nil {
 		close(d.(chan struct{}))
 	} else {
 		a.done.Store(closedDone)
 	}
-	for _, c := range a.conns {
-		c.SetDeadline(time.Unix(1, 0))
+	if a.conn != nil {
+		a.conn.SetDeadline(time.Unix(1, 0))
+		a.conn = nil
 	}
-	clear(a.connBuf[:])
-	a.conns = nil
 	funcs := a.funcs
 	a.funcs = nil
 	a.mu.Unlock()
@@ -155,8 +143,7 @@ func (a *attemptCtx) cancel(err, cause error) {
 func (a *attemptCtx) timeoutCause() *attemptTimeout {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	why, _ := a.cause.(*attemptTimeout)
-	return why
+	return a.why
 }
 
 // connWatch interrupts a connection's blocked reads and writes when a
@@ -168,27 +155,25 @@ type connWatch struct {
 }
 
 // watchConn watches conn for ctx; at once when ctx is already cancelled.
+// An attempt's context holds one connection at a time (the HTTP/1.1
+// transport detaches one before it sends on the next, and http.Client
+// closes a redirect's body before it follows it); another context, or a
+// second connection at once, is watched by a context.AfterFunc.
 func watchConn(ctx context.Context, conn net.Conn) connWatch {
-	a, ok := ctx.(*attemptCtx)
-	if !ok {
-		// Values over an attempt's context: its cancellation is ctx's.
-		a, ok = ctx.Value(attemptKey{}).(*attemptCtx)
-		ok = ok && ctx.Done() == a.Done()
-	}
-	if !ok {
-		return connWatch{stop: context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.err != nil {
-		conn.SetDeadline(time.Unix(1, 0))
-	} else {
-		if a.conns == nil {
-			a.conns = a.connBuf[:0]
+	if a, ok := ctx.(*attemptCtx); ok {
+		a.mu.Lock()
+		attached := a.err != nil || a.conn == nil
+		if a.err != nil {
+			conn.SetDeadline(time.Unix(1, 0))
+		} else if a.conn == nil {
+			a.conn = conn
 		}
-		a.conns = append(a.conns, conn)
+		a.mu.Unlock()
+		if attached {
+			return connWatch{a: a, conn: conn}
+		}
 	}
-	return connWatch{a: a, conn: conn}
+	return connWatch{stop: context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })}
 }
 
 // end stops the watch. It reports whether the cancellation had not
@@ -201,12 +186,8 @@ func (w connWatch) end() bool {
 	a := w.a
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for i, c := range a.conns {
-		if c == w.conn {
-			a.conns = append(a.conns[:i], a.conns[i+1:]...)
-			a.conns[:len(a.conns)+1][len(a.conns)] = nil
-			break
-		}
+	if a.conn == w.conn {
+		a.conn = nil
 	}
 	return a.err == nil
 }
@@ -214,21 +195,20 @@ func (w connWatch) end() bool {
 // runningAttempts is a batch's attempts in flight, which its
 // cancellation cancels. Lock order: the list's, then an attempt's.
 type runningAttempts struct {
-	mu         sync.Mutex
-	head       *attemptCtx
-	err, cause error // the batch's, once it is cancelled
+	mu   sync.Mutex
+	head *attemptCtx
+	err  error // the batch's, once it is cancelled
 }
 
 // add lists a, or cancels it at once when the batch was cancelled.
 func (r *runningAttempts) add(a *attemptCtx) {
 	r.mu.Lock()
-	if r.err != nil {
-		err, cause := r.err, r.cause
+	if err := r.err; err != nil {
 		r.mu.Unlock()
-		a.cancel(err, cause)
+		a.cancel(err, nil)
 		return
 	}
-	a.next, a.listed = r.head, true
+	a.next = r.head
 	if r.head != nil {
 		r.head.prev = a
 	}
@@ -236,29 +216,32 @@ func (r *runningAttempts) add(a *attemptCtx) {
 	r.mu.Unlock()
 }
 
+// remove unlists a; a no-op when a is not listed (it was added after the
+// batch's cancel).
 func (r *runningAttempts) remove(a *attemptCtx) {
 	r.mu.Lock()
-	if a.listed {
-		if a.prev != nil {
-			a.prev.next = a.next
-		} else {
-			r.head = a.next
-		}
-		if a.next != nil {
-			a.next.prev = a.prev
-		}
-		a.prev, a.next, a.listed = nil, nil, false
+	defer r.mu.Unlock()
+	switch {
+	case a.prev != nil:
+		a.prev.next = a.next
+	case r.head == a:
+		r.head = a.next
+	default:
+		return
 	}
-	r.mu.Unlock()
+	if a.next != nil {
+		a.next.prev = a.prev
+	}
+	a.prev, a.next = nil, nil
 }
 
 // cancelAll cancels the listed attempts and every one added from now on.
-func (r *runningAttempts) cancelAll(err, cause error) {
+func (r *runningAttempts) cancelAll(err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.err, r.cause = err, cause
+	r.err = err
 	for a := r.head; a != nil; a = a.next {
-		a.cancel(err, cause)
+		a.cancel(err, nil)
 	}
 }
 
@@ -320,6 +303,17 @@ func (w *watchdog) fire() {
 
 // progress notes that bytes arrived.
 func (w *watchdog) progress() { w.last.Store(int64(time.Since(w.begin))) }
+
+// watchBody has resp's body note its progress, when the watchdog runs:
+// the idle timeout then counts from the last byte read.
+func (w *watchdog) watchBody(resp *http.Response) {
+	if w.timer == nil || resp.Body == http.NoBody {
+		return
+	}
+	w.body.ReadCloser = resp.Body
+	resp.Body = &w.body
+	w.progress()
+}
 
 func (w *watchdog) stop() {
 	if w.timer != nil {

@@ -57,8 +57,7 @@ type Batch struct {
 	ctx     context.Context
 	cancel  context.CancelCauseFunc
 	stop    func() bool // detaches the batch from the client's context
-	unkick  func() bool // with per-host limits: detaches the dispatcher's start from the batch's cancel
-	unwatch func() bool // detaches running's cancellation from the batch's
+	unwatch func() bool // detaches cancelled from the batch's context
 	running runningAttempts
 	opts    BatchOptions
 	preps   []*prepared                 // nil once finished, or when invalid
@@ -177,12 +176,7 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 
 	b.ctx, b.cancel = context.WithCancelCause(ctx)
 	b.stop = context.AfterFunc(c.ctx, func() { b.cancel(errClientClosed) })
-	b.unwatch = context.AfterFunc(b.ctx, func() { b.running.cancelAll(b.ctx.Err(), context.Cause(b.ctx)) })
-	if c.hosts != nil {
-		// A cancel must reach tasks parked for their host even when the
-		// dispatcher is not running: start it to abort them.
-		b.unkick = context.AfterFunc(b.ctx, func() { b.queueRetry(nil, time.Time{}) })
-	}
+	b.unwatch = context.AfterFunc(b.ctx, b.cancelled)
 	if n == 0 {
 		b.finishBatch()
 		return b, nil
@@ -190,6 +184,16 @@ func (c *Client) SubmitSeq(ctx context.Context, reqs iter.Seq2[*RequestConfig, e
 	b.dispatching = true
 	go b.dispatch()
 	return b, nil
+}
+
+// cancelled passes the batch's cancellation on: to its running attempts
+// and, with per-host limits, to its tasks parked for their host, whose
+// abort needs the dispatcher even when it is not running.
+func (b *Batch) cancelled() {
+	b.running.cancelAll(b.ctx.Err())
+	if b.client.hosts != nil {
+		b.queueRetry(nil, time.Time{})
+	}
 }
 
 // Len is the number of requests in the batch.
@@ -492,10 +496,7 @@ func (b *Batch) deliver(r *NormalizedResponse) {
 
 func (b *Batch) finishBatch() {
 	b.stop()
-	b.unwatch() // done: no attempt runs
-	if b.unkick != nil {
-		b.unkick() // done: nothing is left to abort
-	}
+	b.unwatch() // done: no attempt runs, nothing is left to abort
 	b.cancel(nil)
 	if b.ch != nil {
 		close(b.ch)

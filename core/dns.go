@@ -317,28 +317,35 @@ func (d *dnsCache) dialAddrs(ctx context.Context, network string, ips []netip.Ad
 	}
 }
 
-// dialSerial tries ips in order, each with its addrShare of the time
-// left, and returns the first connection or the first error.
+// dialSerial tries ips in order (dialInTurn).
 func (d *dnsCache) dialSerial(ctx context.Context, network string, ips []netip.Addr, port uint16) (net.Conn, error) {
-	var firstErr error
-	for i, ip := range ips {
-		if err := ctx.Err(); err != nil {
-			if firstErr == nil {
-				firstErr = &net.OpError{Op: "dial", Net: network, Err: err}
-			}
-			break
-		}
-		dialCtx, cancel := addrShare(ctx, len(ips)-i)
-		c, err := d.dialOne(dialCtx, network, netip.AddrPortFrom(ip, port).String())
+	return dialInTurn(ctx, len(ips), func(ctx context.Context, i int) (net.Conn, error) {
+		return d.dialOne(ctx, network, netip.AddrPortFrom(ips[i], port).String())
+	})
+}
+
+// dialInTurn dials n addresses one after the other, each with its
+// addrShare of the time ctx has left, until one answers; when none does,
+// or ctx ends, it returns the first error. A dial under an ended context
+// fails at once (as net.Dialer's and quic-go's do).
+func dialInTurn[C any](ctx context.Context, n int, dial func(ctx context.Context, i int) (C, error)) (C, error) {
+	var first error
+	for i := range n {
+		dctx, cancel := addrShare(ctx, n-i)
+		c, err := dial(dctx, i)
 		cancel()
 		if err == nil {
 			return c, nil
 		}
-		if firstErr == nil {
-			firstErr = err
+		if first == nil {
+			first = err
+		}
+		if ctx.Err() != nil {
+			break
 		}
 	}
-	return nil, firstErr
+	var none C
+	return none, first
 }
 
 // addrShare is the context of the next of left addresses dialled in turn

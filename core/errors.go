@@ -113,8 +113,9 @@ func (e bodyTooLargeError) Error() string {
 }
 
 // classify turns a transport-level error into an *Error of the right kind.
-// attempt is the attempt's context; batchCtx tells a timeout from a cancel.
-func classify(err error, attempt *attemptCtx, batchCtx context.Context, rawURL, proxy string) *Error {
+// attempt is the attempt's context: its batch's tells a timeout from a
+// cancel.
+func classify(err error, attempt *attemptCtx, rawURL, proxy string) *Error {
 	var fe *Error
 	if errors.As(err, &fe) {
 		return fe
@@ -135,7 +136,7 @@ func classify(err error, attempt *attemptCtx, batchCtx context.Context, rawURL, 
 		quicErr   *quic.TransportError
 	)
 	switch {
-	case batchCtx.Err() != nil && !errors.Is(context.Cause(batchCtx), context.DeadlineExceeded):
+	case attempt.parent.Err() != nil && !errors.Is(context.Cause(attempt.parent), context.DeadlineExceeded):
 		e.Kind = KindCancelled
 	case errors.As(err, &tooLarge):
 		e.Kind = KindBodyTooLarge

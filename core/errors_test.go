@@ -104,10 +104,11 @@ func TestClassify(t *testing.T) {
 	expired, cancel2 := context.WithTimeout(context.Background(), -1)
 	defer cancel2()
 	given := &Error{Kind: KindIO, Message: "io: given"}
-	attempt := func(parent context.Context, err, cause error) *attemptCtx {
+	// An attempt of a batch whose context is parent.
+	attempt := func(parent context.Context, err error, why *attemptTimeout) *attemptCtx {
 		a := &attemptCtx{parent: parent}
 		if err != nil {
-			a.cancel(err, cause)
+			a.cancel(err, why)
 		}
 		return a
 	}
@@ -116,33 +117,32 @@ func TestClassify(t *testing.T) {
 		name    string
 		err     error
 		attempt *attemptCtx
-		batch   context.Context
 		proxy   string
 		kind    ErrorKind
 	}{
-		{"already classified", fmt.Errorf("wrapped: %w", given), liveA, live, "", KindIO},
-		{"batch cancelled wins", io.ErrUnexpectedEOF, attempt(cancelled, context.Canceled, nil), cancelled, "", KindCancelled},
-		{"caller's deadline is a timeout", context.DeadlineExceeded, attempt(expired, context.DeadlineExceeded, nil), expired, "", KindTimeout},
+		{"already classified", fmt.Errorf("wrapped: %w", given), liveA, "", KindIO},
+		{"batch cancelled wins", io.ErrUnexpectedEOF, attempt(cancelled, context.Canceled, nil), "", KindCancelled},
+		{"caller's deadline is a timeout", context.DeadlineExceeded, attempt(expired, context.DeadlineExceeded, nil), "", KindTimeout},
 		{"attempt timeout", &url.Error{Op: "Get", URL: "http://h/", Err: context.DeadlineExceeded},
-			attempt(live, context.DeadlineExceeded, &attemptTimeout{"timeout: the attempt took longer than 1s (timeout)"}), live, "", KindTimeout},
-		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, liveA, live, "", KindTimeout},
-		{"body too large", bodyTooLargeError{10}, liveA, live, "", KindBodyTooLarge},
-		{"redirect limit", &url.Error{Op: "Get", URL: "http://h/", Err: &redirectLimitError{3}}, liveA, live, "", KindTooManyRedirects},
-		{"CONNECT refused", &proxyConnectError{"407 Proxy Authentication Required"}, liveA, live, "http://p:1", KindProxy},
-		{"proxy unreachable", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: errors.New("refused")}, liveA, live, "http://p:1", KindProxy},
-		{"unknown CA", x509.UnknownAuthorityError{}, liveA, live, "", KindTLS},
-		{"certificate verification", &tls.CertificateVerificationError{Err: errors.New("bad")}, liveA, live, "", KindTLS},
-		{"wrong host", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "h"}, liveA, live, "", KindTLS},
-		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, liveA, live, "", KindTLS},
-		{"TLS alert", tls.AlertError(40), liveA, live, "", KindTLS},
-		{"dial refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, liveA, live, "", KindConnect},
-		{"dial via SOCKS5 is the proxy's fault", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}, liveA, live, "socks5://p:1", KindProxy},
-		{"connection reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, liveA, live, "", KindTransport},
-		{"truncated", io.ErrUnexpectedEOF, liveA, live, "", KindTransport},
+			attempt(live, context.DeadlineExceeded, &attemptTimeout{"timeout: the attempt took longer than 1s (timeout)"}), "", KindTimeout},
+		{"net timeout", &net.OpError{Op: "read", Err: timeoutErr{}}, liveA, "", KindTimeout},
+		{"body too large", bodyTooLargeError{10}, liveA, "", KindBodyTooLarge},
+		{"redirect limit", &url.Error{Op: "Get", URL: "http://h/", Err: &redirectLimitError{3}}, liveA, "", KindTooManyRedirects},
+		{"CONNECT refused", &proxyConnectError{"407 Proxy Authentication Required"}, liveA, "http://p:1", KindProxy},
+		{"proxy unreachable", &net.OpError{Op: "proxyconnect", Net: "tcp", Err: errors.New("refused")}, liveA, "http://p:1", KindProxy},
+		{"unknown CA", x509.UnknownAuthorityError{}, liveA, "", KindTLS},
+		{"certificate verification", &tls.CertificateVerificationError{Err: errors.New("bad")}, liveA, "", KindTLS},
+		{"wrong host", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "h"}, liveA, "", KindTLS},
+		{"not TLS", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, liveA, "", KindTLS},
+		{"TLS alert", tls.AlertError(40), liveA, "", KindTLS},
+		{"dial refused", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("connection refused")}, liveA, "", KindConnect},
+		{"dial via SOCKS5 is the proxy's fault", &net.OpError{Op: "dial", Net: "tcp", Err: errors.New("refused")}, liveA, "socks5://p:1", KindProxy},
+		{"connection reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, liveA, "", KindTransport},
+		{"truncated", io.ErrUnexpectedEOF, liveA, "", KindTransport},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			e := classify(tt.err, tt.attempt, tt.batch, "http://h/", tt.proxy)
+			e := classify(tt.err, tt.attempt, "http://h/", tt.proxy)
 			if e.Kind != tt.kind {
 				t.Fatalf("kind %s (%q), want %s", e.Kind, e.Message, tt.kind)
 			}
@@ -170,7 +170,7 @@ func TestClassifyRedactsPasswords(t *testing.T) {
 	proxy := "http://puser:ProxyPassw0rd@p.example:8080"
 	err := &url.Error{Op: "Get", URL: raw, Err: &net.OpError{Op: "proxyconnect", Net: "tcp",
 		Err: errors.New("failed for " + raw + " via " + proxy)}}
-	e := classify(err, &attemptCtx{parent: context.Background()}, context.Background(), raw, proxy)
+	e := classify(err, &attemptCtx{parent: context.Background()}, raw, proxy)
 	blob, _ := json.Marshal(e)
 	for _, secret := range []string{"UrlPassw0rd", "ProxyPassw0rd"} {
 		if strings.Contains(e.Error(), secret) || strings.Contains(string(blob), secret) {

@@ -346,17 +346,6 @@ func (b *h1Body) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// h1Error is a step of an exchange that failed, around the connection's
-// or the parser's error (which errors.Is and errors.As still find): the
-// step says what a bare "EOF" or "unexpected EOF" would not.
-type h1Error struct {
-	step string
-	err  error
-}
-
-func (e *h1Error) Error() string { return e.step + ": " + e.err.Error() }
-func (e *h1Error) Unwrap() error { return e.err }
-
 func (b *h1Body) Close() error {
 	if b.end == nil {
 		b.watch.end()
@@ -367,6 +356,17 @@ func (b *h1Body) Close() error {
 	}
 	return nil
 }
+
+// h1Error is a step of an exchange that failed, around the connection's
+// or the parser's error (which errors.Is and errors.As still find): the
+// step says what a bare "EOF" or "unexpected EOF" would not.
+type h1Error struct {
+	step string
+	err  error
+}
+
+func (e *h1Error) Error() string { return e.step + ": " + e.err.Error() }
+func (e *h1Error) Unwrap() error { return e.err }
 
 // connError reports whether err came from the connection (what a stale
 // one gives: a reset, an end, an error of the network), not from the

@@ -188,15 +188,11 @@ func (b *transportBackend) dialQUIC(handshake time.Duration) func(context.Contex
 }
 
 // dialAddrsQUIC makes a QUIC handshake with the first of addrs that
-// answers, one after the other, each with its addrShare of the time ctx
-// has left, as the DNS cache dials TCP addresses (dialSerial); when all
-// fail the first one's error is returned.
+// answers, tried in turn as the DNS cache dials TCP addresses
+// (dialInTurn).
 func dialAddrsQUIC(ctx context.Context, tr *quic.Transport, addrs []*net.UDPAddr, tlsConf *tls.Config, qconf *quic.Config) (*quic.Conn, error) {
-	var first error
-	for i, raddr := range addrs {
-		dctx, cancel := addrShare(ctx, len(addrs)-i)
-		conn, err := tr.Dial(dctx, raddr, tlsConf, qconf)
-		cancel()
+	return dialInTurn(ctx, len(addrs), func(ctx context.Context, i int) (*quic.Conn, error) {
+		conn, err := tr.Dial(ctx, addrs[i], tlsConf, qconf)
 		if err == nil {
 			return conn, nil
 		}
@@ -204,14 +200,8 @@ func dialAddrsQUIC(ctx context.Context, tr *quic.Transport, addrs []*net.UDPAddr
 		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &hte) {
 			err = &quic.HandshakeTimeoutError{}
 		}
-		if first == nil {
-			first = &h3DialError{&net.OpError{Op: "dial", Net: "udp", Addr: raddr, Err: err}}
-		}
-		if ctx.Err() != nil {
-			break
-		}
-	}
-	return nil, first
+		return nil, &h3DialError{&net.OpError{Op: "dial", Net: "udp", Addr: addrs[i], Err: err}}
+	})
 }
 
 // resolveUDP resolves addr (host:port) through the client's DNS cache

@@ -44,8 +44,8 @@ type Timings struct {
 type attemptTrace struct {
 	hooks httptrace.ClientTrace
 	begin time.Time
-	// holdsHooks: the attempt's context is its httptrace hooks' (else a
-	// context value over it holds them, composed with the caller's).
+	// holdsHooks: the attempt's context answers for its httptrace hooks
+	// (else a context value over it holds them: see start).
 	holdsHooks bool
 
 	sent      atomic.Bool  // the request's headers went out (hooked only where it decides a retry)
@@ -106,9 +106,16 @@ func (t *attemptTrace) start(a *attemptCtx, begin time.Time, withSent bool) cont
 	if withSent {
 		t.hooks.WroteHeaders = t.wroteHeaders
 	}
-	if clientTraceKey == nil || httptrace.ContextClientTrace(a.parent) != nil {
-		// The caller's context has hooks of its own: compose them.
-		return httptrace.WithClientTrace(a, &t.hooks)
+	if clientTraceKey == nil {
+		return httptrace.WithClientTrace(a, &t.hooks) // a cannot answer for them
+	}
+	if httptrace.ContextClientTrace(a.parent) != nil {
+		// The caller's context has hooks of its own: WithClientTrace
+		// composes them into ours. The context it returns is not needed:
+		// a answers for the composed hooks, and the hooks of the net
+		// package (DNS, connect) are the caller's alone, already in its
+		// context.
+		httptrace.WithClientTrace(a.parent, &t.hooks)
 	}
 	t.holdsHooks = true
 	return a

@@ -107,10 +107,11 @@ func TestTimingsJSONNames(t *testing.T) {
 // A caller's own httptrace hooks, in the context it submits with, still
 // run, beside the engine's.
 func TestTimingsKeepTheCallersTrace(t *testing.T) {
-	var got, first atomic.Int32
+	var got, first, connect atomic.Int32
 	ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
 		GotConn:              func(httptrace.GotConnInfo) { got.Add(1) },
 		GotFirstResponseByte: func() { first.Add(1) },
+		ConnectStart:         func(string, string) { connect.Add(1) }, // the net package's hook
 	})
 	c := newTestClient(t, nil)
 	b, err := c.Submit(ctx, reqs(3, ts.HTTPURL+"/x/json"), BatchOptions{})
@@ -125,6 +126,9 @@ func TestTimingsKeepTheCallersTrace(t *testing.T) {
 	}
 	if got.Load() != 3 || first.Load() != 3 {
 		t.Errorf("the caller's hooks ran %d and %d times, want 3", got.Load(), first.Load())
+	}
+	if connect.Load() == 0 {
+		t.Error("the caller's ConnectStart never ran")
 	}
 	if clientTraceKey == nil {
 		t.Error("httptrace's context key was not caught: every attempt allocates a context value")
