@@ -200,7 +200,7 @@ func (t *h1Transport) conn(ctx context.Context, addr string, trace *httptrace.Cl
 		}
 		if c.br.Buffered() == 0 && (c.bodied && now.Sub(c.idleAt) < h1PeekAfter || connSilent(c.conn)) {
 			if trace != nil && trace.GotConn != nil {
-				trace.GotConn(httptrace.GotConnInfo{Conn: c.conn, Reused: true, WasIdle: true, IdleTime: time.Since(c.idleAt)})
+				trace.GotConn(httptrace.GotConnInfo{Conn: c.conn, Reused: true, WasIdle: true, IdleTime: now.Sub(c.idleAt)})
 			}
 			return c, nil
 		}

@@ -163,7 +163,7 @@ class Client:
     args: tuple[str, ...] = ()  # extra command-line arguments of its script
     binary: str = ""  # kind go: the program under BIN (build_go)
     modes: tuple[str, ...] = ()  # takes part only in workloads of these modes (empty: all)
-    only: tuple[str, ...] = ()  # takes part only in these workloads (empty: all)
+    named_only: bool = False  # takes part only in the workloads whose clients name it
 
     @property
     def ceiling(self) -> bool:
@@ -172,8 +172,9 @@ class Client:
     def takes_part(self, w: Workload) -> bool:
         """Whether this client runs workload w at all (a client that does
         not is left out of w's tables, where one that cannot is n/a)."""
-        return ((not w.clients or self.name in w.clients) and (not self.modes or w.mode in self.modes)
-                and (not self.only or w.id in self.only))
+        if not w.clients:
+            return not self.named_only and (not self.modes or w.mode in self.modes)
+        return self.name in w.clients and (not self.modes or w.mode in self.modes)
 
 
 # W8 and W9 compare the engine (from Python and from Go) with aiohttp, the
@@ -225,7 +226,7 @@ CLIENTS: list[Client] = [
     Client("fastreq-conns", "python", "fastreq", "fastreq_sync.py",
            desc="ours, sync fastreq() with max_connections = hosts + concurrency, a connection kept per "
                 "host (W2-tls-hosts only; n/a where the library lacks the option)",
-           args=("--keep-per-host",), only=("W2-tls-hosts",)),
+           args=("--keep-per-host",), named_only=True),
     Client("fastreq-fetch", "python", "fastreq", "fastreq_fetch.py", modes=("jsonl",),
            desc="ours, the command line: fastreq fetch URLS -o OUT.jsonl (W10 only)"),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",
