@@ -379,13 +379,9 @@ func connError(err error) bool {
 
 // canonicalAddr is the host:port to dial for an http:// URL, the host in
 // ASCII (an internationalized name as punycode, as the Host header
-// carries it) and the port 80 by default.
+// carries it) and the port the origin's.
 func canonicalAddr(u *url.URL) string {
-	port := u.Port()
-	if port == "" {
-		port = "80"
-	}
-	return net.JoinHostPort(asciiHost(u.Hostname()), port)
+	return net.JoinHostPort(asciiHost(u.Hostname()), originPort(u))
 }
 
 // asciiHost is host with an internationalized name in punycode; host as
