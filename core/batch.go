@@ -200,7 +200,7 @@ func (b *Batch) cancelled() {
 func (b *Batch) Len() int { return len(b.preps) }
 
 // Results delivers each result as it completes and is closed after the
-// last one. It is buffered for the whole batch, so nobody has to read it.
+// last one, once Done is closed. It is buffered for the whole batch, so nobody has to read it.
 // nil when BatchOptions.OnResult is set.
 func (b *Batch) Results() <-chan *NormalizedResponse { return b.ch }
 
@@ -498,9 +498,10 @@ func (b *Batch) finishBatch() {
 	b.stop()
 	b.unwatch() // done: no attempt runs, nothing is left to abort
 	b.cancel(nil)
+	// done before ch: a reader that saw Results closed finds Done closed.
+	close(b.done)
 	if b.ch != nil {
 		close(b.ch)
 	}
-	close(b.done)
 	b.client.batches.Done()
 }
