@@ -24,10 +24,12 @@ import (
 // Fresh pages cost a fault and zeroing each, a large part of the work of
 // a big download. So released buffers are kept for reuse, up
 // to bigPoolMax, and the engine does not run far ahead of a caller that is
-// draining: when bigInFlight bytes of bodies wait to be drained and
-// released, a new read waits for one to come back -- only while the caller
-// has released one within bigWaitMax, so a caller that drains nothing
-// until its batch ends is never held up.
+// draining: when bigInFlight bytes of bodies are being read or wait to be
+// drained, a new read waits for one to be drained (or released undrained)
+// -- only while the caller has drained one within bigWaitMax, so a caller
+// that drains nothing until its batch ends is never held up. A drained
+// body is the caller's (fastreq.h): how long it keeps it before freeing
+// it holds no read up.
 const (
 	bigBuffer   = 64 << 10
 	bigPoolMax  = 64 << 20
@@ -40,13 +42,18 @@ const (
 // Mapped lengths are powers of two from bigBuffer up, so buffers fit again.
 var bigBuffers = struct {
 	sync.Mutex
-	live      map[uintptr]int
-	liveBytes int
+	live      map[uintptr]bigLive
+	liveBytes int              // mapped lengths of the live buffers not yet drained
 	free      map[int][][]byte // mapped length -> released buffers
 	kept      int              // bytes in free
-	released  chan struct{}    // made by a waiting read, closed by the next release
-	lastFree  time.Time        // when the caller last released a buffer
-}{live: map[uintptr]int{}, free: map[int][][]byte{}}
+	released  chan struct{}    // made by a waiting read, closed by the next drain or release
+	lastDrain time.Time        // when the caller last drained (or released) a buffer
+}{live: map[uintptr]bigLive{}, free: map[int][][]byte{}}
+
+type bigLive struct {
+	size    int  // mapped length
+	drained bool // handed to the caller: no longer in liveBytes
+}
 
 func bigSize(n int) int {
 	size := bigBuffer
@@ -64,7 +71,7 @@ func mapBig(n int, done <-chan struct{}) []byte {
 	size := bigSize(n)
 	bigBuffers.Lock()
 	for done != nil && bigBuffers.liveBytes+size > bigInFlight {
-		idle := time.Since(bigBuffers.lastFree)
+		idle := time.Since(bigBuffers.lastDrain)
 		if idle >= bigWaitMax {
 			break
 		}
@@ -88,7 +95,7 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		b := l[len(l)-1]
 		bigBuffers.free[size] = l[:len(l)-1]
 		bigBuffers.kept -= size
-		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = size
+		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = bigLive{size: size}
 		bigBuffers.Unlock()
 		liveBuffers.Add(1)
 		return b[:n]
@@ -99,7 +106,7 @@ func mapBig(n int, done <-chan struct{}) []byte {
 	if err != nil {
 		bigBuffers.liveBytes -= size
 	} else {
-		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = size
+		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = bigLive{size: size}
 	}
 	bigBuffers.Unlock()
 	if err != nil {
@@ -109,6 +116,33 @@ func mapBig(n int, done <-chan struct{}) []byte {
 	return b[:n]
 }
 
+// drainedBig marks p, a big buffer the caller drained, as no longer in
+// flight (see above); anything else is ignored. The notice comes through
+// the inbox, so the caller may have freed p first (fastreq_free), and p
+// may even be a new buffer of the same pages: either way each buffer
+// leaves liveBytes once, at most one buffer early.
+func drainedBig(p unsafe.Pointer) {
+	bigBuffers.Lock()
+	defer bigBuffers.Unlock()
+	l, ok := bigBuffers.live[uintptr(p)]
+	if !ok || l.drained {
+		return
+	}
+	bigBuffers.live[uintptr(p)] = bigLive{size: l.size, drained: true}
+	bigBuffers.liveBytes -= l.size
+	bigBuffers.lastDrain = time.Now()
+	wakeBigLocked()
+}
+
+// wakeBigLocked wakes the reads waiting for liveBytes to fall; the caller
+// holds bigBuffers' lock.
+func wakeBigLocked() {
+	if bigBuffers.released != nil {
+		close(bigBuffers.released)
+		bigBuffers.released = nil
+	}
+}
+
 // unmapBig releases p if it is a big buffer and reports whether it was.
 // Only the caller's releases count as draining: the engine's own (a read
 // that failed) must not keep other reads waiting.
@@ -116,25 +150,25 @@ func unmapBig(p unsafe.Pointer) bool { return releaseBig(p, true) }
 
 func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	bigBuffers.Lock()
-	size, ok := bigBuffers.live[uintptr(p)]
+	l, ok := bigBuffers.live[uintptr(p)]
 	if !ok {
 		bigBuffers.Unlock()
 		return false
 	}
+	size := l.size
 	delete(bigBuffers.live, uintptr(p))
-	bigBuffers.liveBytes -= size
 	b := unsafe.Slice((*byte)(p), size)
 	keep := bigBuffers.kept+size <= bigPoolMax
 	if keep {
 		bigBuffers.free[size] = append(bigBuffers.free[size], b)
 		bigBuffers.kept += size
 	}
-	if bigBuffers.released != nil {
-		close(bigBuffers.released)
-		bigBuffers.released = nil
-	}
-	if byCaller {
-		bigBuffers.lastFree = time.Now()
+	if !l.drained {
+		bigBuffers.liveBytes -= size
+		if byCaller {
+			bigBuffers.lastDrain = time.Now()
+		}
+		wakeBigLocked()
 	}
 	bigBuffers.Unlock()
 	if !keep {
@@ -185,8 +219,9 @@ func (bodyAllocator) Grow(b []byte, n int) []byte {
 	size := bigSize(n)
 	bigBuffers.Lock()
 	defer bigBuffers.Unlock()
-	have, ok := bigBuffers.live[old]
-	if !ok || have != len(b) {
+	l, ok := bigBuffers.live[old]
+	have := l.size
+	if !ok || l.drained || have != len(b) {
 		return nil
 	}
 	if size <= have {
@@ -197,7 +232,7 @@ func (bodyAllocator) Grow(b []byte, n int) []byte {
 		return nil
 	}
 	delete(bigBuffers.live, old)
-	bigBuffers.live[uintptr(unsafe.Pointer(unsafe.SliceData(grown)))] = size
+	bigBuffers.live[uintptr(unsafe.Pointer(unsafe.SliceData(grown)))] = bigLive{size: size}
 	bigBuffers.liveBytes += size - have
 	return grown[:n]
 }

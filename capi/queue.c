@@ -625,6 +625,10 @@ static int32_t drain_locked(fq_batch *b, fastreq_record_t *recs, int32_t max)
         if (recs[i].type == FASTREQ_RECORD_RESULT)
             b->drained++;
         b->bytes -= recs[i].body_len;
+        if (recs[i].body && recs[i].body_len >= FQ_BIG_BODY) { /* no longer holds the engine's reads back */
+            fq_post p = {.kind = FQ_DRAINED, .ptr = recs[i].body, .len = recs[i].body_len};
+            post(p);
+        }
     }
     b->head += n;
     if (b->head == b->len) {

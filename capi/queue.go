@@ -114,6 +114,8 @@ func handlePost(p C.fq_post) {
 		}
 	case C.FQ_RELEASE:
 		cFree(p.ptr, int(p.len))
+	case C.FQ_DRAINED:
+		drainedBig(p.ptr)
 	}
 }
 

@@ -8,7 +8,7 @@
  *
  * The engine's side (capi/queue.go) is one goroutine that waits on the
  * inbox's eventfd through Go's network poller and takes what hosts posted
- * (submits, cancels, frees, big bodies released), and the engine's
+ * (submits, cancels, frees, big bodies drained and released), and the engine's
  * goroutines, which push records with fq_push. Only Go calls the fq_*
  * functions below. */
 #ifndef FASTREQ_QUEUE_H
@@ -26,14 +26,14 @@
 
 typedef struct fq_batch fq_batch;
 
-enum { FQ_SUBMIT = 1, FQ_CANCEL, FQ_ABANDON, FQ_ARM, FQ_RELEASE };
+enum { FQ_SUBMIT = 1, FQ_CANCEL, FQ_ABANDON, FQ_ARM, FQ_RELEASE, FQ_DRAINED };
 
 /* A message in the engine's inbox. */
 typedef struct fq_post {
     int32_t kind;
     uint64_t handle; /* SUBMIT, CANCEL, ABANDON, ARM: the batch's handle */
     fq_batch *batch; /* SUBMIT: valid until fq_decide */
-    void *ptr;       /* RELEASE: a body of at least FQ_BIG_BODY bytes */
+    void *ptr;       /* RELEASE, DRAINED: a body of at least FQ_BIG_BODY bytes */
     int64_t len;
 } fq_post;
 

@@ -208,6 +208,29 @@ func drainRecords(h uint64, max int, freeEach bool) (recs []hookRecord, rc int32
 	return recs, 0
 }
 
+// hookBatchDrainKeep drains up to max records as a caller that keeps the
+// bodies it drained: it returns them (each to be freed with
+// fastreq_free) and releases the rest of the records.
+func hookBatchDrainKeep(h uint64, max int) (bodies []unsafe.Pointer, rc int32) {
+	buf := (*C.fastreq_record_t)(C.calloc(C.size_t(max), C.size_t(unsafe.Sizeof(C.fastreq_record_t{}))))
+	defer C.free(unsafe.Pointer(buf))
+	n := C.fastreq_batch_drain(C.uint64_t(h), buf, C.int32_t(max))
+	if n < 0 {
+		return nil, int32(n)
+	}
+	cr := unsafe.Slice(buf, int(n))
+	for i := range cr {
+		if cr[i].body != nil {
+			bodies = append(bodies, unsafe.Pointer(cr[i].body))
+			cr[i].body = nil
+		}
+	}
+	C.fastreq_records_release(buf, n)
+	return bodies, 0
+}
+
+func hookFree(p unsafe.Pointer) { C.fastreq_free(p) }
+
 // hookDoneLoop calls fastreq_batch_done n times from C; it returns the
 // sum of the results (n for a finished batch).
 func hookDoneLoop(batch uint64, n int) int64 {

@@ -121,7 +121,13 @@ extern "C" {
  *             before; dns_ns, connect_ns and tls_ns are then 0)}; all 0
  *             when no attempt was made.
  * Ownership: body and meta belong to the caller once drained; release them
- * with fastreq_records_release() (or each with fastreq_free()).
+ * with fastreq_records_release() (or each with fastreq_free()). A caller
+ * may keep a body past the release by taking its pointer and setting the
+ * record's body to NULL first, then free it with fastreq_free() when done.
+ * Memory: while 64 MiB of big bodies (64 KiB and up) are being read or
+ * wait to be drained, the engine's next big read waits for one to be
+ * drained, if the caller drained one in the last second; what the caller
+ * keeps after draining holds nothing up.
  */
 typedef struct fastreq_record {
     int64_t index;
