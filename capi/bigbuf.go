@@ -8,6 +8,7 @@ import "C"
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -112,8 +113,26 @@ func mapBig(n int, done <-chan struct{}) []byte {
 	if err != nil {
 		return nil
 	}
+	populate(b[:n])
 	liveBuffers.Add(1)
 	return b[:n]
+}
+
+// populateKnown is cleared when the kernel does not know
+// MADV_POPULATE_WRITE (before Linux 5.14).
+var populateKnown atomic.Bool
+
+func init() { populateKnown.Store(true) }
+
+// populate makes the fresh pages under b present, about to be written, in
+// one system call instead of a fault per page.
+func populate(b []byte) {
+	if !populateKnown.Load() {
+		return
+	}
+	if err := unix.Madvise(b, unix.MADV_POPULATE_WRITE); err == unix.EINVAL {
+		populateKnown.Store(false)
+	}
 }
 
 // drainedBig marks p, a big buffer the caller drained, as no longer in

@@ -36,7 +36,8 @@ type BatchOptions struct {
 }
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
-// returns a slice of exactly n bytes, or nil to read into Go memory; ctx
+// returns a slice of exactly n bytes, all about to be written, or nil to
+// read into Go memory; ctx
 // is the request's (an allocator that waits for memory gives up when it
 // is done). Grow returns a slice of exactly n bytes (n > len(buf)) that
 // starts with buf's bytes, buf being no longer valid, or nil when there is

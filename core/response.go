@@ -220,9 +220,15 @@ func readGrowing(ctx context.Context, r io.Reader, hint, limit int64, alloc Body
 					return fail(errors.New("out of memory for the response body"))
 				}
 			case alloc != nil:
-				if grown = alloc.Alloc(ctx, want); grown != nil {
-					copy(grown, buf)
+				// Alloc for the bytes at hand (it is asked for bytes about
+				// to be written), then Grow for the room to read into.
+				if moved := alloc.Alloc(ctx, len(buf)); moved != nil {
+					copy(moved, buf)
 					owned = true
+					if grown = alloc.Grow(moved, want); grown == nil {
+						buf = moved
+						return fail(errors.New("out of memory for the response body"))
+					}
 				}
 			}
 			if grown == nil {

@@ -31,7 +31,7 @@ from .models import RequestConfig, RequestOptions, ReturnType
 if TYPE_CHECKING:  # pragma: no cover
     from ._params import RequestSettings
 
-RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM = range(5)
+RT_JSON, RT_TEXT, RT_CONTENT, RT_RESPONSE, RT_STREAM, RT_BUFFER = range(6)
 
 #: A per-request timeout meaning "no limit" (the engine reads 0 as "the
 #: client's timeout").
@@ -435,4 +435,4 @@ def _splice(urls: List[str], common: Dict[str, Any]) -> bytes:
     return b'[{"url":' + enc[1:-1].replace(b'","', b'"' + suffix + b',{"url":"') + suffix + b"]"
 
 
-__all__ = ["Plan", "build_plan", "RT_JSON", "RT_TEXT", "RT_CONTENT", "RT_RESPONSE", "RT_STREAM"]
+__all__ = ["Plan", "build_plan", "RT_JSON", "RT_TEXT", "RT_CONTENT", "RT_RESPONSE", "RT_STREAM", "RT_BUFFER"]

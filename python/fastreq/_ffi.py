@@ -78,6 +78,10 @@ DRAIN_CHUNK = 256
 #: read with ``struct.iter_unpack``: a whole drained chunk in one C-level call.
 RECORD_STRUCT = struct.Struct("@qiiiiPqPq")
 RECORD_SIZE = RECORD_STRUCT.size
+#: Where a record's body pointer is, and its format (a caller that keeps a
+#: body sets it to NULL before releasing the record).
+BODY_OFFSET = struct.calcsize("@qiiiiP") - struct.calcsize("P")
+BODY_FIELD = struct.Struct("@P")
 
 
 RecordArray = ctypes.c_char * (RECORD_SIZE * DRAIN_CHUNK)

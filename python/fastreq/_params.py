@@ -75,6 +75,7 @@ AsText = Literal["text", ReturnType.TEXT]
 AsContent = Literal["content", ReturnType.CONTENT]
 AsResponse = Literal["response", ReturnType.RESPONSE]
 AsStream = Literal["stream", ReturnType.STREAM]
+AsBuffer = Literal["buffer", ReturnType.BUFFER]
 #: What parse_func returns; a key of keys.
 T = TypeVar("T")
 K = TypeVar("K")

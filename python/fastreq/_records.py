@@ -5,7 +5,8 @@ Per response the Python work is: one tuple from ``struct.iter_unpack``
 over the drained chunk, one copy of the body (``ctypes.string_at``, or
 ``fastreq_copy_body`` into a new bytes object for a big one: see
 :func:`_body`), one JSON parse (orjson when installed, see :mod:`._json`)
-and a list store. The
+and a list store; return type "buffer" keeps a big body where it is
+(:func:`_keep`). The
 metadata JSON of a record is decoded only for return type "response", for
 "text" when it names a charset (of its Content-Type) and for failures.
 Each drained chunk is released with one ``fastreq_records_release`` call.
@@ -27,7 +28,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, List, Optional
 
 from . import _ffi, _json
-from ._encode import RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
+from ._encode import RT_BUFFER, RT_CONTENT, RT_JSON, RT_RESPONSE, RT_TEXT, Plan
 from ._handles import BatchHandle, check_rc
 from ._progress import Reporter
 from .exceptions import FailureDetails, error_from_json, redact_url
@@ -90,6 +91,56 @@ def _body(ptr: int, size: int) -> bytes:
 
 
 _RECORD_SIZE = _ffi.RECORD_SIZE
+#: Return type "buffer": bodies of at least this many bytes are kept where
+#: the engine read them, smaller ones copied (their copy costs less than
+#: the ctypes objects that keep one).
+_KEEP_MIN = _COPY_MIN
+#: Array types of kept bodies by length (ctypes caches every type made with
+#: ``c_ubyte * n`` for good: these are made directly, and the oldest of
+#: this many goes when a new length comes).
+_KEPT_TYPES_MAX = 256
+_kept_types: Dict[int, Any] = {}
+_array_meta: Any = type(ctypes.c_ubyte * 1)
+
+
+def _kept_type(n: int) -> Any:
+    """The ctypes array type of n bytes whose instances own the body they
+    sit on: the library frees it when the instance goes."""
+    t = _kept_types.get(n)
+    if t is None:
+        free = _ffi.lib().free
+        addressof = ctypes.addressof
+
+        def __del__(self: Any) -> None:
+            free(addressof(self))
+
+        t = _array_meta("KeptBody", (ctypes.Array,),
+                        {"_type_": ctypes.c_ubyte, "_length_": n, "__slots__": (), "__del__": __del__})
+        if len(_kept_types) >= _KEPT_TYPES_MAX:
+            _kept_types.pop(next(iter(_kept_types)), None)
+        _kept_types[n] = t
+    return t
+
+
+_body_field_pack = _ffi.BODY_FIELD.pack_into
+_BODY_OFFSET = _ffi.BODY_OFFSET
+
+
+def _keep(records: Any, k: int, ptr: int, size: int) -> memoryview:
+    """Return type "buffer": the body of the k-th record of the drained
+    chunk records (a writable buffer) as a read-only view. A big one is
+    taken from the record (its body pointer set to NULL, so releasing the
+    chunk leaves it) and freed by the library when the view's last
+    reference goes; a small one is copied."""
+    if size < _KEEP_MIN:
+        return memoryview(_string_at(ptr, size) if size else b"")
+    t = _kept_type(size)
+    # The record lets go first: if anything below fails, the body leaks,
+    # which is better than two owners freeing it.
+    _body_field_pack(records, k * _RECORD_SIZE + _BODY_OFFSET, 0)
+    return memoryview(t.from_address(ptr)).cast("B").toreadonly()
+
+
 #: A body that does not decode as JSON (invalid, or nested too deep) gives
 #: None, never an exception that would end the batch.
 _DECODE_ERRORS = _json.DECODE_ERRORS
@@ -273,7 +324,9 @@ class BatchRun:
             self.remaining -= done
             return
 
-        for idx, typ, status, err, _r, bptr, blen, mptr, mlen in _iter_unpack(self._mv[: n * _RECORD_SIZE]):
+        records = self._mv
+        for k, (idx, typ, status, err, _r, bptr, blen, mptr, mlen) in enumerate(
+                _iter_unpack(records[: n * _RECORD_SIZE])):
             if typ:
                 self._chunk(idx, _string_at(bptr, blen) if blen else b"")
                 continue
@@ -285,6 +338,8 @@ class BatchRun:
                 v: Any
                 if rt == RT_RESPONSE:
                     v = self._response(idx, status, bptr, blen, mptr, mlen)
+                elif rt == RT_BUFFER:
+                    v = _keep(records, k, bptr, blen)
                 else:
                     v = _value(rt, _body(bptr, blen),
                                _string_at(mptr, mlen) if rt == RT_TEXT and mptr else None)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Unpack
 
     from ._kwargs import OneShotKeyed, OneShotKwargs, OneShotParsed, OneShotTyped
-    from ._params import URLs, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
+    from ._params import URLs, AsBuffer, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
     from .models import NormalizedResponse
 
 
@@ -62,6 +62,12 @@ def fastreq(urls: Many, *, return_type: AsResponse,
 def fastreq(urls: str, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> None: ...
 @overload
 def fastreq(urls: Many, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> List[None]: ...
+@overload
+def fastreq(urls: str, *, return_type: AsBuffer,
+            **kwargs: Unpack[OneShotTyped]) -> Optional[memoryview]: ...
+@overload
+def fastreq(urls: Many, *, return_type: AsBuffer,
+            **kwargs: Unpack[OneShotTyped]) -> List[Optional[memoryview]]: ...
 @overload
 def fastreq(urls: Single, *, parse_func: Callable[[Any], T], **kwargs: Unpack[OneShotParsed]) -> Optional[T]: ...
 @overload
@@ -113,6 +119,12 @@ async def fastreq_async(urls: Many, *, return_type: AsResponse,
 async def fastreq_async(urls: str, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> None: ...
 @overload
 async def fastreq_async(urls: Many, *, return_type: AsStream, **kwargs: Unpack[OneShotTyped]) -> List[None]: ...
+@overload
+async def fastreq_async(urls: str, *, return_type: AsBuffer,
+                        **kwargs: Unpack[OneShotTyped]) -> Optional[memoryview]: ...
+@overload
+async def fastreq_async(urls: Many, *, return_type: AsBuffer,
+                        **kwargs: Unpack[OneShotTyped]) -> List[Optional[memoryview]]: ...
 @overload
 async def fastreq_async(urls: Single, *, parse_func: Callable[[Any], T],
                         **kwargs: Unpack[OneShotParsed]) -> Optional[T]: ...

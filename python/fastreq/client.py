@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from typing_extensions import Unpack
 
     from ._kwargs import RequestKeyed, RequestKwargs, RequestParsed, RequestTyped
-    from ._params import URLs, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
+    from ._params import URLs, AsBuffer, AsContent, AsResponse, AsStream, AsText, K, Many, Single, Specs, T
 
 log = logging.getLogger("fastreq")
 log.addHandler(logging.NullHandler())
@@ -346,6 +346,12 @@ class FastRequests(ClientSettings):
     @overload
     async def request(self, /, urls: Many, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> List[None]: ...
     @overload
+    async def request(self, /, urls: str, *, return_type: AsBuffer,
+                      **kwargs: Unpack[RequestTyped]) -> Optional[memoryview]: ...
+    @overload
+    async def request(self, /, urls: Many, *, return_type: AsBuffer,
+                      **kwargs: Unpack[RequestTyped]) -> List[Optional[memoryview]]: ...
+    @overload
     async def request(self, /, urls: Single, *, parse_func: Callable[[Any], T],
                       **kwargs: Unpack[RequestParsed]) -> Optional[T]: ...
     @overload
@@ -372,8 +378,8 @@ class FastRequests(ClientSettings):
                 request for every URL. data may be a form dict (or list of
                 pairs), a str or bytes body; json is serialized for you;
                 headers are merged over the client's.
-            return_type: "json" (default), "text", "content", "response"
-                or "stream" (see :class:`ReturnType`).
+            return_type: "json" (default), "text", "content", "response",
+                "stream" or "buffer" (see :class:`ReturnType`).
             follow_redirects, verify_ssl: override the client's setting.
             parse_func: called on each successful result; its return value
                 becomes the result.
@@ -431,6 +437,12 @@ class FastRequests(ClientSettings):
     def request_sync(self, /, urls: str, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> None: ...
     @overload
     def request_sync(self, /, urls: Many, *, return_type: AsStream, **kwargs: Unpack[RequestTyped]) -> List[None]: ...
+    @overload
+    def request_sync(self, /, urls: str, *, return_type: AsBuffer,
+                     **kwargs: Unpack[RequestTyped]) -> Optional[memoryview]: ...
+    @overload
+    def request_sync(self, /, urls: Many, *, return_type: AsBuffer,
+                     **kwargs: Unpack[RequestTyped]) -> List[Optional[memoryview]]: ...
     @overload
     def request_sync(self, /, urls: Single, *, parse_func: Callable[[Any], T],
                      **kwargs: Unpack[RequestParsed]) -> Optional[T]: ...

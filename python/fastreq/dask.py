@@ -435,6 +435,10 @@ def _split_options(options: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, A
         if options.get(name) is not None:
             raise ValidationError(f"fastreq.dask does not take {name}=", field_name=name)
     client_kw, call_kw = split_one_shot(options)
+    rt = call_kw.get("return_type")
+    if isinstance(rt, str) and rt.lower() == "buffer":
+        raise ValidationError("return_type='buffer' views memory of the process that fetched; fastreq.dask's "
+                              "results travel between processes: use 'content'", field_name="return_type")
     FastRequests(**client_kw)  # checks every client setting; starts nothing
     RequestSettings(**call_kw)
     return client_kw, call_kw

@@ -21,6 +21,11 @@ class ReturnType(str, Enum):
     CONTENT: the body as bytes.
     RESPONSE: a :class:`NormalizedResponse`.
     STREAM: chunks go to ``stream_callback`` as they arrive; the result is None.
+    BUFFER: the body as a read-only ``memoryview`` (format "B"). A body of
+    32 KiB or more is not copied: the view reads the memory the engine
+    read it into, which is freed when the last view of it (slices too)
+    goes. For big bodies kept or written elsewhere (``file.write``,
+    ``hashlib``, ``orjson.loads`` take a view); ``bytes(view)`` copies.
     """
 
     JSON = "json"
@@ -28,6 +33,7 @@ class ReturnType(str, Enum):
     CONTENT = "content"
     RESPONSE = "response"
     STREAM = "stream"
+    BUFFER = "buffer"
 
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -227,6 +227,10 @@ CLIENTS: list[Client] = [
            desc="ours, sync fastreq() with max_connections = hosts + concurrency, a connection kept per "
                 "host (W2-tls-hosts only; n/a where the library lacks the option)",
            args=("--keep-per-host",), named_only=True),
+    Client("fastreq-buffer", "python", "fastreq", "fastreq_sync.py", modes=("bytes",),
+           desc="ours, sync fastreq(return_type=\"buffer\"): bodies as views of the engine's memory, not "
+                "copied (W3, W4; n/a where the library lacks it)",
+           args=("--buffer",)),
     Client("fastreq-fetch", "python", "fastreq", "fastreq_fetch.py", modes=("jsonl",),
            desc="ours, the command line: fastreq fetch URLS -o OUT.jsonl (W10 only)"),
     Client("fastreq_async", "python", "fastreq", "fastreq_async.py",

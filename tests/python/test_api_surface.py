@@ -134,7 +134,8 @@ def test_constructing_a_client_does_not_load_the_engine():
 def test_return_type():
     assert issubclass(ReturnType, str)
     assert {r.name: r.value for r in ReturnType} == {
-        "JSON": "json", "TEXT": "text", "CONTENT": "content", "RESPONSE": "response", "STREAM": "stream"}
+        "JSON": "json", "TEXT": "text", "CONTENT": "content", "RESPONSE": "response", "STREAM": "stream",
+        "BUFFER": "buffer"}  # BUFFER is ours; the original API's five come first, in order
     assert ReturnType("json") is ReturnType.JSON
     assert ReturnType.TEXT == "text"
 

@@ -5,6 +5,7 @@ progress and logging."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -171,6 +172,55 @@ def test_copied_bodies_are_plain_bytes(server):
             return await ac.request(urls[2], return_type="content")
 
     assert asyncio.run(single()) == pattern(sizes[2])
+
+def test_buffer_bodies_are_views_the_library_frees(server):
+    # return_type "buffer": a read-only memoryview; from 32 KiB on it reads
+    # the engine's memory, freed when the last view of it goes (slices too).
+    sizes = [0, 100, 32767, 32768, 65536, 65537, 300000, 1 << 20]
+    urls = [server.url(f"/x/bytes/{n}") for n in sizes]
+    base = fastreq.engine.live_buffers()
+    res = fastreq.fastreq(urls, return_type="buffer", concurrency=8)
+    for v, n in zip(res, sizes):
+        assert type(v) is memoryview and v.readonly and v.format == "B" and v.nbytes == n
+        assert v == pattern(n) and bytes(v) == pattern(n)
+        assert v.obj is None or len(v.obj) == n  # the exporter holds exactly the body
+    kept = fastreq.engine.live_buffers() - base
+    assert kept == sum(1 for n in sizes if n >= 32768)
+    tail = res[-1][-10:]  # a slice keeps the whole body alive
+    del v, res
+    gc.collect()
+    assert fastreq.engine.live_buffers() - base == 1
+    assert tail == pattern(1 << 20)[-10:]
+    with pytest.raises(TypeError):
+        tail[0] = 1  # read-only
+    del tail
+    gc.collect()
+    assert fastreq.engine.live_buffers() == base
+
+
+def test_buffer_bodies_on_every_path(server):
+    # async, a client's batch, a per-request spec among other return types,
+    # a failure, and as many distinct lengths as the type cache holds and more.
+    n = 70000
+    url = server.url(f"/x/bytes/{n}")
+    one = asyncio.run(fastreq.fastreq_async(url, return_type=fastreq.ReturnType.BUFFER))
+    assert isinstance(one, memoryview) and one == pattern(n)
+    with FastRequests(max_retries=0, return_none_on_failure=True) as c:
+        single = c.request_sync(url, return_type="buffer")
+        assert isinstance(single, memoryview) and single == pattern(n)
+        mixed = c.request_sync([{"url": url, "return_type": "buffer"}, {"url": url, "return_type": "content"},
+                                {"url": server.url("/x/reset"), "return_type": "buffer"}])
+        assert isinstance(mixed[0], memoryview) and type(mixed[1]) is bytes and mixed[0] == mixed[1]
+        assert mixed[2] is None
+        lengths = [40000 + i for i in range(300)]
+        many = c.request_sync([server.url(f"/x/bytes/{m}") for m in lengths], return_type="buffer")
+        assert [len(v) for v in many] == lengths and all(v == pattern(m) for v, m in zip(many, lengths))
+    from fastreq import _records
+
+    assert len(_records._kept_types) <= _records._KEPT_TYPES_MAX
+    del one, single, mixed, many
+    gc.collect()
+
 
 # ---- per-request specs ------------------------------------------------------------
 

@@ -126,6 +126,8 @@ def test_fetch_from_file_and_bag(server, dask_client, tmp_path):
         fdask.fetch(urls[0], client=dask_client)  # one URL: fastreq() is for that
     with pytest.raises(ValidationError):
         fdask.fetch(urls, client=dask_client, keys=list(range(len(urls))))
+    with pytest.raises(ValidationError, match="buffer"):
+        fdask.fetch_bag(db.from_sequence(urls), client=dask_client, return_type="buffer")
 
 
 def test_fetch_to_jsonl_from_file_exactly_once(server, dask_client, tmp_path):

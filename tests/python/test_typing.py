@@ -52,6 +52,8 @@ CASES: List[Tuple[str, str]] = [
     ("urls, return_type=ReturnType.RESPONSE", "List[Optional[NormalizedResponse]]"),
     ("url, return_type='stream'", "None"),
     ("urls, return_type='stream'", "List[None]"),
+    ("url, return_type='buffer'", "Optional[memoryview]"),
+    ("urls, return_type=ReturnType.BUFFER", "List[Optional[memoryview]]"),
     ("url, parse_func=len", "Optional[int]"),
     ("urls, return_type='content', parse_func=len", "List[Optional[int]]"),
     ("[{'url': url}, url], parse_func=str", "List[Optional[str]]"),

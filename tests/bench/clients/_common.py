@@ -75,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--circuit-breaker-threshold", type=int, default=None)
     p.add_argument("--keep-per-host", action="store_true",
                    help="max_connections = hosts + concurrency: a connection kept per host")
+    p.add_argument("--buffer", action="store_true",
+                   help="mode bytes: return_type='buffer', bodies as views of the engine's memory")
     return p.parse_args(argv)
 
 

@@ -12,7 +12,9 @@ results hold the exceptions); --circuit-breaker-threshold T passes
 circuit_breaker_threshold=T, and a library without that option makes the
 run unsupported (n/a). --keep-per-host passes max_connections = hosts +
 concurrency, so that a connection is kept per host as go-floor and aiohttp
-keep them (the soft descriptor limit raised to allow it), n/a likewise."""
+keep them (the soft descriptor limit raised to allow it), n/a likewise.
+--buffer (mode bytes) asks for return_type="buffer": each body a view of
+the memory the engine read it into, not a copy; n/a likewise."""
 
 import time
 import warnings
@@ -132,6 +134,11 @@ def main() -> None:
             fr.FastRequests(max_connections=1).close_sync()
         except TypeError:
             c.unsupported("the Python package has no max_connections")
+    if args.buffer:
+        name = "fastreq-buffer"
+        if "BUFFER" not in getattr(fr.ReturnType, "__members__", {}):
+            c.unsupported("the Python package has no return_type 'buffer'")
+        o["return_type"] = "buffer"
     if args.mode == "storm":
         storm(args, o, name, version)
     elif args.mode == "jsonl":
@@ -147,7 +154,7 @@ def main() -> None:
         c.run_sync(name, version, args, lambda: fr.fastreq(urls, **o),
                    info=lambda: "; ".join(filter(None, [c.nofile_info(), raised, f"{args.hosts} hosts"])))
     else:
-        c.run_sync("fastreq", version, args, lambda: fr.fastreq([args.url] * args.n, **o))
+        c.run_sync(name, version, args, lambda: fr.fastreq([args.url] * args.n, **o))
 
 
 if __name__ == "__main__":
