@@ -240,3 +240,41 @@ func TestBigBufferPool(t *testing.T) {
 		t.Errorf("%#x still mapped after fastreq_free_os_memory", pa)
 	}
 }
+
+// Past bigMappings live and pooled big buffers, big bodies come in
+// malloc'd memory instead: every byte arrives, kept bodies are freed alike,
+// and the mappings stop growing.
+func TestBigBufferMappingBudget(t *testing.T) {
+	srv := testServers(t)
+	dropBigPool()
+	defer func(n int) { bigMappings = n }(bigMappings)
+	bigMappings = bigBufferCount() + 3
+	h := newClient(t, `{"max_retries":0,"http2":false,"concurrency":4}`)
+	const n, size = 12, 100000
+	b := submit(t, h, requests(n, fmt.Sprintf(`{"url":"%s/x/bytes/%d"}`, srv.HTTPURL, size)))
+	defer hookBatchFree(b)
+	var kept []unsafe.Pointer
+	for len(kept) < n {
+		if hookBatchWait(b, 10000) <= 0 {
+			t.Fatalf("no records after 10 s (have %d)", len(kept))
+		}
+		bodies, rc := hookBatchDrainKeep(b, n)
+		if rc != 0 {
+			t.Fatalf("drain: %d", rc)
+		}
+		kept = append(kept, bodies...)
+		if c := bigBufferCount(); c > bigMappings {
+			t.Fatalf("%d big buffers mapped, budget %d", c, bigMappings)
+		}
+	}
+	want := testserver.PatternBytes(size)
+	for i, p := range kept {
+		if got := unsafe.Slice((*byte)(p), size); !bytes.Equal(got, want) {
+			t.Errorf("kept body %d differs from the server's", i)
+		}
+		hookFree(p)
+	}
+	if c := bigBufferCount(); c != 0 {
+		t.Errorf("%d big buffers live after every kept body was freed", c)
+	}
+}

@@ -7,6 +7,9 @@ import "C"
 
 import (
 	"context"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -38,6 +41,23 @@ const (
 	bigWaitMax  = time.Second
 )
 
+// Each big buffer is a mapping of its own, and the kernel bounds a
+// process's mappings (vm.max_map_count, 65,530 by default). Neighbouring
+// mappings merge, but a caller that keeps many big bodies and frees some
+// here and there leaves one per body; and a Go runtime that cannot map
+// memory for its heap ends the process. So the big buffers, live and
+// kept for reuse, hold at most a quarter of that bound (bigMappings); past
+// it, bodies are read into Go memory and handed over in malloc'd memory.
+var bigMappings = func() int {
+	limit := 65530
+	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && n > 0 {
+			limit = n
+		}
+	}
+	return limit / 4
+}()
+
 // bigBuffers maps each live big buffer to its mapped length (which munmap
 // needs and fastreq_free is not told), and keeps released ones for reuse.
 // Mapped lengths are powers of two from bigBuffer up, so buffers fit again.
@@ -47,6 +67,7 @@ var bigBuffers = struct {
 	liveBytes int              // mapped lengths of the live buffers not yet drained
 	free      map[int][][]byte // mapped length -> released buffers
 	kept      int              // bytes in free
+	pooled    int              // buffers in free
 	released  chan struct{}    // made by a waiting read, closed by the next drain or release
 	lastDrain time.Time        // when the caller last drained (or released) a buffer
 }{live: map[uintptr]bigLive{}, free: map[int][][]byte{}}
@@ -96,10 +117,16 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		b := l[len(l)-1]
 		bigBuffers.free[size] = l[:len(l)-1]
 		bigBuffers.kept -= size
+		bigBuffers.pooled--
 		bigBuffers.live[uintptr(unsafe.Pointer(&b[0]))] = bigLive{size: size}
 		bigBuffers.Unlock()
 		liveBuffers.Add(1)
 		return b[:n]
+	}
+	if len(bigBuffers.live)+bigBuffers.pooled >= bigMappings {
+		bigBuffers.liveBytes -= size
+		bigBuffers.Unlock()
+		return nil
 	}
 	bigBuffers.Unlock()
 	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
@@ -181,6 +208,7 @@ func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	if keep {
 		bigBuffers.free[size] = append(bigBuffers.free[size], b)
 		bigBuffers.kept += size
+		bigBuffers.pooled++
 	}
 	if !l.drained {
 		bigBuffers.liveBytes -= size
@@ -208,7 +236,7 @@ func isBig(p unsafe.Pointer) bool {
 func dropBigPool() {
 	bigBuffers.Lock()
 	free := bigBuffers.free
-	bigBuffers.free, bigBuffers.kept = map[int][][]byte{}, 0
+	bigBuffers.free, bigBuffers.kept, bigBuffers.pooled = map[int][][]byte{}, 0, 0
 	bigBuffers.Unlock()
 	for _, l := range free {
 		for _, b := range l {
