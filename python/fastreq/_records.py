@@ -110,9 +110,11 @@ def _kept_type(n: int) -> Any:
     if t is None:
         free = _ffi.lib().free
         addressof = ctypes.addressof
+        forked = _ffi.forked
 
         def __del__(self: Any) -> None:
-            free(addressof(self))
+            if not forked():  # a forked child's copy is left to its exit: the runtime is gone there
+                free(addressof(self))
 
         t = _array_meta("KeptBody", (ctypes.Array,),
                         {"_type_": ctypes.c_ubyte, "_length_": n, "__slots__": (), "__del__": __del__})

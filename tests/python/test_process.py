@@ -71,9 +71,11 @@ from fastreq import FastRequests, ForkedProcessError
 url = sys.argv[1]
 client = FastRequests()
 assert client.request_sync(url)["id"] == 12345     # the engine runs in the parent
+view = client.request_sync(url.replace("/x/json", "/x/bytes/70000"), return_type="buffer")
 pid = os.fork()
 if pid == 0:
-    code = 0
+    code = 0 if len(view) == 70000 else 5
+    del view              # the library's memory: must not call into the dead runtime to free it
     try:
         fastreq.fastreq(url)
         code = 1
@@ -95,6 +97,7 @@ if pid == 0:
 _, status = os.waitpid(pid, 0)
 print("child", os.waitstatus_to_exitcode(status), flush=True)
 print("parent", client.request_sync(url)["id"], flush=True)
+del view
 client.close_sync()
 """
 
