@@ -1302,6 +1302,8 @@ def update_top_readme(summaries: list[Summary], meta: dict[str, Any], has_chart:
             r += f", {s.vs_aiohttp:.2f}x aiohttp"
         if s.workload.mode == "bytes":
             r += f", peak RSS {s.rss_mib:.0f} MiB"
+            if (fb := cell.get((wid, "fastreq-buffer"))) is not None and not math.isnan(fb.vs_go):
+                r += f' (return_type="buffer": {fb.vs_go:.2f}x go-core, peak RSS {fb.rss_mib:.0f} MiB)'
         if s.workload.hosts:
             r += f", peak {s.peak_fds:,.0f} descriptors"
         if not math.isnan(s.p50_gap_us):
