@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -247,8 +248,15 @@ func TestBigBufferPool(t *testing.T) {
 func TestBigBufferMappingBudget(t *testing.T) {
 	srv := testServers(t)
 	dropBigPool()
-	defer func(n int) { bigMappings = n }(bigMappings)
-	bigMappings = bigBufferCount() + 3
+	setBudget := func(n int) int {
+		bigBuffers.Lock()
+		defer bigBuffers.Unlock()
+		old := bigMappings
+		bigMappings = n
+		return old
+	}
+	budget := bigBufferCount() + 3
+	defer setBudget(setBudget(budget))
 	h := newClient(t, `{"max_retries":0,"http2":false,"concurrency":4}`)
 	const n, size = 12, 100000
 	b := submit(t, h, requests(n, fmt.Sprintf(`{"url":"%s/x/bytes/%d"}`, srv.HTTPURL, size)))
@@ -263,8 +271,8 @@ func TestBigBufferMappingBudget(t *testing.T) {
 			t.Fatalf("drain: %d", rc)
 		}
 		kept = append(kept, bodies...)
-		if c := bigBufferCount(); c > bigMappings {
-			t.Fatalf("%d big buffers mapped, budget %d", c, bigMappings)
+		if c := bigBufferCount(); c > budget {
+			t.Fatalf("%d big buffers mapped, budget %d", c, budget)
 		}
 	}
 	want := testserver.PatternBytes(size)
@@ -276,5 +284,34 @@ func TestBigBufferMappingBudget(t *testing.T) {
 	}
 	if c := bigBufferCount(); c != 0 {
 		t.Errorf("%d big buffers live after every kept body was freed", c)
+	}
+}
+
+// A drain notice that comes after its buffer was freed and given to a new
+// read (the pool hands the same pages out again) leaves that read alone:
+// it can still grow its buffer.
+func TestLateDrainNoticeLeavesANewReadAlone(t *testing.T) {
+	dropBigPool()
+	bigBuffers.Lock()
+	before := bigBuffers.liveBytes
+	bigBuffers.Unlock()
+	a := mapBig(bigBuffer, nil)
+	p := unsafe.Pointer(&a[0])
+	handBig(p, true) // in a record
+	unmapBig(p)      // freed by the caller before the engine took the notice
+	b := bodyAllocator{}.Alloc(context.Background(), bigBuffer)
+	if unsafe.Pointer(&b[0]) != p {
+		t.Skip("the pool did not hand the same buffer out again")
+	}
+	drainedBig(p) // the late notice
+	grown := bodyAllocator{}.Grow(b, 3*bigBuffer)
+	if grown == nil {
+		t.Fatal("a read could not grow its buffer after a late drain notice for the buffer's pages")
+	}
+	unmapBig(unsafe.Pointer(&grown[0]))
+	bigBuffers.Lock()
+	defer bigBuffers.Unlock()
+	if bigBuffers.liveBytes != before {
+		t.Errorf("liveBytes = %d after every buffer went back, want %d", bigBuffers.liveBytes, before)
 	}
 }

@@ -47,7 +47,9 @@ const (
 // here and there leaves one per body; and a Go runtime that cannot map
 // memory for its heap ends the process. So the big buffers, live and
 // kept for reuse, hold at most a quarter of that bound (bigMappings); past
-// it, bodies are read into Go memory and handed over in malloc'd memory.
+// it, bodies are read into Go memory and handed over in malloc'd memory
+// (glibc maps a big block of its own only until one of that size has been
+// freed; then it serves the size from its heap).
 var bigMappings = func() int {
 	limit := 65530
 	if b, err := os.ReadFile("/proc/sys/vm/max_map_count"); err == nil {
@@ -68,13 +70,15 @@ var bigBuffers = struct {
 	free      map[int][][]byte // mapped length -> released buffers
 	kept      int              // bytes in free
 	pooled    int              // buffers in free
+	mapping   int              // mmap calls under way (they count against bigMappings)
 	released  chan struct{}    // made by a waiting read, closed by the next drain or release
 	lastDrain time.Time        // when the caller last drained (or released) a buffer
 }{live: map[uintptr]bigLive{}, free: map[int][][]byte{}}
 
 type bigLive struct {
 	size    int  // mapped length
-	drained bool // handed to the caller: no longer in liveBytes
+	handed  bool // holds a body handed to C (cBody, cBytes): only a drain notice follows
+	drained bool // the caller drained it: no longer in liveBytes
 }
 
 func bigSize(n int) int {
@@ -123,14 +127,16 @@ func mapBig(n int, done <-chan struct{}) []byte {
 		liveBuffers.Add(1)
 		return b[:n]
 	}
-	if len(bigBuffers.live)+bigBuffers.pooled >= bigMappings {
+	if len(bigBuffers.live)+bigBuffers.pooled+bigBuffers.mapping >= bigMappings {
 		bigBuffers.liveBytes -= size
 		bigBuffers.Unlock()
 		return nil
 	}
+	bigBuffers.mapping++
 	bigBuffers.Unlock()
 	b, err := unix.Mmap(-1, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
 	bigBuffers.Lock()
+	bigBuffers.mapping--
 	if err != nil {
 		bigBuffers.liveBytes -= size
 	} else {
@@ -165,16 +171,17 @@ func populate(b []byte) {
 // drainedBig marks p, a big buffer the caller drained, as no longer in
 // flight (see above); anything else is ignored. The notice comes through
 // the inbox, so the caller may have freed p first (fastreq_free), and p
-// may even be a new buffer of the same pages: either way each buffer
-// leaves liveBytes once, at most one buffer early.
+// may even be a new buffer of the same pages. One still being read into
+// is not handed yet, so the notice leaves it alone (a read may still grow
+// it); one handed again leaves liveBytes a moment early, once.
 func drainedBig(p unsafe.Pointer) {
 	bigBuffers.Lock()
 	defer bigBuffers.Unlock()
 	l, ok := bigBuffers.live[uintptr(p)]
-	if !ok || l.drained {
+	if !ok || !l.handed || l.drained {
 		return
 	}
-	bigBuffers.live[uintptr(p)] = bigLive{size: l.size, drained: true}
+	bigBuffers.live[uintptr(p)] = bigLive{size: l.size, handed: true, drained: true}
 	bigBuffers.liveBytes -= l.size
 	bigBuffers.lastDrain = time.Now()
 	wakeBigLocked()
@@ -225,10 +232,16 @@ func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	return true
 }
 
-func isBig(p unsafe.Pointer) bool {
+// handBig marks p, if it is a big buffer, as handed to C, when hand is
+// set; it reports whether p is a big buffer.
+func handBig(p unsafe.Pointer, hand bool) bool {
 	bigBuffers.Lock()
-	_, ok := bigBuffers.live[uintptr(p)]
-	bigBuffers.Unlock()
+	defer bigBuffers.Unlock()
+	l, ok := bigBuffers.live[uintptr(p)]
+	if ok && hand {
+		l.handed = true
+		bigBuffers.live[uintptr(p)] = l
+	}
 	return ok
 }
 
@@ -268,7 +281,7 @@ func (bodyAllocator) Grow(b []byte, n int) []byte {
 	defer bigBuffers.Unlock()
 	l, ok := bigBuffers.live[old]
 	have := l.size
-	if !ok || l.drained || have != len(b) {
+	if !ok || l.handed || have != len(b) {
 		return nil
 	}
 	if size <= have {
@@ -296,13 +309,14 @@ func releaseBody(b []byte) {
 // is when it holds a big body, anything else copied (a big buffer is only
 // freed as one when its length says it is big: see cFree).
 func cBody(b []byte) *C.uint8_t {
-	if cap(b) < bigBuffer || !isBig(unsafe.Pointer(unsafe.SliceData(b))) {
+	buf := unsafe.Pointer(unsafe.SliceData(b))
+	if cap(b) < bigBuffer || !handBig(buf, len(b) >= bigBuffer) {
 		return cBytes(b)
 	}
 	if len(b) >= bigBuffer {
-		return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b)))
+		return (*C.uint8_t)(buf)
 	}
 	p := cBytes(b)
-	releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false)
+	releaseBig(buf, false)
 	return p
 }

@@ -26,6 +26,7 @@ func cBytes(b []byte) *C.uint8_t {
 	if len(b) >= bigBuffer {
 		if buf := mapBig(len(b), nil); buf != nil {
 			copy(buf, b)
+			handBig(unsafe.Pointer(&buf[0]), true)
 			return (*C.uint8_t)(unsafe.Pointer(&buf[0]))
 		}
 	}

@@ -41,8 +41,8 @@ type BatchOptions struct {
 // is the request's (an allocator that waits for memory gives up when it
 // is done). Grow returns a slice of exactly n bytes (n > len(buf)) that
 // starts with buf's bytes, buf being no longer valid, or nil when there is
-// no memory (buf is then still valid). Free takes back a buffer whose read
-// failed. A buffer that was filled becomes the result's Content (a prefix
+// no memory (buf is then still valid). Free takes back a buffer the
+// engine does not use after all (its read failed, or it could not grow). A buffer that was filled becomes the result's Content (a prefix
 // of it: Content's capacity may be larger), and OnResult owns it from
 // then on.
 type BodyAllocator interface {

@@ -224,10 +224,10 @@ func readGrowing(ctx context.Context, r io.Reader, hint, limit int64, alloc Body
 				// to be written), then Grow for the room to read into.
 				if moved := alloc.Alloc(ctx, len(buf)); moved != nil {
 					copy(moved, buf)
-					owned = true
-					if grown = alloc.Grow(moved, want); grown == nil {
-						buf = moved
-						return fail(errors.New("out of memory for the response body"))
+					if grown = alloc.Grow(moved, want); grown != nil {
+						owned = true
+					} else {
+						alloc.Free(moved) // no room to grow: on in Go memory
 					}
 				}
 			}

@@ -96,8 +96,8 @@ _RECORD_SIZE = _ffi.RECORD_SIZE
 #: the ctypes objects that keep one).
 _KEEP_MIN = _COPY_MIN
 #: Array types of kept bodies by length (ctypes caches every type made with
-#: ``c_ubyte * n`` for good: these are made directly, and the oldest of
-#: this many goes when a new length comes).
+#: ``c_ubyte * n`` for good: these are made directly, and forgotten all at
+#: once when this many are kept, which threads may do at any time).
 _KEPT_TYPES_MAX = 256
 _kept_types: Dict[int, Any] = {}
 _array_meta: Any = type(ctypes.c_ubyte * 1)
@@ -119,7 +119,7 @@ def _kept_type(n: int) -> Any:
         t = _array_meta("KeptBody", (ctypes.Array,),
                         {"_type_": ctypes.c_ubyte, "_length_": n, "__slots__": (), "__del__": __del__})
         if len(_kept_types) >= _KEPT_TYPES_MAX:
-            _kept_types.pop(next(iter(_kept_types)), None)
+            _kept_types.clear()
         _kept_types[n] = t
     return t
 

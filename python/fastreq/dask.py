@@ -257,6 +257,18 @@ def _requests(items: Iterable[Any], lines: bool) -> Tuple[List[Any], List[int]]:
     return reqs, pos
 
 
+_BUFFER_REFUSED = ("return_type='buffer' views memory of the process that fetched; fastreq.dask's results "
+                   "travel between processes: use 'content'")
+
+
+def _no_views(results: List[Any]) -> List[Any]:
+    """results, refused when a request spec asked for return_type "buffer"
+    (a view cannot travel to another process)."""
+    if any(type(r) is memoryview for r in results):
+        raise ValidationError(_BUFFER_REFUSED, field_name="return_type")
+    return results
+
+
 def _fetch_part(items: Iterable[Any], name: str, client_kw: Dict[str, Any], call_kw: Dict[str, Any],
                 lines: bool) -> Tuple[List[Any], Dict[int, FailureDetails]]:
     """One partition's results in order (None where a request failed) and
@@ -268,9 +280,9 @@ def _fetch_part(items: Iterable[Any], name: str, client_kw: Dict[str, Any], call
         return [], {}
     with _plugin(name, client_kw).client() as c:
         try:
-            return list(c.request_sync(reqs, **call_kw)), {}
+            return _no_views(list(c.request_sync(reqs, **call_kw))), {}
         except PartialFailureError as exc:
-            results = list(exc.results)
+            results = _no_views(list(exc.results))
             for i in exc.failures_by_index:
                 results[i] = None
             return results, dict(exc.failures_by_index)
@@ -289,7 +301,7 @@ def _bag_part(items: Iterable[Any], name: str, client_kw: Dict[str, Any], call_k
     if not reqs:
         return []
     with _plugin(name, client_kw).client() as c:
-        return list(c.request_sync(reqs, **call_kw))
+        return _no_views(list(c.request_sync(reqs, **call_kw)))
 
 
 def _count_part(items: Iterable[Any]) -> List[int]:
@@ -437,8 +449,7 @@ def _split_options(options: Dict[str, Any]) -> Tuple[Dict[str, Any], Dict[str, A
     client_kw, call_kw = split_one_shot(options)
     rt = call_kw.get("return_type")
     if isinstance(rt, str) and rt.lower() == "buffer":
-        raise ValidationError("return_type='buffer' views memory of the process that fetched; fastreq.dask's "
-                              "results travel between processes: use 'content'", field_name="return_type")
+        raise ValidationError(_BUFFER_REFUSED, field_name="return_type")
     FastRequests(**client_kw)  # checks every client setting; starts nothing
     RequestSettings(**call_kw)
     return client_kw, call_kw

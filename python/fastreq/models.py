@@ -22,9 +22,9 @@ class ReturnType(str, Enum):
     RESPONSE: a :class:`NormalizedResponse`.
     STREAM: chunks go to ``stream_callback`` as they arrive; the result is None.
     BUFFER: the body as a read-only ``memoryview`` (format "B"). A body of
-    32 KiB or more is not copied: the view reads the memory the engine
-    read it into, which is freed when the last view of it (slices too)
-    goes. For big bodies kept or written elsewhere (``file.write``,
+    32 KiB or more is not copied in Python: the view reads the library's
+    memory it came in (from 64 KiB, the memory it was read into), which is
+    freed when the last view of it (slices too) goes. For big bodies kept or written elsewhere (``file.write``,
     ``hashlib``, ``orjson.loads`` take a view); ``bytes(view)`` copies.
     """
 

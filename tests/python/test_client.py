@@ -203,6 +203,7 @@ def test_buffer_bodies_on_every_path(server):
     # a failure, and as many distinct lengths as the type cache holds and more.
     n = 70000
     url = server.url(f"/x/bytes/{n}")
+    base = fastreq.engine.live_buffers()
     one = asyncio.run(fastreq.fastreq_async(url, return_type=fastreq.ReturnType.BUFFER))
     assert isinstance(one, memoryview) and one == pattern(n)
     with FastRequests(max_retries=0, return_none_on_failure=True) as c:
@@ -218,8 +219,12 @@ def test_buffer_bodies_on_every_path(server):
     from fastreq import _records
 
     assert len(_records._kept_types) <= _records._KEPT_TYPES_MAX
+    assert fastreq.engine.live_buffers() - base == 3 + 300  # one, single, mixed[0] and many
+    digests = fastreq.fastreq([url] * 20, return_type="buffer", parse_func=lambda v: bytes(v[:4]))
+    assert digests == [pattern(4)] * 20  # the views parse_func saw are gone
     del one, single, mixed, many
     gc.collect()
+    assert fastreq.engine.live_buffers() == base
 
 
 # ---- per-request specs ------------------------------------------------------------

@@ -128,6 +128,8 @@ def test_fetch_from_file_and_bag(server, dask_client, tmp_path):
         fdask.fetch(urls, client=dask_client, keys=list(range(len(urls))))
     with pytest.raises(ValidationError, match="buffer"):
         fdask.fetch_bag(db.from_sequence(urls), client=dask_client, return_type="buffer")
+    with pytest.raises(ValidationError, match="buffer"):  # a spec's own, found on the worker
+        fdask.fetch([urls[0], {"url": urls[1], "return_type": "buffer"}], client=dask_client)
 
 
 def test_fetch_to_jsonl_from_file_exactly_once(server, dask_client, tmp_path):
