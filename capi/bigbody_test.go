@@ -225,12 +225,12 @@ func TestBigBufferPool(t *testing.T) {
 	}
 	a := mapBig(1<<20, nil)
 	pa := uintptr(unsafe.Pointer(&a[0]))
-	unmapBig(unsafe.Pointer(&a[0]))
+	releaseBig(unsafe.Pointer(&a[0]))
 	b := mapBig(1<<20-5, nil) // the same size class: the same pages again
 	if pb := uintptr(unsafe.Pointer(&b[0])); pb != pa || len(b) != 1<<20-5 {
 		t.Errorf("second buffer at %#x (%d bytes), want the released one at %#x", pb, len(b), pa)
 	}
-	unmapBig(unsafe.Pointer(&b[0]))
+	releaseBig(unsafe.Pointer(&b[0]))
 	if !mapped(pa) {
 		t.Fatal("a buffer kept for reuse is not mapped")
 	}
@@ -298,7 +298,7 @@ func TestLateDrainNoticeLeavesANewReadAlone(t *testing.T) {
 	a := mapBig(bigBuffer, nil)
 	p := unsafe.Pointer(&a[0])
 	handBig(p, true) // in a record
-	unmapBig(p)      // freed by the caller before the engine took the notice
+	releaseBig(p)    // freed by the caller before the engine took the notice
 	b := bodyAllocator{}.Alloc(context.Background(), bigBuffer)
 	if unsafe.Pointer(&b[0]) != p {
 		t.Skip("the pool did not hand the same buffer out again")
@@ -308,7 +308,7 @@ func TestLateDrainNoticeLeavesANewReadAlone(t *testing.T) {
 	if grown == nil {
 		t.Fatal("a read could not grow its buffer after a late drain notice for the buffer's pages")
 	}
-	unmapBig(unsafe.Pointer(&grown[0]))
+	releaseBig(unsafe.Pointer(&grown[0]))
 	bigBuffers.Lock()
 	defer bigBuffers.Unlock()
 	if bigBuffers.liveBytes != before {

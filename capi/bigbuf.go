@@ -2,6 +2,7 @@ package main
 
 /*
 #include <stdint.h>
+#include "queue.h"
 */
 import "C"
 
@@ -11,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -90,9 +90,9 @@ func bigSize(n int) int {
 }
 
 // mapBig returns a big buffer of n bytes, or nil when the system has no
-// memory to map. With a non-nil done, it first waits while bigInFlight
-// bytes are live and the caller is releasing them (see above), or until
-// done is closed.
+// memory to map or the mappings are at bigMappings. With a non-nil done,
+// it first waits while bigInFlight bytes are in flight and the caller is
+// draining (see above), or until done is closed.
 func mapBig(n int, done <-chan struct{}) []byte {
 	size := bigSize(n)
 	bigBuffers.Lock()
@@ -146,44 +146,27 @@ func mapBig(n int, done <-chan struct{}) []byte {
 	if err != nil {
 		return nil
 	}
-	populate(b[:n])
+	C.fq_populate(unsafe.Pointer(&b[0]), C.size_t(n), 1) // the n bytes about to be written: one call, not a fault a page
 	liveBuffers.Add(1)
 	return b[:n]
 }
 
-// populateKnown is cleared when the kernel does not know
-// MADV_POPULATE_WRITE (before Linux 5.14).
-var populateKnown atomic.Bool
-
-func init() { populateKnown.Store(true) }
-
-// populate makes the fresh pages under b present, about to be written, in
-// one system call instead of a fault per page.
-func populate(b []byte) {
-	if !populateKnown.Load() {
-		return
-	}
-	if err := unix.Madvise(b, unix.MADV_POPULATE_WRITE); err == unix.EINVAL {
-		populateKnown.Store(false)
-	}
-}
-
-// drainedBig marks p, a big buffer the caller drained, as no longer in
-// flight (see above); anything else is ignored. The notice comes through
-// the inbox, so the caller may have freed p first (fastreq_free), and p
-// may even be a new buffer of the same pages. One still being read into
-// is not handed yet, so the notice leaves it alone (a read may still grow
-// it); one handed again leaves liveBytes a moment early, once.
+// drainedBig notes that the caller drained p, a big body: the caller is
+// draining, and p is no longer in flight (see above). The notice comes
+// through the inbox, so the caller may have freed p first (fastreq_free),
+// and p may even be a new buffer of the same pages. One still being read
+// into is not handed yet, so the notice leaves it alone (a read may still
+// grow it); one handed again leaves liveBytes a moment early, once.
 func drainedBig(p unsafe.Pointer) {
 	bigBuffers.Lock()
 	defer bigBuffers.Unlock()
+	bigBuffers.lastDrain = time.Now()
 	l, ok := bigBuffers.live[uintptr(p)]
 	if !ok || !l.handed || l.drained {
 		return
 	}
 	bigBuffers.live[uintptr(p)] = bigLive{size: l.size, handed: true, drained: true}
 	bigBuffers.liveBytes -= l.size
-	bigBuffers.lastDrain = time.Now()
 	wakeBigLocked()
 }
 
@@ -196,12 +179,10 @@ func wakeBigLocked() {
 	}
 }
 
-// unmapBig releases p if it is a big buffer and reports whether it was.
-// Only the caller's releases count as draining: the engine's own (a read
-// that failed) must not keep other reads waiting.
-func unmapBig(p unsafe.Pointer) bool { return releaseBig(p, true) }
-
-func releaseBig(p unsafe.Pointer, byCaller bool) bool {
+// releaseBig releases p if it is a big buffer and reports whether it was.
+// Only drains count as the caller draining (drainedBig): a release of a
+// body never drained (its batch was freed, its read failed) is not one.
+func releaseBig(p unsafe.Pointer) bool {
 	bigBuffers.Lock()
 	l, ok := bigBuffers.live[uintptr(p)]
 	if !ok {
@@ -219,9 +200,6 @@ func releaseBig(p unsafe.Pointer, byCaller bool) bool {
 	}
 	if !l.drained {
 		bigBuffers.liveBytes -= size
-		if byCaller {
-			bigBuffers.lastDrain = time.Now()
-		}
 		wakeBigLocked()
 	}
 	bigBuffers.Unlock()
@@ -268,7 +246,7 @@ func (bodyAllocator) Alloc(ctx context.Context, n int) []byte {
 	return mapBig(n, ctx.Done()) // nil (no memory to map): the engine reads into Go memory
 }
 
-func (bodyAllocator) Free(b []byte) { releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false) }
+func (bodyAllocator) Free(b []byte) { releaseBig(unsafe.Pointer(unsafe.SliceData(b))) }
 
 // Grow remaps a big buffer to n bytes: the kernel moves its pages rather
 // than copying them, and pages never written take no memory, so a growing
@@ -301,7 +279,7 @@ func (bodyAllocator) Grow(b []byte, n int) []byte {
 // back; Go memory is the collector's.
 func releaseBody(b []byte) {
 	if cap(b) >= bigBuffer {
-		releaseBig(unsafe.Pointer(unsafe.SliceData(b)), false)
+		releaseBig(unsafe.Pointer(unsafe.SliceData(b)))
 	}
 }
 
@@ -317,6 +295,6 @@ func cBody(b []byte) *C.uint8_t {
 		return (*C.uint8_t)(buf)
 	}
 	p := cBytes(b)
-	releaseBig(buf, false)
+	releaseBig(buf)
 	return p
 }

@@ -56,7 +56,7 @@ func cString(b []byte) *C.char {
 // length, or -1 when unknown: a known small length skips the big-buffer
 // lookup, which every record release would otherwise pay.
 func cFree(p unsafe.Pointer, n int) {
-	if p == nil || ((n < 0 || n >= bigBuffer) && unmapBig(p)) {
+	if p == nil || ((n < 0 || n >= bigBuffer) && releaseBig(p)) {
 		return
 	}
 	C.free(p)

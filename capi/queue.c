@@ -778,11 +778,12 @@ void fastreq_records_release(fastreq_record_t *records, int32_t n)
  * 5.14): the copies go on without it. */
 static int populate_known = 1;
 
-/* Makes the pages of [p, p + n) present and writable when they look new:
+/* Makes the pages of [p, p + n) present and writable, when the range is
+ * long enough and (unless fresh says the pages are new) they look new:
  * the page in the middle of the range is not yet present (memory being
  * reused is, and populating it would be a wasted walk). Contents are
- * unchanged: a new page reads as zeros either way. */
-static void populate(void *p, size_t n)
+ * unchanged: a new page reads as zeros either way. errno is kept. */
+void fq_populate(void *p, size_t n, int fresh)
 {
 #if defined(MADV_POPULATE_WRITE)
     static uintptr_t page_size;
@@ -796,15 +797,20 @@ static void populate(void *p, size_t n)
         page = (uintptr_t)sz;
         __atomic_store_n(&page_size, page, __ATOMIC_RELAXED);
     }
+    int saved = errno;
     uintptr_t mask = page - 1, start = (uintptr_t)p & ~mask, end = ((uintptr_t)p + n + mask) & ~mask;
     unsigned char present = 0;
-    if (mincore((void *)(((uintptr_t)p + n / 2) & ~mask), 1, &present) != 0 || (present & 1))
+    if (!fresh && (mincore((void *)(((uintptr_t)p + n / 2) & ~mask), 1, &present) != 0 || (present & 1))) {
+        errno = saved;
         return;
+    }
     if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) != 0 && errno == EINVAL)
         __atomic_store_n(&populate_known, 0, __ATOMIC_RELAXED);
+    errno = saved;
 #else
     (void)p;
     (void)n;
+    (void)fresh;
 #endif
 }
 
@@ -812,8 +818,6 @@ void fastreq_copy_body(void *dst, const void *src, size_t n)
 {
     if (n == 0)
         return;
-    int saved = errno; /* a copy leaves errno as it found it */
-    populate(dst, n);
-    errno = saved;
+    fq_populate(dst, n, 0);
     memcpy(dst, src, n);
 }

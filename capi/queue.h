@@ -79,6 +79,10 @@ FQ_INTERNAL int32_t fq_freed(uint64_t handle);
 FQ_INTERNAL void fq_expire(uint64_t handle);
 /* Batches alive (not yet freed by the host). */
 FQ_INTERNAL int64_t fq_live_batches(void);
+/* Makes the pages of [p, p + n) present at once for a write about to come
+ * (Linux MADV_POPULATE_WRITE), for ranges of 32 KiB and up: fresh says
+ * they are new; else only pages that look new are. */
+FQ_INTERNAL void fq_populate(void *p, size_t n, int fresh);
 
 /* Puts back the soft RLIMIT_NOFILE the process had before the Go runtime
  * raised it (nofile.c); returns 1 when it did. */

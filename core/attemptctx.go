@@ -336,10 +336,10 @@ func (b *progressBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// startAttempt starts an attempt of batch b, begun at begin: its context, trace and, with
-// a total or idle timeout, watchdog. ctx is the context of the attempt's
-// requests: a, or a context value over a that holds the trace's hooks
-// composed with the caller's. The attempt must end (end).
+// startAttempt starts an attempt of batch b, begun at begin: its context,
+// trace and, with a total or idle timeout, watchdog. ctx is the context
+// of the attempt's requests: a itself (see attemptTrace.start for the one
+// exception). The attempt must end (end).
 func startAttempt(b *Batch, begin time.Time, total, idle time.Duration, withSent bool) (a *attemptCtx, ctx context.Context) {
 	a = &attemptCtx{parent: b.ctx}
 	ctx = a.trace.start(a, begin, withSent)
@@ -358,17 +358,24 @@ func (a *attemptCtx) end(b *Batch) {
 	b.running.remove(a)
 }
 
+// afterFuncer is a context with its own AfterFunc, which the context
+// package's propagation uses instead of a goroutine.
+type afterFuncer interface {
+	context.Context
+	AfterFunc(func()) func() bool
+}
+
 // withValue is context.WithValue whose result keeps the AfterFunc method
 // of an attempt's context (see attemptCtx).
 func withValue(parent context.Context, key, val any) context.Context {
-	if _, ok := parent.(interface{ AfterFunc(func()) func() bool }); !ok {
-		return context.WithValue(parent, key, val)
+	if p, ok := parent.(afterFuncer); ok {
+		return &valueCtx{p, key, val}
 	}
-	return &valueCtx{parent, key, val}
+	return context.WithValue(parent, key, val)
 }
 
 type valueCtx struct {
-	context.Context
+	afterFuncer
 	key, val any
 }
 
@@ -376,7 +383,5 @@ func (c *valueCtx) Value(key any) any {
 	if key == c.key {
 		return c.val
 	}
-	return c.Context.Value(key)
+	return c.afterFuncer.Value(key)
 }
-
-func (c *valueCtx) AfterFunc(f func()) func() bool { return context.AfterFunc(c.Context, f) }

@@ -37,14 +37,14 @@ type BatchOptions struct {
 
 // BodyAllocator supplies body buffers from outside the Go heap. Alloc
 // returns a slice of exactly n bytes, all about to be written, or nil to
-// read into Go memory; ctx
-// is the request's (an allocator that waits for memory gives up when it
-// is done). Grow returns a slice of exactly n bytes (n > len(buf)) that
-// starts with buf's bytes, buf being no longer valid, or nil when there is
-// no memory (buf is then still valid). Free takes back a buffer the
-// engine does not use after all (its read failed, or it could not grow). A buffer that was filled becomes the result's Content (a prefix
-// of it: Content's capacity may be larger), and OnResult owns it from
-// then on.
+// read into Go memory; ctx is the request's (an allocator that waits for
+// memory gives up when it is done). Grow returns a slice of exactly n
+// bytes (n > len(buf)) that starts with buf's bytes, buf being no longer
+// valid, or nil when there is no memory (buf is then still valid). Free
+// takes back a buffer the engine does not use after all (its read failed,
+// or it could not grow). A buffer that was filled becomes the result's
+// Content (a prefix of it: Content's capacity may be larger), and
+// OnResult owns it from then on.
 type BodyAllocator interface {
 	Alloc(ctx context.Context, n int) []byte
 	Grow(buf []byte, n int) []byte
@@ -201,8 +201,8 @@ func (b *Batch) cancelled() {
 func (b *Batch) Len() int { return len(b.preps) }
 
 // Results delivers each result as it completes and is closed after the
-// last one, once Done is closed. It is buffered for the whole batch, so nobody has to read it.
-// nil when BatchOptions.OnResult is set.
+// last one, once Done is closed. It is buffered for the whole batch, so
+// nobody has to read it. nil when BatchOptions.OnResult is set.
 func (b *Batch) Results() <-chan *NormalizedResponse { return b.ch }
 
 // Done is closed when every request of the batch has its result.

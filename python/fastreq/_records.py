@@ -22,6 +22,7 @@ a single request or a stream.
 from __future__ import annotations
 
 import ctypes
+import functools
 import logging
 import re
 from collections import deque
@@ -91,37 +92,26 @@ def _body(ptr: int, size: int) -> bytes:
 
 
 _RECORD_SIZE = _ffi.RECORD_SIZE
-#: Return type "buffer": bodies of at least this many bytes are kept where
-#: the engine read them, smaller ones copied (their copy costs less than
-#: the ctypes objects that keep one).
-_KEEP_MIN = _COPY_MIN
-#: Array types of kept bodies by length (ctypes caches every type made with
-#: ``c_ubyte * n`` for good: these are made directly, and forgotten all at
-#: once when this many are kept, which threads may do at any time).
-_KEPT_TYPES_MAX = 256
-_kept_types: Dict[int, Any] = {}
 _array_meta: Any = type(ctypes.c_ubyte * 1)
 
 
+# Array types of kept bodies by length: ctypes caches every type made with
+# ``c_ubyte * n`` for good, so these are made directly, and the last 256
+# lengths are kept.
+@functools.lru_cache(maxsize=256)
 def _kept_type(n: int) -> Any:
     """The ctypes array type of n bytes whose instances own the body they
     sit on: the library frees it when the instance goes."""
-    t = _kept_types.get(n)
-    if t is None:
-        free = _ffi.lib().free
-        addressof = ctypes.addressof
-        forked = _ffi.forked
+    free = _ffi.lib().free
+    addressof = ctypes.addressof
+    forked = _ffi.forked
 
-        def __del__(self: Any) -> None:
-            if not forked():  # a forked child's copy is left to its exit: the runtime is gone there
-                free(addressof(self))
+    def __del__(self: Any) -> None:
+        if not forked():  # a forked child's copy is left to its exit: the runtime is gone there
+            free(addressof(self))
 
-        t = _array_meta("KeptBody", (ctypes.Array,),
-                        {"_type_": ctypes.c_ubyte, "_length_": n, "__slots__": (), "__del__": __del__})
-        if len(_kept_types) >= _KEPT_TYPES_MAX:
-            _kept_types.clear()
-        _kept_types[n] = t
-    return t
+    return _array_meta("KeptBody", (ctypes.Array,),
+                       {"_type_": ctypes.c_ubyte, "_length_": n, "__slots__": (), "__del__": __del__})
 
 
 _body_field_pack = _ffi.BODY_FIELD.pack_into
@@ -133,9 +123,10 @@ def _keep(records: Any, k: int, ptr: int, size: int) -> memoryview:
     chunk records (a writable buffer) as a read-only view. A big one is
     taken from the record (its body pointer set to NULL, so releasing the
     chunk leaves it) and freed by the library when the view's last
-    reference goes; a small one is copied."""
-    if size < _KEEP_MIN:
-        return memoryview(_string_at(ptr, size) if size else b"")
+    reference goes; a small one (below _COPY_MIN, where the copy costs less
+    than the ctypes objects that keep a body) is copied."""
+    if size < _COPY_MIN:
+        return memoryview(_body(ptr, size))
     t = _kept_type(size)
     # The record lets go first: if anything below fails, the body leaks,
     # which is better than two owners freeing it.
